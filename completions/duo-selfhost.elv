@@ -1,0 +1,452 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[duo-selfhost] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'duo-selfhost'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'duo-selfhost'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand install 'Install the AI Gateway (Docker or Helm), a model runtime, and point GitLab at the gateway'
+            cand upgrade 'Upgrade the AI Gateway to the image matching the GitLab version, keeping its settings'
+            cand doctor 'Check the whole chain (GitLab, gateway, model) and say how to fix what is broken'
+            cand serve 'Serve a GGUF model on an OpenAI-compatible API with the embedded llama.cpp engine'
+            cand models 'List, download and locate the models duo-selfhost knows'
+            cand gitlab-rb 'Read and edit gitlab_rails[''env''] in /etc/gitlab/gitlab.rb safely'
+            cand image-tag 'Print the AI Gateway image for a GitLab version'
+            cand completions 'Print a shell completion script'
+            cand generate-assets 'Regenerate the committed completions/ and man/ files (for developers)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;install'= {
+            cand --target 'Where the gateway runs'
+            cand --gitlab-url 'GitLab''s external URL [default: external_url from gitlab.rb]'
+            cand --gitlab-token 'A GitLab personal access token (admin, `api` scope); never printed'
+            cand --ca-cert 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots'
+            cand --gitlab-rb 'The gitlab.rb to read and edit'
+            cand --gitlab-version 'The GitLab version, such as 17.5.0 [default: detected from the API or the host]'
+            cand --gateway-host 'The name GitLab reaches the gateway by (not localhost)'
+            cand --gateway-port 'The gateway''s HTTP port'
+            cand --image 'Use this exact image reference instead of choosing one from the GitLab version'
+            cand --registry 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH'
+            cand --available-tags 'A file listing the available tags, one per line (air-gapped mirrors)'
+            cand --pull 'When to pull the image'
+            cand --container-name 'Name of the gateway container'
+            cand --log-dir 'Host directory for the gateway''s logs, mounted into the container'
+            cand --env 'Extra environment variable for the gateway, KEY=VALUE (repeatable)'
+            cand --model-runtime 'What serves the model'
+            cand --model-endpoint 'The model''s OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)'
+            cand --model 'Catalog name or alias of the model to run (with --model-runtime embedded or vllm)'
+            cand --served-model-name 'Name the model is served under (the identifier is custom_openai/<name>)'
+            cand --health-timeout 'Seconds to wait for the gateway to become healthy'
+            cand --state-file 'State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]'
+            cand --namespace 'Kubernetes namespace for the gateway'
+            cand --release 'Helm release name'
+            cand --chart-version 'AI Gateway chart version to install'
+            cand --values-out 'Where to keep the rendered Helm values file'
+            cand --tls-cert 'TLS certificate (PEM) for the gateway domain'
+            cand --tls-key 'TLS private key (PEM) matching --tls-cert'
+            cand --ingress-class 'Ingress class for the gateway'
+            cand --helm-timeout 'How long helm and kubectl may wait, in seconds'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --allow-localhost 'Allow a localhost gateway URL (a one-host lab only: GitLab must reach the gateway over the network)'
+            cand --dry-run 'Print the plan (image, env with secrets masked, ports, volumes, gitlab.rb diff) and change nothing'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;upgrade'= {
+            cand --target 'Where the gateway runs [default: from the state file, else docker]'
+            cand --to-version 'Upgrade for this GitLab version instead of the detected one'
+            cand --container-name 'Name of the gateway container [default: from the state file, else gitlab-aigw]'
+            cand --image 'Use this exact image reference instead of choosing one from the GitLab version'
+            cand --registry 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH'
+            cand --available-tags 'A file listing the available tags, one per line (air-gapped mirrors)'
+            cand --pull 'When to pull the image'
+            cand --gitlab-url 'GitLab''s external URL [default: external_url from gitlab.rb]'
+            cand --gitlab-token 'A GitLab personal access token (admin, `api` scope); never printed'
+            cand --ca-cert 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots'
+            cand --gitlab-rb 'The gitlab.rb to read and edit'
+            cand --health-timeout 'Seconds to wait for the new gateway to become healthy before rolling back'
+            cand --state-file 'State file written by install'
+            cand --namespace 'Kubernetes namespace for the gateway'
+            cand --release 'Helm release name'
+            cand --chart-version 'AI Gateway chart version to install'
+            cand --values-out 'Where to keep the rendered Helm values file'
+            cand --tls-cert 'TLS certificate (PEM) for the gateway domain'
+            cand --tls-key 'TLS private key (PEM) matching --tls-cert'
+            cand --ingress-class 'Ingress class for the gateway'
+            cand --helm-timeout 'How long helm and kubectl may wait, in seconds'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --check 'Only check: exit 0 when up to date, 100 when an upgrade is available'
+            cand --dry-run 'Print what would change and change nothing'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;doctor'= {
+            cand --gitlab-url 'GitLab''s external URL [default: state file, then gitlab.rb]'
+            cand --gitlab-token 'A GitLab personal access token (admin for licence and feature-flag checks); never printed'
+            cand --gitlab-rb 'The gitlab.rb to check'
+            cand --gateway-url 'The AI Gateway URL [default: state file, then gitlab.rb]'
+            cand --container 'The gateway container on this host [default: state file]'
+            cand --model-endpoint 'The model''s OpenAI-compatible endpoint (ending in /v1)'
+            cand --model-identifier 'The model identifier configured in GitLab, such as custom_openai/codestral'
+            cand --model-api-key 'The model endpoint''s API key; never printed'
+            cand --ca-cert 'A CA certificate (PEM) to trust beside the system roots'
+            cand --only 'Run only these checks (ids or prefixes such as gateway.*; repeatable)'
+            cand --skip 'Skip these checks (ids or prefixes; repeatable)'
+            cand --timeout 'Seconds each check may take'
+            cand --state-file 'State file written by install'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --strict 'Treat warnings as failures (exit 1)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;serve'= {
+            cand -m 'Catalog name or alias (see `models list`), or a path to a .gguf file'
+            cand --model 'Catalog name or alias (see `models list`), or a path to a .gguf file'
+            cand --served-model-name 'Name clients use for the model (GitLab''s identifier is custom_openai/<name>) [default: the catalog name or file stem]'
+            cand --host 'Address to bind; binding beyond loopback without --api-key prints a warning'
+            cand --port 'Port to listen on'
+            cand --ctx-size 'Context size in tokens, shared by the parallel sequences'
+            cand --parallel 'Sequences decoded together in one batch'
+            cand --threads 'CPU threads for llama.cpp [default: the number of cores]'
+            cand --api-key 'Require this key as a bearer token on every /v1 route; never printed'
+            cand --max-queue 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After'
+            cand --n-gpu-layers 'Layers to offload to a GPU (0: CPU only)'
+            cand --fim-tokens 'Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them'
+            cand --max-body-bytes 'Largest request body accepted, in bytes (413 beyond)'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;models'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
+            cand pull 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)'
+            cand path 'Print where a model''s GGUF is in the local cache'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;models;list'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;models;pull'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;models;path'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;models;help'= {
+            cand list 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
+            cand pull 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)'
+            cand path 'Print where a model''s GGUF is in the local cache'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;models;help;list'= {
+        }
+        &'duo-selfhost;models;help;pull'= {
+        }
+        &'duo-selfhost;models;help;path'= {
+        }
+        &'duo-selfhost;models;help;help'= {
+        }
+        &'duo-selfhost;gitlab-rb'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand show 'Print the effective gitlab_rails[''env''] as omnibus sees it'
+            cand set 'Set environment variables in gitlab_rails[''env''], KEY=VALUE'
+            cand unset 'Remove environment variables from gitlab_rails[''env'']'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;gitlab-rb;show'= {
+            cand --file 'The gitlab.rb to read and edit'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;gitlab-rb;set'= {
+            cand --file 'The gitlab.rb to read and edit'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --dry-run 'Show the diff and write nothing'
+            cand --reconfigure 'Run `gitlab-ctl reconfigure` afterwards and verify the rendered values'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;gitlab-rb;unset'= {
+            cand --file 'The gitlab.rb to read and edit'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --dry-run 'Show the diff and write nothing'
+            cand --reconfigure 'Run `gitlab-ctl reconfigure` afterwards and verify the rendered values'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;gitlab-rb;help'= {
+            cand show 'Print the effective gitlab_rails[''env''] as omnibus sees it'
+            cand set 'Set environment variables in gitlab_rails[''env''], KEY=VALUE'
+            cand unset 'Remove environment variables from gitlab_rails[''env'']'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;gitlab-rb;help;show'= {
+        }
+        &'duo-selfhost;gitlab-rb;help;set'= {
+        }
+        &'duo-selfhost;gitlab-rb;help;unset'= {
+        }
+        &'duo-selfhost;gitlab-rb;help;help'= {
+        }
+        &'duo-selfhost;image-tag'= {
+            cand --gitlab-version 'The GitLab version: 17.5.0, v17.5.0-ee, 17.5.2-ee, 18.2.1'
+            cand --registry 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH'
+            cand --available-tags 'A file listing the available tags, one per line (air-gapped mirrors)'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --offline 'Do not ask the registry; use self-hosted-vX.Y.0-ee with a warning'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;completions'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;generate-assets'= {
+            cand --out-dir 'Directory holding completions/ and man/'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --check 'Compare with the files on disk and fail when they differ, writing nothing'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;help'= {
+            cand install 'Install the AI Gateway (Docker or Helm), a model runtime, and point GitLab at the gateway'
+            cand upgrade 'Upgrade the AI Gateway to the image matching the GitLab version, keeping its settings'
+            cand doctor 'Check the whole chain (GitLab, gateway, model) and say how to fix what is broken'
+            cand serve 'Serve a GGUF model on an OpenAI-compatible API with the embedded llama.cpp engine'
+            cand models 'List, download and locate the models duo-selfhost knows'
+            cand gitlab-rb 'Read and edit gitlab_rails[''env''] in /etc/gitlab/gitlab.rb safely'
+            cand image-tag 'Print the AI Gateway image for a GitLab version'
+            cand completions 'Print a shell completion script'
+            cand generate-assets 'Regenerate the committed completions/ and man/ files (for developers)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;help;install'= {
+        }
+        &'duo-selfhost;help;upgrade'= {
+        }
+        &'duo-selfhost;help;doctor'= {
+        }
+        &'duo-selfhost;help;serve'= {
+        }
+        &'duo-selfhost;help;models'= {
+            cand list 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
+            cand pull 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)'
+            cand path 'Print where a model''s GGUF is in the local cache'
+        }
+        &'duo-selfhost;help;models;list'= {
+        }
+        &'duo-selfhost;help;models;pull'= {
+        }
+        &'duo-selfhost;help;models;path'= {
+        }
+        &'duo-selfhost;help;gitlab-rb'= {
+            cand show 'Print the effective gitlab_rails[''env''] as omnibus sees it'
+            cand set 'Set environment variables in gitlab_rails[''env''], KEY=VALUE'
+            cand unset 'Remove environment variables from gitlab_rails[''env'']'
+        }
+        &'duo-selfhost;help;gitlab-rb;show'= {
+        }
+        &'duo-selfhost;help;gitlab-rb;set'= {
+        }
+        &'duo-selfhost;help;gitlab-rb;unset'= {
+        }
+        &'duo-selfhost;help;image-tag'= {
+        }
+        &'duo-selfhost;help;completions'= {
+        }
+        &'duo-selfhost;help;generate-assets'= {
+        }
+        &'duo-selfhost;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

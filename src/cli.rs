@@ -1,0 +1,579 @@
+//! The command line, as clap derive types and nothing else: man pages, completions and the
+//! help snapshots are generated from this model, so no logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::image_tag::RegistryChoice;
+use crate::secret::Secret;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "duo-selfhost",
+    version,
+    about = "Set up and keep healthy a self-hosted GitLab Duo: model, GitLab configuration, AI Gateway",
+    long_about = "duo-selfhost takes a GitLab administrator from \"GitLab is installed\" to \"GitLab Duo \
+answers code completion, code generation and chat from a model running on our own hardware\": it serves \
+GGUF models on an OpenAI-compatible API, configures GitLab, installs and upgrades the AI Gateway, and \
+diagnoses the whole chain.\n\nExit status: 0 success, 1 the setup or input is wrong, 2 the tool could not run.",
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Print only results and errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail on stderr; repeat for more (-vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// When to colour output (NO_COLOR is honoured under auto)
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// Print one JSON document on stdout and nothing else
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Never prompt: take values from flags and defaults, answer yes to confirmations
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+
+    /// Hide progress bars and spinners
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Install the AI Gateway (Docker or Helm), a model runtime, and point GitLab at the gateway
+    Install(InstallArgs),
+    /// Upgrade the AI Gateway to the image matching the GitLab version, keeping its settings
+    Upgrade(UpgradeArgs),
+    /// Check the whole chain (GitLab, gateway, model) and say how to fix what is broken
+    Doctor(DoctorArgs),
+    /// Serve a GGUF model on an OpenAI-compatible API with the embedded llama.cpp engine
+    Serve(ServeArgs),
+    /// List, download and locate the models duo-selfhost knows
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Read and edit gitlab_rails['env'] in /etc/gitlab/gitlab.rb safely
+    #[command(name = "gitlab-rb", subcommand)]
+    GitlabRb(GitlabRbCommand),
+    /// Print the AI Gateway image for a GitLab version
+    #[command(name = "image-tag")]
+    ImageTag(ImageTagArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Regenerate the committed completions/ and man/ files (for developers)
+    #[command(name = "generate-assets", hide = true)]
+    GenerateAssets(GenerateAssetsArgs),
+}
+
+/// Where the AI Gateway runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// A container on this host's Docker Engine
+    Docker,
+    /// The AI Gateway Helm chart on a Kubernetes cluster
+    Helm,
+}
+
+/// When to pull the gateway image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
+}
+
+/// What serves the model the gateway calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelRuntime {
+    /// An endpoint that already exists (--model-endpoint)
+    None,
+    /// `duo-selfhost serve` on this host, as a systemd service
+    Embedded,
+    /// A vLLM container on this host's Docker Engine (needs an NVIDIA GPU)
+    Vllm,
+}
+
+/// How to reach GitLab's API.
+#[derive(Debug, Clone, Args)]
+pub struct GitlabConnectionArgs {
+    /// GitLab's external URL [default: external_url from gitlab.rb]
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// A GitLab personal access token (admin, `api` scope); never printed
+    #[arg(
+        long,
+        env = "GITLAB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub gitlab_token: Option<Secret>,
+
+    /// A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// The gitlab.rb to read and edit
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_GITLAB_RB",
+        default_value = "/etc/gitlab/gitlab.rb",
+        value_name = "PATH"
+    )]
+    pub gitlab_rb: PathBuf,
+}
+
+/// Which gateway image to use.
+#[derive(Debug, Clone, Args)]
+pub struct ImageChoiceArgs {
+    /// Use this exact image reference instead of choosing one from the GitLab version
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// Image repository: gitlab, dockerhub, or a mirror as HOST/PATH
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry: Option<RegistryChoice>,
+
+    /// A file listing the available tags, one per line (air-gapped mirrors)
+    #[arg(long, value_name = "FILE")]
+    pub available_tags: Option<PathBuf>,
+
+    /// When to pull the image
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+}
+
+/// Settings for the Helm target.
+#[derive(Debug, Clone, Args)]
+pub struct HelmArgs {
+    /// Kubernetes namespace for the gateway
+    #[arg(long, default_value = "ai-gateway", value_name = "NAME")]
+    pub namespace: String,
+
+    /// Helm release name
+    #[arg(long, default_value = "ai-gateway", value_name = "NAME")]
+    pub release: String,
+
+    /// AI Gateway chart version to install
+    #[arg(long, default_value = "0.5.0", value_name = "VERSION")]
+    pub chart_version: String,
+
+    /// Where to keep the rendered Helm values file
+    #[arg(long, value_name = "FILE")]
+    pub values_out: Option<PathBuf>,
+
+    /// TLS certificate (PEM) for the gateway domain
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) matching --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Ingress class for the gateway
+    #[arg(long, default_value = "nginx", value_name = "CLASS")]
+    pub ingress_class: String,
+
+    /// How long helm and kubectl may wait, in seconds
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub helm_timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InstallArgs {
+    /// Where the gateway runs
+    #[arg(long, value_enum, default_value_t = Target::Docker)]
+    pub target: Target,
+
+    #[command(flatten)]
+    pub gitlab: GitlabConnectionArgs,
+
+    /// The GitLab version, such as 17.5.0 [default: detected from the API or the host]
+    #[arg(long, value_name = "VERSION")]
+    pub gitlab_version: Option<String>,
+
+    /// The name GitLab reaches the gateway by (not localhost)
+    #[arg(long, value_name = "HOST")]
+    pub gateway_host: Option<String>,
+
+    /// The gateway's HTTP port
+    #[arg(long, default_value_t = 5052, value_name = "PORT")]
+    pub gateway_port: u16,
+
+    /// Allow a localhost gateway URL (a one-host lab only: GitLab must reach the gateway over the network)
+    #[arg(long)]
+    pub allow_localhost: bool,
+
+    #[command(flatten)]
+    pub image: ImageChoiceArgs,
+
+    /// Name of the gateway container
+    #[arg(long, default_value = "gitlab-aigw", value_name = "NAME")]
+    pub container_name: String,
+
+    /// Host directory for the gateway's logs, mounted into the container
+    #[arg(long, default_value = "/srv/gitlab-agw", value_name = "DIR")]
+    pub log_dir: PathBuf,
+
+    /// Extra environment variable for the gateway, KEY=VALUE (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// What serves the model
+    #[arg(long, value_enum, default_value_t = ModelRuntime::None)]
+    pub model_runtime: ModelRuntime,
+
+    /// The model's OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)
+    #[arg(long, value_name = "URL")]
+    pub model_endpoint: Option<String>,
+
+    /// Catalog name or alias of the model to run (with --model-runtime embedded or vllm)
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Name the model is served under (the identifier is custom_openai/<name>)
+    #[arg(long, value_name = "NAME")]
+    pub served_model_name: Option<String>,
+
+    /// Seconds to wait for the gateway to become healthy
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub health_timeout: u64,
+
+    /// State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]
+    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+
+    /// Print the plan (image, env with secrets masked, ports, volumes, gitlab.rb diff) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub helm: HelmArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpgradeArgs {
+    /// Where the gateway runs [default: from the state file, else docker]
+    #[arg(long, value_enum)]
+    pub target: Option<Target>,
+
+    /// Upgrade for this GitLab version instead of the detected one
+    #[arg(long, value_name = "VERSION")]
+    pub to_version: Option<String>,
+
+    /// Name of the gateway container [default: from the state file, else gitlab-aigw]
+    #[arg(long, value_name = "NAME")]
+    pub container_name: Option<String>,
+
+    #[command(flatten)]
+    pub image: ImageChoiceArgs,
+
+    #[command(flatten)]
+    pub gitlab: GitlabConnectionArgs,
+
+    /// Only check: exit 0 when up to date, 100 when an upgrade is available
+    #[arg(long)]
+    pub check: bool,
+
+    /// Print what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Seconds to wait for the new gateway to become healthy before rolling back
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub health_timeout: u64,
+
+    /// State file written by install
+    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub helm: HelmArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// GitLab's external URL [default: state file, then gitlab.rb]
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// A GitLab personal access token (admin for licence and feature-flag checks); never printed
+    #[arg(
+        long,
+        env = "GITLAB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub gitlab_token: Option<Secret>,
+
+    /// The gitlab.rb to check
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_GITLAB_RB",
+        default_value = "/etc/gitlab/gitlab.rb",
+        value_name = "PATH"
+    )]
+    pub gitlab_rb: PathBuf,
+
+    /// The AI Gateway URL [default: state file, then gitlab.rb]
+    #[arg(long, value_name = "URL")]
+    pub gateway_url: Option<String>,
+
+    /// The gateway container on this host [default: state file]
+    #[arg(long, value_name = "NAME")]
+    pub container: Option<String>,
+
+    /// The model's OpenAI-compatible endpoint (ending in /v1)
+    #[arg(long, value_name = "URL")]
+    pub model_endpoint: Option<String>,
+
+    /// The model identifier configured in GitLab, such as custom_openai/codestral
+    #[arg(long, value_name = "ID")]
+    pub model_identifier: Option<String>,
+
+    /// The model endpoint's API key; never printed
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_MODEL_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub model_api_key: Option<Secret>,
+
+    /// A CA certificate (PEM) to trust beside the system roots
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Run only these checks (ids or prefixes such as gateway.*; repeatable)
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+
+    /// Skip these checks (ids or prefixes; repeatable)
+    #[arg(long, value_name = "ID")]
+    pub skip: Vec<String>,
+
+    /// Seconds each check may take
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub timeout: u64,
+
+    /// Treat warnings as failures (exit 1)
+    #[arg(long)]
+    pub strict: bool,
+
+    /// State file written by install
+    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Catalog name or alias (see `models list`), or a path to a .gguf file
+    #[arg(
+        long,
+        short = 'm',
+        default_value = "smollm2-135m",
+        value_name = "NAME|PATH"
+    )]
+    pub model: String,
+
+    /// Name clients use for the model (GitLab's identifier is custom_openai/<name>) [default: the catalog name or file stem]
+    #[arg(long, value_name = "NAME")]
+    pub served_model_name: Option<String>,
+
+    /// Address to bind; binding beyond loopback without --api-key prints a warning
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub host: String,
+
+    /// Port to listen on
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Context size in tokens, shared by the parallel sequences
+    #[arg(long, default_value_t = 8192, value_name = "TOKENS")]
+    pub ctx_size: u32,
+
+    /// Sequences decoded together in one batch
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: u32,
+
+    /// CPU threads for llama.cpp [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<i32>,
+
+    /// Require this key as a bearer token on every /v1 route; never printed
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<Secret>,
+
+    /// Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_queue: usize,
+
+    /// Layers to offload to a GPU (0: CPU only)
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub n_gpu_layers: u32,
+
+    /// Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them
+    #[arg(long, value_name = "PRE,SUF,MID")]
+    pub fim_tokens: Option<String>,
+
+    /// Largest request body accepted, in bytes (413 beyond)
+    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the catalog: GitLab-approved models, models under evaluation, and the demo model
+    List(ModelsListArgs),
+    /// Download a model's GGUF from Hugging Face into the local cache (resumable, checksummed)
+    Pull(ModelsPullArgs),
+    /// Print where a model's GGUF is in the local cache
+    Path(ModelsPathArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelsListArgs {}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelsPullArgs {
+    /// Catalog name or alias
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelsPathArgs {
+    /// Catalog name or alias
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GitlabRbCommand {
+    /// Print the effective gitlab_rails['env'] as omnibus sees it
+    Show(GitlabRbShowArgs),
+    /// Set environment variables in gitlab_rails['env'], KEY=VALUE
+    Set(GitlabRbSetArgs),
+    /// Remove environment variables from gitlab_rails['env']
+    Unset(GitlabRbUnsetArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitlabRbFileArgs {
+    /// The gitlab.rb to read and edit
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_GITLAB_RB",
+        default_value = "/etc/gitlab/gitlab.rb",
+        value_name = "PATH"
+    )]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitlabRbEditArgs {
+    /// Show the diff and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Run `gitlab-ctl reconfigure` afterwards and verify the rendered values
+    #[arg(long)]
+    pub reconfigure: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitlabRbShowArgs {
+    #[command(flatten)]
+    pub file: GitlabRbFileArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitlabRbSetArgs {
+    /// Variables to set, KEY=VALUE
+    #[arg(value_name = "KEY=VALUE", required = true)]
+    pub assignments: Vec<String>,
+
+    #[command(flatten)]
+    pub file: GitlabRbFileArgs,
+
+    #[command(flatten)]
+    pub edit: GitlabRbEditArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GitlabRbUnsetArgs {
+    /// Variables to remove
+    #[arg(value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+
+    #[command(flatten)]
+    pub file: GitlabRbFileArgs,
+
+    #[command(flatten)]
+    pub edit: GitlabRbEditArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageTagArgs {
+    /// The GitLab version: 17.5.0, v17.5.0-ee, 17.5.2-ee, 18.2.1
+    #[arg(long, value_name = "VERSION")]
+    pub gitlab_version: String,
+
+    /// Image repository: gitlab, dockerhub, or a mirror as HOST/PATH
+    #[arg(long, default_value = "gitlab", value_name = "REGISTRY")]
+    pub registry: RegistryChoice,
+
+    /// A file listing the available tags, one per line (air-gapped mirrors)
+    #[arg(long, value_name = "FILE")]
+    pub available_tags: Option<PathBuf>,
+
+    /// Do not ask the registry; use self-hosted-vX.Y.0-ee with a warning
+    #[arg(long)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to print the script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateAssetsArgs {
+    /// Directory holding completions/ and man/
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub out_dir: PathBuf,
+
+    /// Compare with the files on disk and fail when they differ, writing nothing
+    #[arg(long)]
+    pub check: bool,
+}

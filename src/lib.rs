@@ -1,0 +1,30 @@
+//! duo-selfhost: takes a GitLab administrator from "GitLab is installed" to "GitLab Duo answers
+//! from a model on our own hardware", and keeps that setup healthy.
+//!
+//! `cli` holds the clap model only; `commands` holds one module per subcommand; every other
+//! module is a shared domain piece that commands use and that never reaches back into them.
+
+pub mod catalog;
+pub mod cli;
+pub mod commands;
+pub mod docker;
+pub mod engine;
+pub mod error;
+pub mod gitlab_api;
+pub mod gitlab_config;
+pub mod gitlab_rb;
+pub mod helm;
+pub mod image_tag;
+pub mod logging;
+pub mod model_cache;
+pub mod output;
+pub mod secret;
+pub mod server;
+pub mod state;
+
+pub use error::ExitStatus;
+
+/// Runs the parsed command line. Errors carry their own exit status (see [`error`]).
+pub fn run(cli: cli::Cli, printer: &output::Printer) -> anyhow::Result<ExitStatus> {
+    commands::dispatch(cli, printer)
+}

@@ -1,0 +1,26 @@
+//! Logging through tracing on stderr: warnings by default, more with each `-v`.
+//! `RUST_LOG` overrides the level. Secrets are kept out by their type (`secret::Secret`).
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::GlobalArgs;
+
+pub fn init(global: &GlobalArgs) {
+    let level = if global.quiet {
+        "error"
+    } else {
+        match global.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("duo_selfhost={level},llama_cpp=warn,warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(global.verbose >= 2)
+        .try_init();
+}
