@@ -1,9 +1,65 @@
 //! Every check doctor knows, in the order it prints them: the chain from GitLab's side to the
 //! model. A check comes after those it waits for.
 
-use super::{gateway, model, Check};
+use super::{container, gateway, model, Check};
 
 pub static CHECKS: &[Check] = &[
+    Check {
+        id: "docker.engine",
+        title: "Docker Engine reachable",
+        needs: &[],
+        after: &[],
+        run: container::engine,
+    },
+    Check {
+        id: "gateway.container.exists",
+        title: "Gateway container exists",
+        needs: &["docker.engine"],
+        after: &[],
+        run: container::exists,
+    },
+    Check {
+        id: "gateway.container.running",
+        title: "Gateway container running, healthy, not restarting",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::running,
+    },
+    Check {
+        id: "gateway.container.custom_models",
+        title: "AIGW_CUSTOM_MODELS__ENABLED is true",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::custom_models,
+    },
+    Check {
+        id: "gateway.container.gitlab_url",
+        title: "AIGW_GITLAB_URL is GitLab's URL",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::gitlab_url,
+    },
+    Check {
+        id: "gateway.container.gitlab_api_url",
+        title: "AIGW_GITLAB_API_URL is GitLab's API URL",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::gitlab_api_url,
+    },
+    Check {
+        id: "gateway.container.auth_bypass",
+        title: "Gateway authentication not bypassed",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::auth_bypass,
+    },
+    Check {
+        id: "gateway.container.ports",
+        title: "Gateway ports published",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::ports,
+    },
     Check {
         id: "gateway.healthz",
         title: "AI Gateway answers /monitoring/healthz",
@@ -17,6 +73,13 @@ pub static CHECKS: &[Check] = &[
         needs: &[],
         after: &[],
         run: gateway::tls,
+    },
+    Check {
+        id: "gateway.reaches_gitlab",
+        title: "Gateway reaches GitLab's API from inside its container",
+        needs: &["gateway.container.running"],
+        after: &[],
+        run: container::reaches_gitlab,
     },
     Check {
         id: "model.endpoint",
@@ -64,7 +127,7 @@ pub static CHECKS: &[Check] = &[
         id: "bedrock.credentials",
         title: "Bedrock credentials in the gateway container",
         needs: &[],
-        after: &[],
+        after: &["gateway.container.exists"],
         run: model::bedrock_credentials,
     },
 ];

@@ -3,6 +3,7 @@
 //! names the broken link and the exact fix. Printing and exit codes live in `commands::doctor`.
 
 pub mod checks;
+pub mod container;
 pub mod gateway;
 pub mod http;
 pub mod inputs;
@@ -155,6 +156,8 @@ pub struct Facts {
     pub served_models: Vec<String>,
     /// The gateway container as the Docker Engine describes it.
     pub container: Option<ContainerFacts>,
+    /// The Docker Engine, once `docker.engine` reached it.
+    pub docker: Option<bollard::Docker>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -163,6 +166,12 @@ pub struct ContainerFacts {
     pub image: String,
     pub env: HashMap<String, String>,
     pub running: bool,
+    /// Docker's word for the state: running, exited, restarting...
+    pub status: String,
+    pub exit_code: i64,
+    /// healthy, unhealthy or starting; None without a health check.
+    pub health: Option<String>,
+    pub restart_count: i64,
     pub network_mode: String,
     /// Container ports published on the host, such as "5052/tcp".
     pub published_ports: Vec<String>,
