@@ -12,8 +12,7 @@ use futures_util::StreamExt;
 use super::{http, Budget, CheckFuture, ContainerFacts, Context, Outcome};
 use crate::error::Problem;
 
-const NO_CONTAINER: &str =
-    "no gateway container on this host: pass --container NAME (or run duo-selfhost install, which records it)";
+const NO_CONTAINER: &str = "no gateway container named: pass --container NAME";
 
 pub fn engine(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {

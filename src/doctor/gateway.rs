@@ -164,6 +164,12 @@ async fn untrusted(base: &str, url: &str, cause: &str, timeout: Duration) -> Out
     };
     let summary = presented.as_deref().and_then(tls::summarize);
     let now = time::OffsetDateTime::now_utc();
+    if cause.contains("CaUsedAsEndEntity") {
+        return Outcome::fail(
+            format!("{base} presents a CA certificate (basicConstraints CA:TRUE) as its own server certificate, which TLS clients refuse"),
+            "issue a server certificate (CA:FALSE, subjectAltName with the gateway's host) signed by that CA, and give GitLab the CA in /etc/gitlab/trusted-certs/",
+        );
+    }
     match summary {
         Some(s) if tls::days_left(&s, now) < 0 => Outcome::fail(
             format!(
@@ -173,7 +179,10 @@ async fn untrusted(base: &str, url: &str, cause: &str, timeout: Duration) -> Out
             "renew the gateway's certificate",
         ),
         Some(s) if s.self_signed => Outcome::fail(
-            format!("{base} presents a self-signed certificate that is not trusted"),
+            format!(
+                "{base} presents a self-signed certificate that is not trusted ({})",
+                http::excerpt(cause.rsplit(": ").next().unwrap_or(cause), &[])
+            ),
             trust_hint,
         ),
         _ => Outcome::fail(

@@ -296,11 +296,12 @@ pub fn spawn_checks(
                         id: check.id,
                         title: check.title,
                         status: Status::Skip,
-                        message: format!(
-                            "needs {dep_id}, which ended {}: {}",
-                            status_word(dep_result.status),
-                            dep_result.message
-                        ),
+                        // A skip passes its root reason on; a failure is printed above.
+                        message: if dep_result.status == Status::Skip {
+                            dep_result.message.clone()
+                        } else {
+                            format!("needs {dep_id}, which {}", status_word(dep_result.status))
+                        },
                         hint: None,
                         duration_ms: 0,
                     };
@@ -474,11 +475,11 @@ pub fn json_report(results: &[CheckResult]) -> serde_json::Value {
 
 pub fn status_word(status: Status) -> &'static str {
     match status {
-        Status::Ok => "ok",
-        Status::Warn => "with a warning",
+        Status::Ok => "passed",
+        Status::Warn => "warned",
         Status::Fail => "failed",
-        Status::Skip => "skipped",
-        Status::Error => "in an error",
+        Status::Skip => "was skipped",
+        Status::Error => "broke",
     }
 }
 
@@ -585,10 +586,7 @@ mod tests {
         ];
         let results = run(&checks, Duration::from_secs(2));
         assert_eq!(results[1].status, Status::Skip);
-        assert_eq!(
-            results[1].message,
-            "needs x.base, which ended failed: broken"
-        );
+        assert_eq!(results[1].message, "needs x.base, which failed");
     }
 
     #[test]

@@ -1,0 +1,573 @@
+//! `duo-selfhost doctor` end to end: every failure of the troubleshooting table built for real
+//! (stand-in servers on 127.0.0.1, a self-signed HTTPS gateway made with the openssl CLI, a
+//! gateway container on the real Docker Engine), and doctor naming it with the right id and hint.
+
+#[path = "support/stub_server.rs"]
+mod stub_server;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stub_server::{gateway, openai_model, Reply, StubServer};
+
+const SECRET_KEY: &str = "sk-doctor-test-secret-4711";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+
+    fn check(&self, id: &str) -> Value {
+        self.json()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {id} in:\n{}", self.stdout))
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.check(id)["status"].as_str().unwrap().to_string()
+    }
+
+    fn hint(&self, id: &str) -> String {
+        self.check(id)["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn message(&self, id: &str) -> String {
+        self.check(id)["message"].as_str().unwrap().to_string()
+    }
+
+    fn assert_status(&self, id: &str, status: &str) {
+        assert_eq!(
+            self.status(id),
+            status,
+            "{id}: {}\nstdout:\n{}\nstderr:\n{}",
+            self.message(id),
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// Runs doctor in a private HOME with no state file, no gitlab.rb and no envdir of the machine.
+fn doctor(args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    doctor_in(home.path(), args)
+}
+
+fn doctor_in(home: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("DUO_SELFHOST_STATE", home.join("state.toml"))
+        .env("DUO_SELFHOST_GITLAB_RB", home.join("no-gitlab.rb"))
+        .env("DUO_SELFHOST_GITLAB_ENVDIR", home.join("no-envdir"))
+        .arg("--color")
+        .arg("never")
+        .args(args);
+    if let Some(host) = std::env::var_os("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    let start = Instant::now();
+    let out = cmd.output().expect("run duo-selfhost");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A port that nothing listens on.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn model_args<'a>(endpoint: &'a str, identifier: &'a str) -> Vec<&'a str> {
+    vec![
+        "--json",
+        "doctor",
+        "--only",
+        "model",
+        "--model-endpoint",
+        endpoint,
+        "--model-identifier",
+        identifier,
+    ]
+}
+
+#[test]
+fn a_working_model_passes_and_gets_the_gateways_codestral_request() {
+    let model = openai_model("codestral", "return a + b");
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    for id in ["model.endpoint", "model.models", "model.chat", "model.fim"] {
+        run.assert_status(id, "ok");
+    }
+    assert_eq!(
+        run.status("model.family"),
+        "warn",
+        "codestral is not in the test catalog"
+    );
+    assert_eq!(run.code, 0, "warnings alone exit 0");
+
+    let requests = model.requests();
+    let fim = requests
+        .iter()
+        .find(|r| r.body.contains("[SUFFIX]"))
+        .expect("a FIM request reached the model");
+    assert_eq!(fim.path, "/v1/chat/completions");
+    let body: Value = serde_json::from_str(&fim.body).unwrap();
+    assert_eq!(body["model"], "codestral");
+    assert_eq!(body["temperature"], 0.32);
+    assert_eq!(body["max_tokens"], 64);
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        user.starts_with("<s>[SUFFIX]") && user.contains("[PREFIX]def add"),
+        "{user}"
+    );
+    let chat = requests
+        .iter()
+        .find(|r| r.body.contains("\"max_tokens\":1"))
+        .expect("a one-token chat");
+    assert_eq!(chat.path, "/v1/chat/completions");
+}
+
+#[test]
+fn model_endpoint_without_v1() {
+    let model = openai_model("codestral", "x");
+    let run = doctor(&model_args(&model.url(), "custom_openai/codestral"));
+    run.assert_status("model.endpoint", "fail");
+    assert!(run
+        .hint("model.endpoint")
+        .contains(&format!("{}/v1", model.url())));
+    // The served-name check strips /v1 itself, unlike GitLab's rake task, so it still passes.
+    run.assert_status("model.models", "ok");
+    run.assert_status("model.chat", "skip");
+    assert!(run
+        .message("model.chat")
+        .starts_with("needs model.endpoint"));
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn identifier_not_served() {
+    let model = openai_model("codestral", "x");
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/mistral"));
+    run.assert_status("model.models", "fail");
+    assert!(run
+        .message("model.models")
+        .contains("serves only: codestral"));
+    assert!(run.hint("model.models").contains("custom_openai/codestral"));
+    run.assert_status("model.fim", "skip");
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn model_down() {
+    let endpoint = format!("{}/v1", closed_port_url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    run.assert_status("model.models", "fail");
+    assert!(run.message("model.models").contains("cannot be reached"));
+    assert!(run
+        .hint("model.models")
+        .starts_with("start the model server"));
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn model_answering_garbage() {
+    let model = StubServer::start(|_| Reply::Text(200, "<html>it works!</html>".into()));
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    run.assert_status("model.models", "fail");
+    assert!(run
+        .message("model.models")
+        .contains("not an OpenAI model list"));
+    assert!(run
+        .message("model.models")
+        .contains("<html>it works!</html>"));
+    assert!(run.hint("model.models").contains("OpenAI-compatible"));
+
+    let not_http = StubServer::start(|_| Reply::Raw(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()));
+    let endpoint = format!("{}/v1", not_http.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    run.assert_status("model.models", "fail");
+    assert!(
+        run.message("model.models").contains("not HTTP"),
+        "{}",
+        run.message("model.models")
+    );
+}
+
+#[test]
+fn model_answering_500_never_shows_the_key() {
+    let model = StubServer::start(|req| {
+        // A careless server that echoes the credentials it got.
+        Reply::Text(
+            500,
+            format!(
+                "internal error for {}",
+                req.header("authorization").unwrap_or("-")
+            ),
+        )
+    });
+    let endpoint = format!("{}/v1", model.url());
+    let mut args = model_args(&endpoint, "custom_openai/codestral");
+    args.extend(["--model-api-key", SECRET_KEY]);
+    let run = doctor(&args);
+    run.assert_status("model.models", "fail");
+    assert!(run.message("model.models").contains("answered 500"));
+    assert!(run.message("model.models").contains("Bearer ****"));
+    assert!(run.hint("model.models").contains("logs"));
+    assert!(!run.stdout.contains(SECRET_KEY) && !run.stderr.contains(SECRET_KEY));
+    let requests = model.requests();
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("Bearer {SECRET_KEY}").as_str()),
+        "the key is sent to the model"
+    );
+}
+
+#[test]
+fn black_holes_fail_within_the_budget() {
+    let model = StubServer::black_hole();
+    let gateway = StubServer::black_hole();
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--timeout",
+        "2",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/codestral",
+        "--gateway-url",
+        &gateway.url(),
+    ]);
+    run.assert_status("model.models", "fail");
+    assert!(run
+        .message("model.models")
+        .contains("did not answer within"));
+    assert!(run.hint("model.models").contains("does not answer"));
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run
+        .message("gateway.healthz")
+        .contains("did not answer within"));
+    // 2 s per check plus the run's 1.5 s margin, plus process start-up.
+    assert!(
+        run.elapsed < Duration::from_millis(2000 + 1500 + 1000),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn gateway_down_and_unhealthy() {
+    let url = closed_port_url();
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway.healthz",
+        "--gateway-url",
+        &url,
+    ]);
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run
+        .message("gateway.healthz")
+        .starts_with("the gateway is down"));
+    assert!(run
+        .hint("gateway.healthz")
+        .starts_with("start the AI Gateway"));
+
+    let sick = gateway(503);
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway.healthz",
+        "--gateway-url",
+        &sick.url(),
+        "--container",
+        "gitlab-aigw",
+    ]);
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run.message("gateway.healthz").contains("unhealthy"));
+    assert!(run.message("gateway.healthz").contains("503"));
+    assert!(run
+        .hint("gateway.healthz")
+        .contains("docker logs --tail 50 gitlab-aigw"));
+
+    let well = gateway(200);
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway",
+        "--gateway-url",
+        &well.url(),
+    ]);
+    run.assert_status("gateway.healthz", "ok");
+    run.assert_status("gateway.tls", "skip");
+    assert_eq!(
+        well.requests()[0].header("accept"),
+        Some("application/json")
+    );
+}
+
+/// An HTTPS server (`openssl s_server`) with a self-signed certificate for 127.0.0.1.
+struct SelfSignedServer {
+    child: std::process::Child,
+    port: u16,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SelfSignedServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("gateway.crt");
+        let key = dir.path().join("gateway.key");
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "90",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl CLI is needed for this test");
+        assert!(status.success());
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(port.to_string())
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SelfSignedServer {
+            child,
+            port,
+            cert,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for SelfSignedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn gateway_with_a_self_signed_certificate() {
+    let server = SelfSignedServer::start();
+    let url = format!("https://127.0.0.1:{}", server.port);
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway",
+        "--gateway-url",
+        &url,
+    ]);
+    run.assert_status("gateway.tls", "fail");
+    assert!(run.message("gateway.tls").contains("self-signed"));
+    assert!(run
+        .hint("gateway.tls")
+        .contains("/etc/gitlab/trusted-certs/"));
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run.message("gateway.healthz").contains("TLS"));
+
+    // Trusting the CA makes it valid, with its days left.
+    let cert = server.cert.to_str().unwrap();
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway.tls",
+        "--gateway-url",
+        &url,
+        "--ca-cert",
+        cert,
+    ]);
+    run.assert_status("gateway.tls", "ok");
+    let message = run.message("gateway.tls");
+    assert!(
+        message.contains("for 89 more days") || message.contains("for 90 more days"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bedrock_identifier_must_be_an_inference_profile() {
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "bedrock",
+        "--model-identifier",
+        "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ]);
+    run.assert_status("bedrock.identifier", "fail");
+    assert!(run
+        .hint("bedrock.identifier")
+        .contains("bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"));
+    run.assert_status("bedrock.credentials", "skip");
+
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "bedrock.identifier",
+        "--model-identifier",
+        "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ]);
+    run.assert_status("bedrock.identifier", "ok");
+}
+
+#[test]
+fn strict_turns_warnings_into_a_failure_and_bad_selections_exit_2() {
+    let model = openai_model("codestral", "x");
+    let endpoint = format!("{}/v1", model.url());
+    let mut args = vec![
+        "--json",
+        "doctor",
+        "--only",
+        "model.family",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/codestral",
+    ];
+    let run = doctor(&args);
+    run.assert_status("model.family", "warn");
+    assert_eq!(run.json()["checks"].as_array().unwrap().len(), 1);
+    assert_eq!(run.code, 0);
+    args.push("--strict");
+    assert_eq!(doctor(&args).code, 1);
+
+    let run = doctor(&["doctor", "--only", "gatway.*"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`gatway.*` names no check"));
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn json_report_matches_its_schema() {
+    let model = StubServer::start(|_| Reply::Text(500, "boom".into()));
+    let endpoint = model.url();
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/codestral",
+        "--gateway-url",
+        &closed_port_url(),
+    ]);
+    let doc = run.json();
+    assert_eq!(doc["schema_version"], 1);
+    let summary = &doc["summary"];
+    let total: u64 = ["ok", "warn", "fail", "skip", "error"]
+        .iter()
+        .map(|k| summary[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, doc["checks"].as_array().unwrap().len());
+    assert!(summary["fail"].as_u64().unwrap() >= 2);
+
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/doctor/report.schema.json");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, &run.stdout).unwrap();
+    let validate = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))",
+        ])
+        .arg(&schema)
+        .arg(&report)
+        .output()
+        .expect("python3 with jsonschema (scripts/install-deps installs it)");
+    assert!(
+        validate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+}
+
+#[test]
+fn human_output_snapshot() {
+    let model = openai_model("codestral", "return a + b");
+    let endpoint = format!("{}/v1", model.url());
+    let sick = gateway(503);
+    let run = doctor(&[
+        "doctor",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/mistral",
+        "--gateway-url",
+        &sick.url(),
+    ]);
+    assert_eq!(run.code, 1);
+    insta::with_settings!({filters => vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"\d+ ms", "[n] ms"),
+    ]}, {
+        insta::assert_snapshot!(run.stdout);
+    });
+}
