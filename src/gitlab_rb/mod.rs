@@ -13,8 +13,8 @@ pub use env::{
     validate_change, EnvChange, EnvError, EnvHash, ADDED_BLOCK_COMMENT,
 };
 pub use write::{
-    backup_path_for, reconfigure, ruby_syntax_check, unified_diff, verify_rendered_env,
-    write_atomically, RubyCheck, WriteHooks, ENVDIR_OVERRIDE_VAR,
+    backup_path_for, find_gitlab_ctl, reconfigure, ruby_syntax_check, unified_diff,
+    verify_rendered_env, write_atomically, RubyCheck, WriteHooks, ENVDIR_OVERRIDE_VAR,
 };
 
 use crate::error::Problem;
@@ -123,6 +123,10 @@ pub fn edit_with_hooks(
     for change in changes {
         validate_change(change).map_err(|e| problem_for(path, e))?;
     }
+    if options.reconfigure && !options.dry_run {
+        // Fail before writing anything when reconfigure could not run afterwards.
+        find_gitlab_ctl()?;
+    }
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let old = read_file(&target)?;
     let planned = plan_edit(&old, changes).map_err(|e| problem_for(path, e))?;
@@ -136,7 +140,7 @@ pub fn edit_with_hooks(
     };
     let Some(new) = planned else {
         printer.info(format!(
-            "{}: gitlab_rails['env'] already has these values; nothing to change",
+            "{}: nothing to change, gitlab_rails['env'] already matches",
             path.display()
         ));
         if options.reconfigure && !options.dry_run {

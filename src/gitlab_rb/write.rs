@@ -104,10 +104,13 @@ fn io_problem(what: String, e: io::Error) -> anyhow::Error {
 fn write_backup(target: &Path, content: &[u8]) -> anyhow::Result<PathBuf> {
     let base = backup_path_for(target, time::OffsetDateTime::now_utc());
     for attempt in 0..100 {
+        // Two writes in the same second get -1, -2... before the extension.
         let candidate = if attempt == 0 {
             base.clone()
         } else {
-            PathBuf::from(format!("{}.{attempt}", base.display()))
+            let name = base.file_name().unwrap_or_default().to_string_lossy();
+            let stem = name.strip_suffix(".bak").unwrap_or(&name);
+            base.with_file_name(format!("{stem}-{attempt}.bak"))
         };
         match OpenOptions::new()
             .write(true)
@@ -245,9 +248,9 @@ fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
     }
 }
 
-/// Runs `gitlab-ctl reconfigure`, its output streamed to stderr (stdout stays for results).
-pub fn reconfigure(printer: &Printer) -> anyhow::Result<()> {
-    let gitlab_ctl = find_on_path("gitlab-ctl")
+/// Where `gitlab-ctl` is: on PATH, else omnibus's own bin directory.
+pub fn find_gitlab_ctl() -> anyhow::Result<PathBuf> {
+    find_on_path("gitlab-ctl")
         .or_else(|| {
             let omnibus = PathBuf::from("/opt/gitlab/bin/gitlab-ctl");
             omnibus.is_file().then_some(omnibus)
@@ -259,7 +262,13 @@ pub fn reconfigure(printer: &Printer) -> anyhow::Result<()> {
             .hint(
                 "run `sudo gitlab-ctl reconfigure` on the GitLab host, or leave out --reconfigure",
             )
-        })?;
+            .into()
+        })
+}
+
+/// Runs `gitlab-ctl reconfigure`, its output streamed to stderr (stdout stays for results).
+pub fn reconfigure(printer: &Printer) -> anyhow::Result<()> {
+    let gitlab_ctl = find_gitlab_ctl()?;
     printer.info(format!("running {} reconfigure", gitlab_ctl.display()));
     let stdout_to_stderr: Stdio = {
         use std::os::fd::AsFd;
