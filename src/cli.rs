@@ -386,15 +386,6 @@ pub struct DoctorArgs {
     /// State file written by install
     #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
-
-    /// Where reconfigure renders gitlab_rails['env'] [default: /opt/gitlab/etc/gitlab-rails/env]
-    #[arg(
-        long,
-        env = "DUO_SELFHOST_GITLAB_ENVDIR",
-        hide = true,
-        value_name = "DIR"
-    )]
-    pub gitlab_envdir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,6 +4,7 @@
 
 #[path = "support/stub_server.rs"]
 mod stub_server;
+mod support;
 
 use std::path::Path;
 use std::process::Command;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stub_server::{gateway, openai_model, Reply, StubServer};
+use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 
 const SECRET_KEY: &str = "sk-doctor-test-secret-4711";
 
@@ -71,6 +73,10 @@ fn doctor(args: &[&str]) -> Run {
 }
 
 fn doctor_in(home: &Path, args: &[&str]) -> Run {
+    doctor_in_env(home, args, &[])
+}
+
+fn doctor_in_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -82,6 +88,7 @@ fn doctor_in(home: &Path, args: &[&str]) -> Run {
         .arg("--color")
         .arg("never")
         .args(args);
+    cmd.envs(env.iter().copied());
     if let Some(host) = std::env::var_os("DOCKER_HOST") {
         cmd.env("DOCKER_HOST", host);
     }
@@ -124,12 +131,9 @@ fn a_working_model_passes_and_gets_the_gateways_codestral_request() {
     for id in ["model.endpoint", "model.models", "model.chat", "model.fim"] {
         run.assert_status(id, "ok");
     }
-    assert_eq!(
-        run.status("model.family"),
-        "warn",
-        "codestral is not in the test catalog"
-    );
-    assert_eq!(run.code, 0, "warnings alone exit 0");
+    run.assert_status("model.family", "ok");
+    assert!(run.message("model.family").contains("GitLab-approved"));
+    assert_eq!(run.code, 0);
 
     let requests = model.requests();
     let fim = requests
@@ -477,7 +481,8 @@ fn bedrock_identifier_must_be_an_inference_profile() {
 
 #[test]
 fn strict_turns_warnings_into_a_failure_and_bad_selections_exit_2() {
-    let model = openai_model("codestral", "x");
+    // A model the catalog does not know: a warning.
+    let model = openai_model("my-finetune", "x");
     let endpoint = format!("{}/v1", model.url());
     let mut args = vec![
         "--json",
@@ -487,7 +492,7 @@ fn strict_turns_warnings_into_a_failure_and_bad_selections_exit_2() {
         "--model-endpoint",
         &endpoint,
         "--model-identifier",
-        "custom_openai/codestral",
+        "custom_openai/my-finetune",
     ];
     let run = doctor(&args);
     run.assert_status("model.family", "warn");
@@ -556,6 +561,8 @@ fn human_output_snapshot() {
     let sick = gateway(503);
     let run = doctor(&[
         "doctor",
+        "--skip",
+        "gitlab_rb",
         "--model-endpoint",
         &endpoint,
         "--model-identifier",
@@ -570,4 +577,186 @@ fn human_output_snapshot() {
     ]}, {
         insta::assert_snapshot!(run.stdout);
     });
+}
+
+const TOKEN: &str = "glpat-doctor-test-token";
+
+/// A copy of the real omnibus template with `env_block` (Ruby) appended, and an envdir holding
+/// `rendered` as reconfigure would have written it.
+fn gitlab_host(home: &Path, env_block: &str, rendered: &[(&str, &str)]) {
+    let template = std::fs::read_to_string("/work/shared/fixtures/gitlab.rb.template")
+        .or_else(|_| {
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitlab.rb.template"),
+            )
+        })
+        .expect("the omnibus gitlab.rb template");
+    std::fs::write(home.join("gitlab.rb"), format!("{template}\n{env_block}\n")).unwrap();
+    let envdir = home.join("envdir");
+    std::fs::create_dir_all(&envdir).unwrap();
+    for (key, value) in rendered {
+        std::fs::write(envdir.join(key), value).unwrap();
+    }
+}
+
+fn gitlab_doctor(home: &Path, gitlab: &FakeGitlab, only: &str, extra: &[&str]) -> Run {
+    let rb = home.join("gitlab.rb");
+    let envdir = home.join("envdir");
+    let mut args = vec![
+        "--json",
+        "doctor",
+        "--only",
+        only,
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+        "--gitlab-rb",
+        rb.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let run = doctor_in_env(
+        home,
+        &args,
+        &[("DUO_SELFHOST_GITLAB_ENVDIR", envdir.to_str().unwrap())],
+    );
+    assert!(
+        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
+        "the token leaked"
+    );
+    run
+}
+
+#[test]
+fn gateway_url_missing_from_gitlab_rb() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(home.path(), "", &[]);
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb", &[]);
+    run.assert_status("gitlab_rb.present", "ok");
+    run.assert_status("gitlab_rb.gateway_url", "fail");
+    assert!(
+        run.message("gitlab_rb.gateway_url")
+            .contains("GitLab 17.5.0"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .hint("gitlab_rb.gateway_url")
+        .starts_with("duo-selfhost gitlab-rb set AI_GATEWAY_URL="));
+    run.assert_status("gitlab_rb.rendered", "skip");
+
+    // From 17.9 the application setting holds it: gitlab.rb may leave it out.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.9.0-ee").token(TOKEN));
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb.gateway_url", &[]);
+    run.assert_status("gitlab_rb.gateway_url", "skip");
+}
+
+#[test]
+fn localhost_gateway_url_in_gitlab_rb() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(
+        home.path(),
+        "gitlab_rails['env'] = {\n  'AI_GATEWAY_URL' => 'http://localhost:5052'\n}",
+        &[("AI_GATEWAY_URL", "http://localhost:5052\n")],
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb", &[]);
+    run.assert_status("gitlab_rb.gateway_url", "fail");
+    assert!(run
+        .message("gitlab_rb.gateway_url")
+        .contains("points at this machine"));
+    assert!(run
+        .hint("gitlab_rb.gateway_url")
+        .contains("gateway host's name or address"));
+    run.assert_status("gitlab_rb.rendered", "ok");
+}
+
+#[test]
+fn reconfigure_not_run() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(
+        home.path(),
+        "gitlab_rails['env'] = {\n  \"AI_GATEWAY_URL\" => \"http://aigw.example.com:5052\", # duo\n  'GITLAB_LICENSE_MODE' => 'production',\n}",
+        &[("AI_GATEWAY_URL", "http://old-gateway.example.com:5052\n")],
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb", &[]);
+    run.assert_status("gitlab_rb.gateway_url", "ok");
+    run.assert_status("gitlab_rb.rendered", "fail");
+    let message = run.message("gitlab_rb.rendered");
+    assert!(message.contains("reconfigure has not run"), "{message}");
+    assert!(
+        message.contains("AI_GATEWAY_URL differs")
+            && message.contains("GITLAB_LICENSE_MODE is missing")
+    );
+    assert_eq!(
+        run.hint("gitlab_rb.rendered"),
+        "sudo gitlab-ctl reconfigure"
+    );
+}
+
+#[test]
+fn gitlab_api_checks_name_version_setting_licence_and_flag() {
+    let home = tempfile::tempdir().unwrap();
+    // 17.5: the flag must be on; it is not.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab", &[]);
+    run.assert_status("gitlab.readiness", "ok");
+    run.assert_status("gitlab.version", "ok");
+    assert_eq!(
+        run.message("gitlab.version"),
+        "GitLab 17.5.0-ee (Enterprise Edition)"
+    );
+    run.assert_status("gitlab.gateway_setting", "skip");
+    run.assert_status("gitlab.license", "ok");
+    run.assert_status("gitlab.feature_flag", "fail");
+    assert!(run
+        .hint("gitlab.feature_flag")
+        .contains("Feature.enable(:ai_custom_model)"));
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("17.5.0-ee")
+            .token(TOKEN)
+            .feature("ai_custom_model", "on"),
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab.feature_flag", &[]);
+    run.assert_status("gitlab.feature_flag", "ok");
+
+    // 18.1: the setting must be there and point at the gateway.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.1.1-ee").token(TOKEN));
+    let run = gitlab_doctor(
+        home.path(),
+        &gitlab,
+        "gitlab",
+        &["--gateway-url", "http://aigw.example.com:5052"],
+    );
+    run.assert_status("gitlab.gateway_setting", "fail");
+    assert!(run.message("gitlab.gateway_setting").contains("empty"));
+    assert!(run
+        .hint("gitlab.gateway_setting")
+        .contains("Local AI Gateway URL: http://aigw.example.com:5052"));
+    run.assert_status("gitlab.feature_flag", "skip");
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("18.1.1-ee")
+            .token(TOKEN)
+            .ai_gateway_url("http://aigw.example.com:5052"),
+    );
+    let run = gitlab_doctor(
+        home.path(),
+        &gitlab,
+        "gitlab.gateway_setting",
+        &["--gateway-url", "http://aigw.example.com:5052"],
+    );
+    run.assert_status("gitlab.gateway_setting", "ok");
+
+    // The Community Edition, and an instance without a licence.
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("17.5.0")
+            .token(TOKEN)
+            .without_license(),
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab", &[]);
+    run.assert_status("gitlab.version", "fail");
+    assert!(run.message("gitlab.version").contains("Community Edition"));
+    run.assert_status("gitlab.license", "fail");
 }

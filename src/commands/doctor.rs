@@ -24,11 +24,12 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
     let state_path = crate::state::resolve_path(args.state_file.as_deref());
     let state = crate::state::load(&state_path)?;
+    let rb_values = read_gitlab_rb(&args.gitlab_rb, state.as_ref());
     let flags = inputs::Flags {
         gitlab_url: args.gitlab_url,
         gitlab_token: args.gitlab_token,
         gitlab_rb: args.gitlab_rb,
-        envdir: args.gitlab_envdir,
+        envdir: Some(doctor::gitlab::envdir()),
         gateway_url: args.gateway_url,
         container: args.container,
         model_endpoint: args.model_endpoint,
@@ -36,7 +37,7 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         model_api_key: args.model_api_key,
         ca_cert: args.ca_cert,
     };
-    let inputs = inputs::resolve(flags, state.as_ref(), None);
+    let inputs = inputs::resolve(flags, state.as_ref(), rb_values.as_ref());
     let secrets: Vec<crate::secret::Secret> = inputs.secrets().into_iter().cloned().collect();
     let ctx = Arc::new(Context::new(inputs));
     let mut results = doctor::run_all(checks, &selection, ctx, Duration::from_secs(args.timeout))?;
@@ -91,4 +92,20 @@ fn print_human(printer: &Printer, results: &[CheckResult]) {
     }
     printer.result("");
     printer.result(Summary::of(results).line());
+}
+
+/// external_url and gitlab_rails['env'] from gitlab.rb, when it can be read; the
+/// `gitlab_rb.*` checks report why when it cannot.
+fn read_gitlab_rb(
+    flag: &std::path::Path,
+    state: Option<&crate::state::State>,
+) -> Option<inputs::GitlabRbValues> {
+    let (path, _) = inputs::gitlab_rb_path(flag, state);
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(inputs::GitlabRbValues {
+        external_url: crate::gitlab_rb::external_url(&text),
+        env: crate::gitlab_rb::effective_env(&text)
+            .map(|env| env.0.into_iter().collect())
+            .unwrap_or_default(),
+    })
 }

@@ -1,9 +1,72 @@
 //! Every check doctor knows, in the order it prints them: the chain from GitLab's side to the
 //! model. A check comes after those it waits for.
 
-use super::{container, gateway, model, Check};
+use super::{container, gateway, gitlab, model, Check};
 
 pub static CHECKS: &[Check] = &[
+    Check {
+        id: "gitlab_rb.present",
+        title: "gitlab.rb present and readable",
+        needs: &[],
+        after: &[],
+        run: gitlab::rb_present,
+    },
+    Check {
+        id: "gitlab_rb.gateway_url",
+        title: "AI_GATEWAY_URL set in gitlab.rb (GitLab up to 17.8)",
+        needs: &["gitlab_rb.present"],
+        after: &["gitlab.version"],
+        run: gitlab::rb_gateway_url,
+    },
+    Check {
+        id: "gitlab_rb.rendered",
+        title: "Reconfigure rendered gitlab.rb's env",
+        needs: &["gitlab_rb.present"],
+        after: &[],
+        run: gitlab::rb_rendered,
+    },
+    Check {
+        id: "gitlab.readiness",
+        title: "GitLab reachable and ready",
+        needs: &[],
+        after: &[],
+        run: gitlab::readiness,
+    },
+    Check {
+        id: "gitlab.version",
+        title: "GitLab Enterprise Edition 17.1 or later",
+        needs: &[],
+        after: &[],
+        run: gitlab::version,
+    },
+    Check {
+        id: "gitlab.gateway_setting",
+        title: "Local AI Gateway URL setting (GitLab 17.9 and later)",
+        needs: &["gitlab.version"],
+        after: &[],
+        run: gitlab::gateway_setting,
+    },
+    Check {
+        id: "gitlab.license",
+        title: "GitLab licence",
+        needs: &[],
+        after: &[],
+        run: gitlab::license,
+    },
+    Check {
+        id: "gitlab.feature_flag",
+        title: "Feature flag ai_custom_model on (GitLab 17.x)",
+        needs: &["gitlab.version"],
+        after: &[],
+        run: gitlab::feature_flag,
+    },
+    Check {
+        id: "gitlab.proxy",
+        title: "Proxy variables in effect",
+        needs: &[],
+        after: &["gitlab_rb.present"],
+        run: gitlab::proxy,
+    },
     Check {
         id: "docker.engine",
         title: "Docker Engine reachable",
@@ -24,6 +87,13 @@ pub static CHECKS: &[Check] = &[
         needs: &["gateway.container.exists"],
         after: &[],
         run: container::running,
+    },
+    Check {
+        id: "gateway.container.image_tag",
+        title: "Gateway image tag matches the GitLab minor",
+        needs: &["gateway.container.exists"],
+        after: &["gitlab.version"],
+        run: container::image_tag,
     },
     Check {
         id: "gateway.container.custom_models",
@@ -57,7 +127,7 @@ pub static CHECKS: &[Check] = &[
         id: "gateway.container.ports",
         title: "Gateway ports published",
         needs: &["gateway.container.exists"],
-        after: &[],
+        after: &["gitlab.version"],
         run: container::ports,
     },
     Check {

@@ -403,3 +403,31 @@ async fn exec(
     let inspect = docker.inspect_exec(&created.id).await?;
     Ok((inspect.exit_code.unwrap_or(-1), output))
 }
+
+pub fn image_tag(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
+    Box::pin(async move {
+        let Some(c) = container(&ctx) else {
+            return Outcome::skip(NO_CONTAINER);
+        };
+        let Some(version) = ctx.gitlab_version() else {
+            return Outcome::skip(
+                "GitLab's version is unknown: pass --gitlab-token so doctor can read it",
+            );
+        };
+        let tag = crate::image_tag::image_reference_tag(&c.image).unwrap_or("latest");
+        let wanted = format!("self-hosted-v{}.{}.*-ee", version.major, version.minor);
+        if crate::image_tag::tag_matches_minor(tag, &version) {
+            return Outcome::ok(format!("{tag} matches GitLab {version}"));
+        }
+        let what = match crate::image_tag::parse_gateway_tag(tag) {
+            Some(v) => format!("is for GitLab {}.{}", v.major, v.minor),
+            None => {
+                "is not a self-hosted release (latest and nightly are not compatible-tested)".into()
+            }
+        };
+        Outcome::fail(
+            format!("the gateway image tag {tag} {what}, but GitLab is {version}: it needs {wanted}"),
+            format!("duo-selfhost upgrade (moves the gateway to the highest {wanted} and keeps its env); duo-selfhost image-tag {version} shows the image"),
+        )
+    })
+}

@@ -8,7 +8,7 @@ use crate::state::State;
 
 /// Where omnibus renders `gitlab_rails['env']` on `gitlab-ctl reconfigure`.
 pub const DEFAULT_ENVDIR: &str = "/opt/gitlab/etc/gitlab-rails/env";
-pub const DEFAULT_GITLAB_RB: &str = "/etc/gitlab/gitlab.rb";
+pub const DEFAULT_GITLAB_RB: &str = crate::gitlab_rb::DEFAULT_PATH;
 
 #[derive(Debug, Clone, Default)]
 pub struct Inputs {
@@ -65,6 +65,20 @@ pub struct Flags {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// The gitlab.rb to read: the flag's (or `DUO_SELFHOST_GITLAB_RB`'s) unless it is the default
+/// path and install recorded another; and whether anyone named it.
+pub fn gitlab_rb_path(flag: &std::path::Path, state: Option<&State>) -> (PathBuf, bool) {
+    let recorded = state
+        .and_then(|s| s.gitlab.as_ref())
+        .and_then(|g| g.gitlab_rb.clone());
+    let flag_is_default = flag == std::path::Path::new(DEFAULT_GITLAB_RB);
+    match (flag_is_default, recorded) {
+        (false, _) => (flag.to_path_buf(), true),
+        (true, Some(recorded)) => (recorded, true),
+        (true, None) => (flag.to_path_buf(), false),
+    }
+}
+
 /// Flags first, then the state file, then gitlab.rb.
 pub fn resolve(flags: Flags, state: Option<&State>, rb: Option<&GitlabRbValues>) -> Inputs {
     let gitlab_state = state.and_then(|s| s.gitlab.as_ref());
@@ -72,13 +86,7 @@ pub fn resolve(flags: Flags, state: Option<&State>, rb: Option<&GitlabRbValues>)
     let model_state = state.and_then(|s| s.model.as_ref());
     let non_empty = |s: &String| !s.trim().is_empty();
 
-    let state_rb = gitlab_state.and_then(|g| g.gitlab_rb.clone());
-    let flag_is_default = flags.gitlab_rb == std::path::Path::new(DEFAULT_GITLAB_RB);
-    let (gitlab_rb, gitlab_rb_named) = match (flag_is_default, state_rb) {
-        (false, _) => (flags.gitlab_rb.clone(), true),
-        (true, Some(recorded)) => (recorded, true),
-        (true, None) => (flags.gitlab_rb.clone(), false),
-    };
+    let (gitlab_rb, gitlab_rb_named) = gitlab_rb_path(&flags.gitlab_rb, state);
 
     let (gateway_url, gateway_url_source) = if let Some(url) = flags.gateway_url.clone() {
         (Some(url), "--gateway-url")
@@ -118,20 +126,10 @@ pub fn resolve(flags: Flags, state: Option<&State>, rb: Option<&GitlabRbValues>)
             .or_else(|| model_state.map(|m| m.identifier.clone()).filter(non_empty)),
         model_api_key: flags.model_api_key.filter(|k| !k.is_empty()),
         ca_cert: flags.ca_cert,
-        recorded_gitlab_version: gitlab_state.and_then(|g| lenient_version(&g.version)),
+        recorded_gitlab_version: gitlab_state
+            .and_then(|g| crate::gitlab_api::parse_gitlab_version(&g.version)),
         catalog_name: model_state.and_then(|m| m.catalog_name.clone()),
     }
-}
-
-/// `17.5.0`, `v17.5.0-ee`, `18.2` as a semver version (pre-release tags dropped).
-pub fn lenient_version(text: &str) -> Option<semver::Version> {
-    let core = text.trim().trim_start_matches('v');
-    let core = core.split(['-', '+', ' ']).next()?;
-    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
-    let major = parts.next()??;
-    let minor = parts.next().flatten().unwrap_or(0);
-    let patch = parts.next().flatten().unwrap_or(0);
-    Some(semver::Version::new(major, minor, patch))
 }
 
 #[cfg(test)]
@@ -180,18 +178,5 @@ mod tests {
             inputs.recorded_gitlab_version,
             Some(semver::Version::new(17, 5, 0))
         );
-    }
-
-    #[test]
-    fn lenient_versions() {
-        assert_eq!(
-            lenient_version("v18.2.1-ee"),
-            Some(semver::Version::new(18, 2, 1))
-        );
-        assert_eq!(
-            lenient_version("17.9"),
-            Some(semver::Version::new(17, 9, 0))
-        );
-        assert_eq!(lenient_version("garbage"), None);
     }
 }

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod container;
 pub mod gateway;
+pub mod gitlab;
 pub mod http;
 pub mod inputs;
 pub mod model;
@@ -262,8 +263,9 @@ pub fn select(checks: &[Check], only: &[String], skip: &[String]) -> Result<Sele
 
 type SharedResult = Shared<BoxFuture<'static, CheckResult>>;
 
-/// Runs `checks` (in list order, which must put a check after those it waits for) concurrently
-/// on the current tokio runtime and returns their results in list order. Each body gets at most
+/// Runs `checks` concurrently on the current tokio runtime and sends each result with its index
+/// in `checks`. A check waits for those it names that are in `checks` (a cycle, which the list
+/// does not have, would leave its members unsent and so abandoned). Each body gets at most
 /// `per_check`, and no more than the run's deadline leaves it; a panic becomes an `error`.
 ///
 /// The caller enforces the run's outer bound (see [`run_all`]), because a body that blocks a
@@ -276,7 +278,27 @@ pub fn spawn_checks(
     sink: std::sync::mpsc::Sender<(usize, CheckResult)>,
 ) {
     let mut started: HashMap<&'static str, SharedResult> = HashMap::new();
-    for (index, check) in checks.iter().copied().enumerate() {
+    let present: HashSet<&'static str> = checks.iter().map(|c| c.id).collect();
+    // Start checks once what they wait for has started, whatever the printing order.
+    let mut waiting: Vec<(usize, Check)> = checks.iter().copied().enumerate().collect();
+    let mut ready: Vec<(usize, Check)> = Vec::new();
+    let mut ordered: HashSet<&'static str> = HashSet::new();
+    loop {
+        let (now, later): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(_, check)| {
+            check
+                .needs
+                .iter()
+                .chain(check.after)
+                .all(|dep| !present.contains(dep) || ordered.contains(dep))
+        });
+        waiting = later;
+        if now.is_empty() {
+            break;
+        }
+        ordered.extend(now.iter().map(|(_, c)| c.id));
+        ready.extend(now);
+    }
+    for (index, check) in ready {
         let hard: Vec<(&'static str, SharedResult)> = check
             .needs
             .iter()
@@ -587,6 +609,13 @@ mod tests {
         let results = run(&checks, Duration::from_secs(2));
         assert_eq!(results[1].status, Status::Skip);
         assert_eq!(results[1].message, "needs x.base, which failed");
+        // Printing order does not have to follow the dependencies.
+        let checks = [
+            check("x.next", &["x.base"], ok_body),
+            check("x.base", &[], fail_body),
+        ];
+        let results = run(&checks, Duration::from_secs(2));
+        assert_eq!(results[0].message, "needs x.base, which failed");
     }
 
     #[test]
