@@ -488,7 +488,10 @@ mod tests {
     }
 
     fn mark(cell: &str) -> bool {
-        match (cell.contains("{check-circle}"), cell.contains("{dotted-circle}")) {
+        match (
+            cell.contains("{check-circle}"),
+            cell.contains("{dotted-circle}"),
+        ) {
             (true, false) => true,
             (false, true) => false,
             _ => panic!("cell `{cell}` is neither a check nor a dotted circle"),
@@ -574,7 +577,11 @@ mod tests {
     fn names_and_aliases_are_unique_lowercase_and_findable() {
         let mut seen = HashSet::new();
         for name in names_and_aliases() {
-            assert_eq!(name, name.to_ascii_lowercase(), "`{name}` must be lowercase");
+            assert_eq!(
+                name,
+                name.to_ascii_lowercase(),
+                "`{name}` must be lowercase"
+            );
             assert!(seen.insert(name), "`{name}` is used twice");
         }
         for model in MODELS {
@@ -618,8 +625,17 @@ mod tests {
     fn platforms_follow_the_weights() {
         for model in MODELS {
             let local = model.platforms.contains(&Platform::Local);
-            assert_eq!(local, model.gguf.is_some(), "{}: Local iff a GGUF", model.name);
-            assert!(!model.platforms.is_empty(), "{}: served somewhere", model.name);
+            assert_eq!(
+                local,
+                model.gguf.is_some(),
+                "{}: Local iff a GGUF",
+                model.name
+            );
+            assert!(
+                !model.platforms.is_empty(),
+                "{}: served somewhere",
+                model.name
+            );
         }
         let claude = find("claude-3.5-sonnet").unwrap();
         assert_eq!(claude.platforms, &[Platform::Bedrock]);
@@ -630,17 +646,28 @@ mod tests {
     fn gguf_sources_are_well_formed_and_checksums_are_pinned() {
         for model in MODELS {
             let Some(gguf) = &model.gguf else { continue };
-            assert!(gguf.file.ends_with(".gguf"), "{}: {}", model.name, gguf.file);
+            assert!(
+                gguf.file.ends_with(".gguf"),
+                "{}: {}",
+                model.name,
+                gguf.file
+            );
             assert_eq!(gguf.repo.split('/').count(), 2, "{}: repo", model.name);
             assert!(
-                gguf.file.to_ascii_uppercase().contains(&gguf.quant.to_ascii_uppercase()),
+                gguf.file
+                    .to_ascii_uppercase()
+                    .contains(&gguf.quant.to_ascii_uppercase()),
                 "{}: the file name carries the quantisation {}",
                 model.name,
                 gguf.quant
             );
-            let pinned = gguf.revision.len() == 40
-                && gguf.revision.chars().all(|c| c.is_ascii_hexdigit());
-            assert!(pinned || gguf.revision == "main", "{}: revision", model.name);
+            let pinned =
+                gguf.revision.len() == 40 && gguf.revision.chars().all(|c| c.is_ascii_hexdigit());
+            assert!(
+                pinned || gguf.revision == "main",
+                "{}: revision",
+                model.name
+            );
             if let Some(sha) = gguf.sha256 {
                 assert!(pinned, "{}: a checksum needs a pinned commit", model.name);
                 assert_eq!(sha.len(), 64, "{}: sha256", model.name);
@@ -671,7 +698,10 @@ mod tests {
             p(FimFormat::Codegemma).unwrap(),
             "<|fim_prefix|>def f(<|fim_suffix|>):<|fim_middle|>"
         );
-        assert_eq!(p(FimFormat::Codellama).unwrap(), "<PRE> def f( <SUF>): <MID>");
+        assert_eq!(
+            p(FimFormat::Codellama).unwrap(),
+            "<PRE> def f( <SUF>): <MID>"
+        );
         assert_eq!(
             p(FimFormat::Deepseek).unwrap(),
             "<｜fim▁begin｜>def f(<｜fim▁hole｜>):<｜fim▁end｜>"
@@ -686,7 +716,12 @@ mod tests {
     #[test]
     fn json_has_the_stable_fields_only() {
         let value = serde_json::to_value(find("codestral").unwrap()).unwrap();
-        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut keys = keys;
         keys.sort_unstable();
         assert_eq!(
