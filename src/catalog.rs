@@ -99,9 +99,9 @@ pub struct Model {
 /// The demo model: SmolLM2-135M-Instruct, Q4_1.
 pub const DEMO_MODEL: &str = "smollm2-135m";
 
-// Where a quantiser kept a stable commit we pin it; `main` only where no commit could be
-// confirmed, and then `sha256` stays `None` so nothing claims bytes it cannot vouch for.
-// Sizes are left `None` unless known to the byte: the hub pages only round them.
+// Every GGUF is pinned to a commit of its repository that holds the file, so the cache path
+// (`snapshots/<revision>`) is stable. `sha256` and `bytes` stay `None` unless known exactly
+// (the hub's pages round sizes), so nothing claims bytes it cannot vouch for.
 const GGUF_LOCAL: &[Platform] = &[Platform::Local, Platform::Vllm];
 
 pub static MODELS: &[Model] = &[
@@ -281,9 +281,9 @@ pub static MODELS: &[Model] = &[
         chat: false,
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
-            repo: "bartowski/codegemma-2b-GGUF",
-            revision: "main",
-            file: "codegemma-2b-Q4_K_M.gguf",
+            repo: "MaziyarPanahi/codegemma-2b-GGUF",
+            revision: "261462f12a82990ec139de271d705b50490fa0ff",
+            file: "codegemma-2b.Q4_K_M.gguf",
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
@@ -302,9 +302,9 @@ pub static MODELS: &[Model] = &[
         chat: false,
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
-            repo: "bartowski/codegemma-7b-it-GGUF",
-            revision: "main",
-            file: "codegemma-7b-it-Q4_K_M.gguf",
+            repo: "RichardErkhov/google_-_codegemma-7b-it-gguf",
+            revision: "fe054509355938fc435717fc9ac24f427cf02364",
+            file: "codegemma-7b-it.Q4_K_M.gguf",
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
@@ -323,9 +323,9 @@ pub static MODELS: &[Model] = &[
         chat: false,
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
-            repo: "bartowski/codegemma-7b-GGUF",
-            revision: "main",
-            file: "codegemma-7b-Q4_K_M.gguf",
+            repo: "itlwas/codegemma-7b-Q4_K_M-GGUF",
+            revision: "c0af26f3a0c124a54d298f48f18d6da4f1bb72f1",
+            file: "codegemma-7b-q4_k_m.gguf",
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
@@ -345,7 +345,7 @@ pub static MODELS: &[Model] = &[
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
             repo: "TheBloke/CodeLlama-13B-GGUF",
-            revision: "main",
+            revision: "013821a11df8402bc7dab7a41f503859a6e47444",
             file: "codellama-13b.Q4_K_M.gguf",
             quant: "Q4_K_M",
             bytes: None,
@@ -663,13 +663,8 @@ mod tests {
             );
             let pinned =
                 gguf.revision.len() == 40 && gguf.revision.chars().all(|c| c.is_ascii_hexdigit());
-            assert!(
-                pinned || gguf.revision == "main",
-                "{}: revision",
-                model.name
-            );
+            assert!(pinned, "{}: revision must be a commit", model.name);
             if let Some(sha) = gguf.sha256 {
-                assert!(pinned, "{}: a checksum needs a pinned commit", model.name);
                 assert_eq!(sha.len(), 64, "{}: sha256", model.name);
                 assert!(sha.chars().all(|c| c.is_ascii_hexdigit()));
             }
