@@ -229,24 +229,22 @@ impl PullProgress for BarReporter<'_> {
             PullPhase::Verifying => "verifying",
             PullPhase::Downloading => "downloading",
         };
-        if !self.printer.progress {
-            // Without a bar, one line says what is happening and from where it continues.
-            let size = total
-                .map(|t| format!(" ({})", HumanBytes(t)))
-                .unwrap_or_default();
-            let resume = if position > 0 {
-                format!(", resuming at {}", HumanBytes(position))
-            } else {
-                String::new()
-            };
-            self.printer
-                .info(format!("{verb} {}{size}{resume}", self.file));
-        }
+        // One line says what is happening and from where it continues; the bar under it
+        // (on a terminal) keeps to bytes and speed so it fits an 80-column screen.
+        let size = total
+            .map(|t| format!(" ({})", HumanBytes(t)))
+            .unwrap_or_default();
+        let resume = if position > 0 {
+            format!(", resuming at {}", HumanBytes(position))
+        } else {
+            String::new()
+        };
+        self.printer
+            .info(format!("{verb} {}{size}{resume}", self.file));
         let bar = self.printer.progress_bar(
             total.unwrap_or(0),
-            "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
+            "  [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
         );
-        bar.set_message(format!("{verb} {}", self.file));
         bar.set_position(position);
         bar.reset_eta();
         if let Some(old) = self.bar.replace(Some(bar)) {
