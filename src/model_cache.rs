@@ -32,12 +32,31 @@ pub fn repo_dir(source: &GgufSource) -> PathBuf {
         .join(format!("models--{}", source.repo.replace('/', "--")))
 }
 
-/// Where the snapshot of the GGUF lives, whether or not it is there.
+/// Where the snapshot of the GGUF lives, whether or not it is there. A branch revision
+/// (`main`) goes through `refs/<branch>`, where huggingface_hub records the commit it fetched.
 pub fn snapshot_path(source: &GgufSource) -> PathBuf {
+    let commit = if is_commit(source.revision) {
+        source.revision.to_string()
+    } else {
+        std::fs::read_to_string(repo_dir(source).join("refs").join(source.revision))
+            .ok()
+            .map(|r| r.trim().to_string())
+            .filter(|r| is_commit(r))
+            .unwrap_or_else(|| source.revision.to_string())
+    };
+    snapshot_for(source, &commit)
+}
+
+fn snapshot_for(source: &GgufSource, commit: &str) -> PathBuf {
     repo_dir(source)
         .join("snapshots")
-        .join(source.revision)
+        .join(commit)
         .join(source.file)
+}
+
+/// A 40-hex-digit git commit, as opposed to a branch or tag name.
+fn is_commit(revision: &str) -> bool {
+    revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// The cached GGUF of a catalog model, when present.
@@ -154,11 +173,15 @@ pub fn hf_endpoint() -> String {
 
 /// `{endpoint}/{repo}/resolve/{revision}/{file}`, the Hub's download URL for one file.
 pub fn download_url(endpoint: &str, source: &GgufSource) -> String {
+    url_at(endpoint, source, source.revision)
+}
+
+fn url_at(endpoint: &str, source: &GgufSource, revision: &str) -> String {
     format!(
         "{}/{}/resolve/{}/{}",
         endpoint.trim_end_matches('/'),
         source.repo,
-        source.revision,
+        revision,
         source.file
     )
 }
@@ -230,16 +253,20 @@ pub async fn pull(
         return Ok(pulled);
     }
 
-    let url = download_url(endpoint, source);
     let client = http_client()?;
     let expected = match source.sha256 {
-        Some(sha) => Expected {
+        Some(sha) if is_commit(source.revision) => Expected {
             blob_name: sha.to_string(),
             sha256: Some(sha.to_string()),
             bytes: source.bytes,
+            commit: source.revision.to_string(),
         },
-        None => remote_expectation(&url, token, source.bytes).await?,
+        // A branch to resolve to a commit, or no pinned checksum: ask the endpoint first.
+        _ => remote_expectation(&download_url(endpoint, source), token, source).await?,
     };
+    // Downloading by commit keeps a branch that moves mid-download from mixing two files.
+    let url = url_at(endpoint, source, &expected.commit);
+    let snapshot = snapshot_for(source, &expected.commit);
 
     let blob = blob_path(source, &expected.blob_name);
     let blobs_dir = blob.parent().expect("a blob path has a parent");
@@ -248,7 +275,7 @@ pub async fn pull(
 
     // Another tool (or an interrupted run of ours, before linking) may have left a good blob.
     if blob.is_file() && verify_file(&blob, &expected, progress)?.is_ok() {
-        link_snapshot(source, &expected.blob_name)?;
+        link_snapshot(source, &expected.commit, &expected.blob_name)?;
         return Ok(Pulled {
             path: snapshot,
             bytes: std::fs::metadata(&blob)?.len(),
@@ -332,7 +359,7 @@ pub async fn pull(
             blob.display()
         )
     })?;
-    link_snapshot(source, &expected.blob_name)?;
+    link_snapshot(source, &expected.commit, &expected.blob_name)?;
     Ok(Pulled {
         path: snapshot,
         bytes,
@@ -356,6 +383,8 @@ struct Expected {
     blob_name: String,
     sha256: Option<String>,
     bytes: Option<u64>,
+    /// The commit the snapshot is filed under.
+    commit: String,
 }
 
 /// A cached snapshot that checks out, without touching the network.
@@ -371,6 +400,7 @@ fn check_cached(
         blob_name: String::new(),
         sha256: source.sha256.map(str::to_string),
         bytes: source.bytes,
+        commit: String::new(),
     };
     match verify_file(snapshot, &expected, progress)? {
         Ok(bytes) => Ok(Some(Pulled {
@@ -457,13 +487,14 @@ pub fn hf_token() -> Option<Secret> {
         .map(|t| Secret::new(t.trim()))
 }
 
-/// For a catalog entry without a pinned sha256: the blob name and checksum the Hub publishes.
+/// What the endpoint says about the file: the commit a branch points at (`X-Repo-Commit`) and,
+/// for a catalog entry without a pinned sha256, the blob name and checksum it publishes.
 /// huggingface_hub asks the same way: a HEAD on the resolve URL, not following the redirect, whose
 /// `X-Linked-Etag` is the LFS file's sha256 (`ETag` for small files).
 async fn remote_expectation(
     url: &str,
     token: Option<&Secret>,
-    pinned_bytes: Option<u64>,
+    source: &GgufSource,
 ) -> anyhow::Result<Expected> {
     let client = reqwest::Client::builder()
         .user_agent(concat!("duo-selfhost/", env!("CARGO_PKG_VERSION")))
@@ -487,6 +518,33 @@ async fn remote_expectation(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let commit = if is_commit(source.revision) {
+        source.revision.to_string()
+    } else {
+        header("x-repo-commit")
+            .map(|c| c.trim().to_string())
+            .filter(|c| is_commit(c))
+            .ok_or_else(|| {
+                Problem::tool(format!(
+                    "{url} did not say which commit `{}` is (no X-Repo-Commit header)",
+                    source.revision
+                ))
+                .hint(
+                    "pin a commit in the catalog, or point HF_ENDPOINT at a Hub-compatible server",
+                )
+            })?
+    };
+    let remote_bytes = header("x-linked-size")
+        .or_else(|| header("content-length"))
+        .and_then(|v| v.parse().ok());
+    if let Some(sha) = source.sha256 {
+        return Ok(Expected {
+            blob_name: sha.to_string(),
+            sha256: Some(sha.to_string()),
+            bytes: source.bytes.or(remote_bytes),
+            commit,
+        });
+    }
     let etag = header("x-linked-etag")
         .or_else(|| header("etag"))
         .and_then(|raw| normalize_etag(&raw))
@@ -496,14 +554,12 @@ async fn remote_expectation(
             ))
             .hint("pin the file's sha256 in the catalog, or check HF_ENDPOINT")
         })?;
-    let remote_bytes = header("x-linked-size")
-        .or_else(|| header("content-length"))
-        .and_then(|v| v.parse().ok());
     let sha256 = is_sha256(&etag).then(|| etag.clone());
     Ok(Expected {
         blob_name: etag,
         sha256,
-        bytes: pinned_bytes.or(remote_bytes),
+        bytes: source.bytes.or(remote_bytes),
+        commit,
     })
 }
 
@@ -764,8 +820,8 @@ fn status_problem(url: &str, status: reqwest::StatusCode) -> anyhow::Error {
 
 /// Points `snapshots/<revision>/<file>` at the blob with a relative link, and `refs/main` at the
 /// revision, the way huggingface_hub leaves a download.
-fn link_snapshot(source: &GgufSource, blob_name: &str) -> anyhow::Result<()> {
-    let snapshot = snapshot_path(source);
+fn link_snapshot(source: &GgufSource, commit: &str, blob_name: &str) -> anyhow::Result<()> {
+    let snapshot = snapshot_for(source, commit);
     let dir = snapshot.parent().expect("a snapshot path has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     // From snapshots/<revision>/<file>, one `..` per folder in `file`, then two more.
@@ -789,8 +845,15 @@ fn link_snapshot(source: &GgufSource, blob_name: &str) -> anyhow::Result<()> {
     let refs = repo_dir(source).join("refs");
     std::fs::create_dir_all(&refs)
         .with_context(|| format!("could not create {}", refs.display()))?;
-    std::fs::write(refs.join("main"), source.revision)
-        .with_context(|| format!("could not write {}", refs.join("main").display()))?;
+    // A pinned commit is recorded as `main`, as scripts/fetch-test-model does; a branch under
+    // its own name, so `snapshot_path` finds the commit it was resolved to.
+    let ref_name = if is_commit(source.revision) {
+        "main"
+    } else {
+        source.revision
+    };
+    std::fs::write(refs.join(ref_name), commit)
+        .with_context(|| format!("could not write {}", refs.join(ref_name).display()))?;
     Ok(())
 }
 
@@ -834,6 +897,8 @@ mod tests {
             platforms: &[Platform::Bedrock],
             gguf: None,
             fim_format: catalog::FimFormat::None,
+            title: "Claude 3.5 Sonnet",
+            upstream: "",
         };
         let err = local_source(&bedrock_only).unwrap_err();
         assert_eq!(

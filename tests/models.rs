@@ -16,6 +16,8 @@ const MODEL: &str = "smollm2-135m";
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const REPO_DIR: &str = "hub/models--QuantFactory--SmolLM2-135M-Instruct-GGUF";
 const MIB: u64 = 1024 * 1024;
+/// The commit the stand-in says a branch (`main`) points at.
+const BRANCH_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn source() -> catalog::GgufSource {
     catalog::find(MODEL)
@@ -152,13 +154,20 @@ fn serve_one(
         range: range.clone(),
     });
 
-    let src = source();
-    let sha = src.sha256.unwrap();
-    let resolve = format!("/{}/resolve/{}/{}", src.repo, src.revision, src.file);
-    if path == resolve {
-        // The Hub sends LFS files to its CDN, naming the blob in X-Linked-Etag.
+    let sha = source().sha256.unwrap();
+    // `/{org}/{repo}/resolve/{revision}/{file}`: every file resolves to the SmolLM2 bytes, so a
+    // catalog entry pinned to a branch can be pulled too.
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.len() >= 6 && segments[3] == "resolve" {
+        let revision = segments[4];
+        let commit = if revision.len() == 40 {
+            revision
+        } else {
+            BRANCH_COMMIT
+        };
+        // The Hub sends LFS files to its CDN, naming the commit and the blob in its headers.
         let head = format!(
-            "HTTP/1.1 302 Found\r\nLocation: {endpoint}/cdn/{sha}\r\nX-Linked-Etag: \"{sha}\"\r\nX-Linked-Size: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 302 Found\r\nLocation: {endpoint}/cdn/{sha}\r\nX-Repo-Commit: {commit}\r\nX-Linked-Etag: \"{sha}\"\r\nX-Linked-Size: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             data.len()
         );
         return stream.write_all(head.as_bytes());
@@ -570,6 +579,73 @@ fn a_damaged_cached_file_is_downloaded_again() {
     );
     assert_eq!(hub.transfers().len(), 2);
     assert_hf_layout(&sandbox);
+}
+
+#[test]
+fn a_model_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag() {
+    // A real catalog entry whose quantiser kept no stable commit: `main`, no sha256, no size.
+    let model = catalog::MODELS
+        .iter()
+        .find(|m| {
+            m.platforms.contains(&catalog::Platform::Local)
+                && m.gguf.as_ref().is_some_and(|g| {
+                    g.revision == "main" && g.sha256.is_none() && g.bytes.is_none()
+                })
+        })
+        .expect("the catalog has an entry pinned to a branch without a checksum");
+    let gguf = model.gguf.as_ref().unwrap();
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+
+    let output = sandbox.run(&["--json", "models", "pull", model.name]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sha = source().sha256.unwrap();
+    assert_eq!(doc["status"], "downloaded");
+    assert_eq!(
+        doc["sha256"], sha,
+        "checked against the endpoint's X-Linked-Etag"
+    );
+    let repo_dir = sandbox
+        .hf_home()
+        .join("hub")
+        .join(format!("models--{}", gguf.repo.replace('/', "--")));
+    let snapshot = repo_dir
+        .join("snapshots")
+        .join(BRANCH_COMMIT)
+        .join(gguf.file);
+    assert_eq!(doc["path"], snapshot.display().to_string());
+    assert_eq!(
+        std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
+        BRANCH_COMMIT
+    );
+    assert_eq!(
+        std::fs::read_link(&snapshot).unwrap(),
+        Path::new("../../blobs").join(sha)
+    );
+
+    let seen = hub.seen();
+    assert_eq!(
+        seen[0].method, "HEAD",
+        "the branch is resolved first: {seen:?}"
+    );
+    assert!(seen[0].path.contains("/resolve/main/"), "{seen:?}");
+    assert!(
+        seen[1].path.contains(&format!("/resolve/{BRANCH_COMMIT}/")),
+        "the download asks for the commit, not the moving branch: {seen:?}"
+    );
+
+    let path = sandbox.run(&["models", "path", model.name]);
+    assert!(path.status.success(), "{}", describe(&path));
+    assert_eq!(text(&path.stdout).trim(), snapshot.display().to_string());
+    let again = sandbox.run(&["--json", "models", "pull", model.name]);
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["status"], "cached");
+    assert_eq!(
+        hub.seen().len(),
+        seen.len(),
+        "the cached pull made no request"
+    );
 }
 
 #[test]
