@@ -327,6 +327,11 @@ pub async fn pull(
             }
             Err(Attempt::Fatal(err)) => {
                 progress.end();
+                // Keep a partial worth resuming; an empty one is only clutter.
+                if partial.position == 0 {
+                    drop(partial);
+                    remove_partial(&incomplete);
+                }
                 return Err(err);
             }
         }

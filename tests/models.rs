@@ -66,6 +66,8 @@ struct Behaviour {
     cut_after: u64,
     /// Serve the file with one byte changed (same size, wrong sha256).
     corrupt: bool,
+    /// Answer every request 404, as the Hub does for a file that is not there.
+    not_found: bool,
 }
 
 struct HubStandIn {
@@ -154,6 +156,11 @@ fn serve_one(
         range: range.clone(),
     });
 
+    if behaviour.lock().unwrap().not_found {
+        return stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
     let sha = source().sha256.unwrap();
     // `/{org}/{repo}/resolve/{revision}/{file}`: every file resolves to the SmolLM2 bytes, so a
     // catalog entry pinned to a branch can be pulled too.
@@ -645,6 +652,27 @@ fn a_model_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag
         hub.seen().len(),
         seen.len(),
         "the cached pull made no request"
+    );
+}
+
+#[test]
+fn a_file_the_endpoint_does_not_have_is_a_clear_error() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    hub.set(|b| b.not_found = true);
+    let output = sandbox.run(&["models", "pull", MODEL]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("answered 404 Not Found"), "{stderr}");
+    assert!(
+        stderr.contains("hint: the file is not at that address: check HF_ENDPOINT"),
+        "{stderr}"
+    );
+    assert_eq!(hub.seen().len(), 1, "a 404 is not retried");
+    assert_eq!(
+        sandbox.blob_names(),
+        Vec::<String>::new(),
+        "no empty partial left behind"
     );
 }
 
