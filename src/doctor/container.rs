@@ -168,8 +168,9 @@ fn same_url(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
 }
 
-fn recreate_hint(name: &str, setting: &str) -> String {
-    format!("recreate the gateway with {setting}: duo-selfhost upgrade (keeps the other env), or docker rm -f {name} and run it again with that -e")
+fn recreate_hint(ctx: &Context, name: &str, setting: &str) -> String {
+    let gitlab = ctx.inputs.gitlab_url.as_deref().unwrap_or("<GitLab URL>");
+    format!("recreate the gateway container with {setting}: duo-selfhost install --gitlab-url {gitlab} (sets the documented env), or docker rm -f {name} and docker run it again so")
 }
 
 pub fn custom_models(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
@@ -186,7 +187,7 @@ pub fn custom_models(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
                     "AIGW_CUSTOM_MODELS__ENABLED is {}: the gateway rejects self-hosted model endpoints",
                     other.map(|v| format!("`{v}`")).unwrap_or_else(|| "not set".into())
                 ),
-                recreate_hint(&c.name, "-e AIGW_CUSTOM_MODELS__ENABLED=true (the self-hosted image sets it; check the image is model-gateway:self-hosted-*)"),
+                recreate_hint(&ctx, &c.name, "-e AIGW_CUSTOM_MODELS__ENABLED=true (the self-hosted image sets it; check the image is model-gateway:self-hosted-*)"),
             ),
         }
     })
@@ -201,6 +202,7 @@ pub fn gitlab_url(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
             return Outcome::skip("no GitLab URL to compare: pass --gitlab-url URL");
         };
         let fix = recreate_hint(
+            &ctx,
             &c.name,
             &format!("-e AIGW_GITLAB_URL={gitlab} -e AIGW_GITLAB_API_URL={gitlab}/api/v4/"),
         );
@@ -227,7 +229,7 @@ pub fn gitlab_api_url(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
             return Outcome::skip("no GitLab URL to compare: pass --gitlab-url URL");
         };
         let expected = format!("{gitlab}/api/v4/");
-        let fix = recreate_hint(&c.name, &format!("-e AIGW_GITLAB_API_URL={expected}"));
+        let fix = recreate_hint(&ctx, &c.name, &format!("-e AIGW_GITLAB_API_URL={expected}"));
         match c.env.get("AIGW_GITLAB_API_URL") {
             Some(v) if same_url(v, &expected) => Outcome::ok(format!("AIGW_GITLAB_API_URL={v}")),
             Some(v) => Outcome::fail(
@@ -267,7 +269,7 @@ pub fn auth_bypass(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
                     "{}=true: the gateway skips authentication, so anyone who reaches it can use the model (a setting for the troubleshoot script only)",
                     on.join("=true, ")
                 ),
-                recreate_hint(&c.name, &format!("{} removed", on.join(" and "))),
+                recreate_hint(&ctx, &c.name, &format!("no {}", on.join(" and no "))),
             )
         }
     })
@@ -292,7 +294,7 @@ pub fn ports(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
                         c.published_ports.join(", ")
                     }
                 ),
-                recreate_hint(&c.name, "-p 5052:5052"),
+                recreate_hint(&ctx, &c.name, "-p 5052:5052"),
             );
         }
         let wants_agent_platform = ctx
@@ -301,7 +303,7 @@ pub fn ports(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
         if wants_agent_platform && !c.published_ports.iter().any(|p| p == "50052/tcp") {
             return Outcome::warn(
                 "5052 is published but 50052 (the Agent Platform, GitLab 18.4 and later) is not",
-                recreate_hint(&c.name, "-p 50052:50052"),
+                recreate_hint(&ctx, &c.name, "-p 50052:50052"),
             );
         }
         Outcome::ok(format!("published: {}", c.published_ports.join(", ")))
@@ -309,12 +311,13 @@ pub fn ports(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
 }
 
 /// Fetches `<AIGW_GITLAB_URL>/api/v4/projects` from inside the container with whatever
-/// client it has (the gateway image has python3; small images have wget).
+/// client it has (the gateway image has python3; small images have wget, whose -T crashes in
+/// busybox-static builds, so the check's own deadline bounds it instead).
 const REACH_SCRIPT: &str = r#"u="${1%/}/api/v4/projects"; t="$2"
 if command -v curl >/dev/null 2>&1; then
   code=$(curl -sS -o /dev/null -m "$t" -w '%{http_code}' "$u"); echo "HTTP $code"; [ "$code" = 200 ]
 elif command -v wget >/dev/null 2>&1; then
-  wget -q -T "$t" -O /dev/null "$u"
+  wget -q -O /dev/null "$u"
 elif command -v python3 >/dev/null 2>&1; then
   python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2]))' "$u" "$t"
 else
@@ -354,12 +357,13 @@ pub fn reaches_gitlab(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 } else {
                     format!("the gateway needs GitLab for its signing keys (else \"No keys founds in JWKS\"): check DNS, firewall and proxy (NO_PROXY) from the container: docker exec {} curl -sS {target}", c.name)
                 };
+                let said = if output.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", http::excerpt(&output, &ctx.inputs.secrets()))
+                };
                 Outcome::fail(
-                    format!(
-                        "{} cannot fetch {target} (exit {code}: {})",
-                        c.name,
-                        http::excerpt(&output, &ctx.inputs.secrets())
-                    ),
+                    format!("{} cannot fetch {target} (exit {code}{said})", c.name),
                     hint,
                 )
             }
