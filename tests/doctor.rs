@@ -760,3 +760,201 @@ fn gitlab_api_checks_name_version_setting_licence_and_flag() {
     assert!(run.message("gitlab.version").contains("Community Edition"));
     run.assert_status("gitlab.license", "fail");
 }
+
+/// A stand-in gateway image (busybox-static that just sleeps) under a `self-hosted-vX.Y.Z-ee`
+/// tag: the container checks read state and env, and exec into it, so nothing more is needed.
+fn standin_image(version: &str) -> String {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let image = format!("duo-selfhost-doctor-test/model-gateway:self-hosted-v{version}-ee");
+    let mut built = BUILT.lock().unwrap();
+    if built.contains(&image) {
+        return image;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("busybox-static (scripts/install-deps installs it)");
+    for applet in ["sh", "sleep", "wget"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    let tar = dir.path().join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg("bin")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new("docker")
+        .args(["import", "--change", "CMD [\"/bin/sleep\", \"3600\"]"])
+        .arg(&tar)
+        .arg(&image)
+        .output()
+        .expect("the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker import failed (the tests need the Docker Engine): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push(image.clone());
+    image
+}
+
+/// A container that is removed when the test ends, however it ends.
+struct Container(String);
+
+impl Container {
+    fn run(name: &str, args: &[&str], image: &str) -> Self {
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        let out = Command::new("docker")
+            .args(["run", "-d", "--name", name])
+            .args(args)
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Container(name.to_string())
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+fn container_doctor(gitlab: &FakeGitlab, container: &str) -> Run {
+    doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "docker",
+        "--only",
+        "gateway.container",
+        "--only",
+        "gateway.reaches_gitlab",
+        "--container",
+        container,
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+    ])
+}
+
+#[test]
+fn a_well_made_gateway_container_passes() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-good-{}", std::process::id());
+    let env_gitlab = format!("AIGW_GITLAB_URL={}", gitlab.url);
+    let env_api = format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url);
+    let _c = Container::run(
+        &name,
+        &[
+            "--network",
+            "host",
+            "-e",
+            &env_gitlab,
+            "-e",
+            &env_api,
+            "-e",
+            "AIGW_CUSTOM_MODELS__ENABLED=true",
+        ],
+        &standin_image("17.5.0"),
+    );
+    let run = container_doctor(&gitlab, &name);
+    for id in [
+        "docker.engine",
+        "gateway.container.exists",
+        "gateway.container.running",
+        "gateway.container.image_tag",
+        "gateway.container.custom_models",
+        "gateway.container.gitlab_url",
+        "gateway.container.gitlab_api_url",
+        "gateway.container.auth_bypass",
+        "gateway.container.ports",
+        "gateway.reaches_gitlab",
+    ] {
+        run.assert_status(id, "ok");
+    }
+    assert!(gitlab
+        .requests()
+        .iter()
+        .any(|r| r.path == "/api/v4/projects" && r.private_token.is_none()));
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn a_misconfigured_gateway_container_is_named_check_by_check() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-bad-{}", std::process::id());
+    let _c = Container::run(
+        &name,
+        &[
+            "-e",
+            "AIGW_GITLAB_URL=http://gitlab.wrong.example",
+            "-e",
+            "AIGW_GITLAB_API_URL=http://gitlab.wrong.example/api/v4/",
+            "-e",
+            "AIGW_AUTH__BYPASS_EXTERNAL=true",
+        ],
+        &standin_image("17.4.0"),
+    );
+    let run = container_doctor(&gitlab, &name);
+    run.assert_status("gateway.container.running", "ok");
+
+    run.assert_status("gateway.container.image_tag", "fail");
+    assert!(run
+        .message("gateway.container.image_tag")
+        .contains("self-hosted-v17.4.0-ee is for GitLab 17.4"));
+    assert!(run.hint("gateway.container.image_tag").starts_with("duo-selfhost upgrade"));
+
+    run.assert_status("gateway.container.gitlab_url", "fail");
+    assert!(run
+        .message("gateway.container.gitlab_url")
+        .contains("AIGW_GITLAB_URL is http://gitlab.wrong.example"));
+    assert!(run
+        .hint("gateway.container.gitlab_url")
+        .contains(&format!("-e AIGW_GITLAB_URL={}", gitlab.url)));
+
+    run.assert_status("gateway.container.auth_bypass", "fail");
+    assert!(run
+        .message("gateway.container.auth_bypass")
+        .starts_with("AIGW_AUTH__BYPASS_EXTERNAL=true"));
+    assert!(run
+        .hint("gateway.container.auth_bypass")
+        .contains("no AIGW_AUTH__BYPASS_EXTERNAL"));
+
+    run.assert_status("gateway.container.custom_models", "fail");
+    run.assert_status("gateway.container.ports", "fail");
+    assert!(run.hint("gateway.container.ports").contains("-p 5052:5052"));
+    run.assert_status("gateway.reaches_gitlab", "fail");
+    assert!(run
+        .message("gateway.reaches_gitlab")
+        .contains("cannot fetch http://gitlab.wrong.example/api/v4/projects"));
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn a_missing_or_stopped_gateway_container() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let run = container_doctor(&gitlab, "duo-doctor-no-such-container");
+    run.assert_status("gateway.container.exists", "fail");
+    assert!(run.hint("gateway.container.exists").contains("duo-selfhost install"));
+    run.assert_status("gateway.container.gitlab_url", "skip");
+
+    let name = format!("duo-doctor-stopped-{}", std::process::id());
+    let _c = Container::run(&name, &[], &standin_image("17.5.0"));
+    let out = Command::new("docker").args(["stop", "-t", "0", &name]).output().unwrap();
+    assert!(out.status.success());
+    let run = container_doctor(&gitlab, &name);
+    run.assert_status("gateway.container.running", "fail");
+    assert!(run.message("gateway.container.running").contains("is exited"));
+    assert!(run
+        .hint("gateway.container.running")
+        .starts_with(&format!("docker start {name}")));
+    run.assert_status("gateway.reaches_gitlab", "skip");
+}
