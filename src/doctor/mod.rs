@@ -224,7 +224,7 @@ pub fn pattern_matches(pattern: &str, id: &str) -> bool {
     let pattern = pattern.trim();
     if let Some(prefix) = pattern.strip_suffix(".*").or(pattern.strip_suffix('*')) {
         let prefix = prefix.trim_end_matches('.');
-        return id == prefix || id.starts_with(&format!("{prefix}."));
+        return prefix.is_empty() || id == prefix || id.starts_with(&format!("{prefix}."));
     }
     id == pattern || id.starts_with(&format!("{pattern}."))
 }
@@ -637,6 +637,7 @@ mod tests {
         assert_eq!(s.print, HashSet::from(["gateway.healthz"]));
         assert!(select(&checks, &["nothing.here".into()], &[]).is_err());
         assert!(!pattern_matches("model", "models.x"));
+        assert!(pattern_matches("*", "models.x"));
     }
 
     #[test]

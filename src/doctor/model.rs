@@ -314,6 +314,10 @@ fn bad_status(ctx: &Context, url: &str, answer: &Answer) -> Option<Outcome> {
             format!("{method_url}: the API key was refused"),
             "pass the key the model server expects with --model-api-key (or DUO_SELFHOST_MODEL_API_KEY) and set the same key on the self-hosted model in GitLab",
         )),
+        503 => Some(Outcome::fail(
+            format!("{method_url}: the server is up but not ready: {excerpt}"),
+            "it may still be loading the model or be overloaded: wait a little and run doctor again; if it stays so, read the model server's logs",
+        )),
         404 => Some(Outcome::fail(
             format!("{method_url} (not found): {excerpt}"),
             "the endpoint must be the server's OpenAI base, http(s)://<host>:<port>/v1, and the identifier a served model (vLLM: --served-model-name; a model without a chat template also answers 404)",
