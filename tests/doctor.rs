@@ -851,6 +851,8 @@ fn container_doctor(gitlab: &FakeGitlab, container: &str) -> Run {
         &gitlab.url,
         "--gitlab-token",
         TOKEN,
+        "--model-endpoint",
+        "http://127.0.0.1:8000/v1",
     ])
 }
 
@@ -885,6 +887,7 @@ fn a_well_made_gateway_container_passes() {
         "gateway.container.gitlab_api_url",
         "gateway.container.auth_bypass",
         "gateway.container.ports",
+        "gateway.container.model_reach",
         "gateway.reaches_gitlab",
     ] {
         run.assert_status(id, "ok");
@@ -940,6 +943,10 @@ fn a_misconfigured_gateway_container_is_named_check_by_check() {
         .contains("no AIGW_AUTH__BYPASS_EXTERNAL"));
 
     run.assert_status("gateway.container.custom_models", "fail");
+    run.assert_status("gateway.container.model_reach", "fail");
+    assert!(run
+        .hint("gateway.container.model_reach")
+        .contains("--network host"));
     run.assert_status("gateway.container.ports", "fail");
     assert!(run.hint("gateway.container.ports").contains("-p 5052:5052"));
     run.assert_status("gateway.reaches_gitlab", "fail");

@@ -152,6 +152,13 @@ pub static CHECKS: &[Check] = &[
         run: container::reaches_gitlab,
     },
     Check {
+        id: "gateway.container.model_reach",
+        title: "Model endpoint reachable from the gateway container's network",
+        needs: &["gateway.container.exists"],
+        after: &[],
+        run: container::model_reachable,
+    },
+    Check {
         id: "model.endpoint",
         title: "Model endpoint ends in /v1",
         needs: &[],

@@ -435,3 +435,35 @@ pub fn image_tag(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
         )
     })
 }
+
+/// The model endpoint as the gateway container sees it: `localhost` inside a container is the
+/// container itself, unless it shares the host's network.
+pub fn model_reachable(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
+    Box::pin(async move {
+        let Some(c) = container(&ctx) else {
+            return Outcome::skip(NO_CONTAINER);
+        };
+        let Some(endpoint) = ctx.inputs.model_endpoint.clone() else {
+            return Outcome::skip("no model endpoint: pass --model-endpoint URL");
+        };
+        let host = http::host_of(&endpoint);
+        if !http::is_loopback_host(&host) {
+            return Outcome::ok(format!(
+                "the model's host {host} is not this container's own loopback"
+            ));
+        }
+        if c.network_mode == "host" {
+            return Outcome::ok(format!(
+                "{} shares the host's network, so {host} is the host",
+                c.name
+            ));
+        }
+        Outcome::fail(
+            format!(
+                "the model endpoint {endpoint} is {host}, which inside {} is the container itself: the gateway cannot reach the model",
+                c.name
+            ),
+            "use the model host's network address in the endpoint, or run the gateway with --network host (and AIGW_FASTAPI__METRICS_PORT=8083 if 8082 is taken)",
+        )
+    })
+}

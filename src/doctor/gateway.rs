@@ -66,9 +66,7 @@ pub fn healthz(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             ),
             Err(failure) => {
                 let hint = match (&failure, &ctx.inputs.container) {
-                    (Failure::Tls(_), _) => format!(
-                        "GitLab must trust the gateway's certificate: copy its CA to /etc/gitlab/trusted-certs/ and run sudo gitlab-ctl reconfigure (here: --ca-cert FILE); see gateway.tls"
-                    ),
+                    (Failure::Tls(_), _) => "GitLab must trust the gateway's certificate: copy its CA to /etc/gitlab/trusted-certs/ and run sudo gitlab-ctl reconfigure (here: --ca-cert FILE); see gateway.tls".to_string(),
                     (Failure::Connect(_), Some(name)) => format!(
                         "start the gateway: docker start {name} (or duo-selfhost install); if it runs, check that port {} is published and the URL is right",
                         port_of(&base)

@@ -143,7 +143,7 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 "serves {listed} ({} ms); no model identifier to compare (pass --model-identifier custom_openai/<name>)",
                 answer.millis()
             )),
-            Some(id) if ids.iter().any(|served| *served == id.model) => Outcome::ok(format!(
+            Some(id) if ids.contains(&id.model) => Outcome::ok(format!(
                 "serves {} as {}/{} ({} ms)",
                 id.model,
                 id.provider,
