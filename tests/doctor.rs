@@ -1155,3 +1155,55 @@ fn doctor_check_count() -> usize {
         .unwrap()
         .len()
 }
+
+#[test]
+fn inputs_come_from_the_state_file_unless_a_flag_says_otherwise() {
+    let model = openai_model("codestral", "x");
+    let gateway = gateway(200);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("state.toml"),
+        format!(
+            r#"schema_version = 1
+written_by = "0.1.0"
+updated_at = "2026-11-25T10:00:00Z"
+
+[gitlab]
+url = "http://gitlab.example.com"
+version = "17.5.0"
+
+[gateway]
+target = "docker"
+url = "{}"
+image = "model-gateway:self-hosted-v17.5.0-ee"
+
+[model]
+runtime = "vllm"
+endpoint = "{}/v1"
+identifier = "custom_openai/codestral"
+"#,
+            gateway.url(),
+            model.url()
+        ),
+    )
+    .unwrap();
+    let only = [
+        "--json",
+        "doctor",
+        "--only",
+        "model.models",
+        "--only",
+        "gateway.healthz",
+    ];
+    let run = doctor_in(home.path(), &only);
+    run.assert_status("model.models", "ok");
+    run.assert_status("gateway.healthz", "ok");
+
+    let elsewhere = closed_port_url();
+    let mut args = only.to_vec();
+    args.extend(["--gateway-url", &elsewhere]);
+    let run = doctor_in(home.path(), &args);
+    run.assert_status("model.models", "ok");
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run.message("gateway.healthz").contains(&elsewhere));
+}
