@@ -1207,3 +1207,49 @@ identifier = "custom_openai/codestral"
     run.assert_status("gateway.healthz", "fail");
     assert!(run.message("gateway.healthz").contains(&elsewhere));
 }
+
+#[test]
+fn gitlab_18_gateway_needs_its_jwt_keys_and_the_agent_platform_port() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.4.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-18-{}", std::process::id());
+    let _c = Container::run(&name, &["-p", "127.0.0.1::5052"], &standin_image("18.4.0"));
+    let run = container_doctor(&gitlab, &name);
+    run.assert_status("gateway.container.image_tag", "ok");
+    run.assert_status("gateway.container.jwt_keys", "warn");
+    let message = run.message("gateway.container.jwt_keys");
+    assert!(
+        message.contains("AIGW_SELF_SIGNED_JWT__SIGNING_KEY")
+            && message.contains("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"),
+        "{message}"
+    );
+    assert!(run
+        .hint("gateway.container.jwt_keys")
+        .contains("openssl genrsa"));
+    run.assert_status("gateway.container.ports", "warn");
+    assert!(run
+        .hint("gateway.container.ports")
+        .contains("-p 50052:50052"));
+
+    let key = "-----BEGIN PRIVATE KEY-----\nnot-a-real-key-but-secret\n-----END PRIVATE KEY-----";
+    let aigw = format!("AIGW_SELF_SIGNED_JWT__SIGNING_KEY={key}");
+    let dws = format!("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY={key}");
+    let keyed = format!("{name}-keyed");
+    let _k = Container::run(
+        &keyed,
+        &[
+            "-p",
+            "127.0.0.1::5052",
+            "-p",
+            "127.0.0.1::50052",
+            "-e",
+            &aigw,
+            "-e",
+            &dws,
+        ],
+        &standin_image("18.4.0"),
+    );
+    let run = container_doctor(&gitlab, &keyed);
+    run.assert_status("gateway.container.jwt_keys", "ok");
+    run.assert_status("gateway.container.ports", "ok");
+    assert!(!run.stdout.contains("not-a-real-key-but-secret"));
+}

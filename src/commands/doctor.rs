@@ -56,6 +56,10 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         print_human(printer, &results);
     }
     let summary = Summary::of(&results);
+    if !printer.json && summary.fail + summary.error > 0 {
+        // GitLab's own scripts see the halves of the chain doctor cannot (Rails, the seat).
+        printer.info("GitLab's own checks: sudo gitlab-rake \"gitlab:duo:verify_self_hosted_setup[<user>]\" on the GitLab host; docker exec -it <gateway container> poetry run troubleshoot in the gateway");
+    }
     let failed = summary.fail + summary.error > 0 || (args.strict && summary.warn > 0);
     Ok(if failed {
         ExitStatus::Failure

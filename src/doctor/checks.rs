@@ -124,6 +124,13 @@ pub static CHECKS: &[Check] = &[
         run: container::auth_bypass,
     },
     Check {
+        id: "gateway.container.jwt_keys",
+        title: "Gateway JWT signing keys (GitLab 18.x)",
+        needs: &["gateway.container.exists"],
+        after: &["gitlab.version"],
+        run: container::jwt_keys,
+    },
+    Check {
         id: "gateway.container.ports",
         title: "Gateway ports published",
         needs: &["gateway.container.exists"],

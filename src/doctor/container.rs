@@ -467,3 +467,48 @@ pub fn model_reachable(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
         )
     })
 }
+
+/// Signing keys the gateway needs on GitLab 18.x: its own self-signed JWT (Duo Chat and other
+/// features) and, from 18.4, the Agent Platform's. Values are keys: only their presence is told.
+pub fn jwt_keys(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
+    Box::pin(async move {
+        let Some(c) = container(&ctx) else {
+            return Outcome::skip(NO_CONTAINER);
+        };
+        let Some(version) = ctx.gitlab_version() else {
+            return Outcome::skip(
+                "GitLab's version is unknown: pass --gitlab-token so doctor can read it",
+            );
+        };
+        if version.major < 18 {
+            return Outcome::skip(format!(
+                "GitLab {version} does not use self-signed gateway JWT keys"
+            ));
+        }
+        let has = |key: &str| c.env.get(key).is_some_and(|v| !v.trim().is_empty());
+        let mut missing = Vec::new();
+        if !has("AIGW_SELF_SIGNED_JWT__SIGNING_KEY") {
+            missing.push("AIGW_SELF_SIGNED_JWT__SIGNING_KEY");
+        }
+        if (version.major, version.minor) >= (18, 4)
+            && !has("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY")
+        {
+            missing.push("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY");
+        }
+        if missing.is_empty() {
+            Outcome::ok(format!("{} has its JWT signing keys", c.name))
+        } else {
+            Outcome::warn(
+                format!(
+                    "{} lacks {}: Duo Chat (and on 18.4+ the Agent Platform) cannot sign its tokens",
+                    c.name,
+                    missing.join(" and ")
+                ),
+                format!(
+                    "generate a key (openssl genrsa 2048 > jwt.key) and recreate the gateway with -e {}=\"$(cat jwt.key)\"",
+                    missing.join("=\"$(cat jwt.key)\" -e ")
+                ),
+            )
+        }
+    })
+}
