@@ -759,6 +759,14 @@ fn gitlab_api_checks_name_version_setting_licence_and_flag() {
     run.assert_status("gitlab.version", "fail");
     assert!(run.message("gitlab.version").contains("Community Edition"));
     run.assert_status("gitlab.license", "fail");
+
+    // A regular user's token cannot read the licence or flags: those checks lack their input.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN).non_admin());
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab", &[]);
+    run.assert_status("gitlab.version", "ok");
+    run.assert_status("gitlab.license", "skip");
+    assert!(run.message("gitlab.license").contains("administrator"));
+    run.assert_status("gitlab.feature_flag", "skip");
 }
 
 /// A stand-in gateway image (busybox-static, sleeping unless told to serve healthz) under a

@@ -113,6 +113,15 @@ fn container(ctx: &Context) -> Option<ContainerFacts> {
     ctx.facts().container
 }
 
+/// The container and GitLab's version, for the checks that compare the two.
+fn container_and_version(ctx: &Context) -> Result<(ContainerFacts, semver::Version), Outcome> {
+    let c = container(ctx).ok_or_else(|| Outcome::skip(NO_CONTAINER))?;
+    let version = ctx.gitlab_version().ok_or_else(|| {
+        Outcome::skip("GitLab's version is unknown: pass --gitlab-token so doctor can read it")
+    })?;
+    Ok((c, version))
+}
+
 pub fn running(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
         let Some(c) = container(&ctx) else {
@@ -410,13 +419,9 @@ async fn exec(
 
 pub fn image_tag(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
-        let Some(c) = container(&ctx) else {
-            return Outcome::skip(NO_CONTAINER);
-        };
-        let Some(version) = ctx.gitlab_version() else {
-            return Outcome::skip(
-                "GitLab's version is unknown: pass --gitlab-token so doctor can read it",
-            );
+        let (c, version) = match container_and_version(&ctx) {
+            Ok(found) => found,
+            Err(skip) => return skip,
         };
         let tag = crate::image_tag::image_reference_tag(&c.image).unwrap_or("latest");
         let wanted = format!("self-hosted-v{}.{}.*-ee", version.major, version.minor);
@@ -472,13 +477,9 @@ pub fn model_reachable(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
 /// features) and, from 18.4, the Agent Platform's. Values are keys: only their presence is told.
 pub fn jwt_keys(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
-        let Some(c) = container(&ctx) else {
-            return Outcome::skip(NO_CONTAINER);
-        };
-        let Some(version) = ctx.gitlab_version() else {
-            return Outcome::skip(
-                "GitLab's version is unknown: pass --gitlab-token so doctor can read it",
-            );
+        let (c, version) = match container_and_version(&ctx) {
+            Ok(found) => found,
+            Err(skip) => return skip,
         };
         if version.major < 18 {
             return Outcome::skip(format!(

@@ -184,13 +184,18 @@ fn client(ctx: &Context, budget: Budget) -> Result<GitlabClient, Outcome> {
     })
 }
 
-/// Whether an API error is a refusal of this token's rights (401/403): then the check has no
-/// input to judge, rather than a broken GitLab.
-fn is_permission_error(err: &anyhow::Error) -> bool {
+/// An API call that failed: a refusal of this token's rights (401/403) leaves the check without
+/// its input (skip); anything else is GitLab's failure.
+fn api_failure(err: &anyhow::Error, what: &str, fallback_hint: &str) -> Outcome {
     let text = err.to_string();
-    text.contains("401 Unauthorized")
+    if text.contains("401 Unauthorized")
         || text.contains("403 Forbidden")
         || text.contains("needs a token")
+    {
+        return Outcome::skip(format!("the token may not read {what}: {NO_TOKEN_HINT}"));
+    }
+    let (message, hint) = explain(err, fallback_hint);
+    Outcome::fail(message, hint)
 }
 
 pub fn readiness(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
@@ -301,13 +306,7 @@ pub fn gateway_setting(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 ),
                 _ => Outcome::ok(format!("Local AI Gateway URL setting: {value}")),
             },
-            Err(e) if is_permission_error(&e) => Outcome::skip(format!(
-                "the token may not read the Duo settings: {NO_TOKEN_HINT}"
-            )),
-            Err(e) => {
-                let (message, hint) = explain(&e, &set_hint);
-                Outcome::fail(message, hint)
-            }
+            Err(e) => api_failure(&e, "the Duo settings", &set_hint),
         }
     })
 }
@@ -344,13 +343,7 @@ pub fn license(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 "no licence is installed: self-hosted Duo needs Premium or Ultimate with GitLab Duo Enterprise",
                 "add the licence in Admin > Subscription (or gitlab-rails runner with License.create)",
             ),
-            Err(e) if is_permission_error(&e) => Outcome::skip(format!(
-                "the token may not read the licence (administrators only): {NO_TOKEN_HINT}"
-            )),
-            Err(e) => {
-                let (message, hint) = explain(&e, NO_TOKEN_HINT);
-                Outcome::fail(message, hint)
-            }
+            Err(e) => api_failure(&e, "the licence (administrators only)", NO_TOKEN_HINT),
         }
     })
 }
@@ -378,13 +371,7 @@ pub fn feature_flag(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 ),
                 format!("{ENABLE_FLAG_COMMAND} (duo-selfhost install enables it through the API)"),
             ),
-            Err(e) if is_permission_error(&e) => Outcome::skip(format!(
-                "the token may not read feature flags (administrators only): {NO_TOKEN_HINT}"
-            )),
-            Err(e) => {
-                let (message, hint) = explain(&e, NO_TOKEN_HINT);
-                Outcome::fail(message, hint)
-            }
+            Err(e) => api_failure(&e, "feature flags (administrators only)", NO_TOKEN_HINT),
         }
     })
 }
