@@ -520,6 +520,10 @@ impl Scheduler<'_> {
             room -= take;
             in_batch.push((i, take));
         }
+        self.metrics.decode_steps.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .decode_sequences
+            .fetch_add(in_batch.len() as u64, Ordering::Relaxed);
         if let Err(e) = self.ctx.decode(&mut self.batch) {
             tracing::warn!("llama.cpp decode failed: {e}");
             for (i, _) in in_batch {
