@@ -134,6 +134,16 @@ impl Metrics {
                 "Tokens generated.",
                 &self.generated_tokens,
             ),
+            (
+                "duo_selfhost_decode_steps_total",
+                "Batched decode calls.",
+                &self.decode_steps,
+            ),
+            (
+                "duo_selfhost_decode_sequences_total",
+                "Sequences summed over decode calls (divided by steps: the mean batch width).",
+                &self.decode_sequences,
+            ),
         ];
         for (name, help, value) in counters {
             let _ = writeln!(
