@@ -742,3 +742,55 @@ fn unix_now() -> u64 {
 fn random_id() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    fn state(key: Option<&str>) -> Arc<AppState> {
+        AppState::new(
+            ServerConfig {
+                served_name: "m".into(),
+                api_key: key.map(Secret::new),
+                max_body_bytes: 1024,
+            },
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    async fn call(app: Router, method: &str, uri: &str, auth: Option<&str>) -> Response {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            request = request.header(header::AUTHORIZATION, a);
+        }
+        app.oneshot(request.body(Body::from("{}")).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn before_the_model_is_loaded_health_and_v1_answer_503() {
+        let app = router(state(None));
+        let health = call(app.clone(), "GET", "/health", None).await;
+        assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let models = call(app, "GET", "/v1/models", None).await;
+        assert_eq!(models.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(models.headers().contains_key(header::RETRY_AFTER));
+        let body = axum::body::to_bytes(models.into_body(), 4096).await.unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "model_loading");
+    }
+
+    #[tokio::test]
+    async fn the_key_is_checked_before_anything_else() {
+        let app = router(state(Some("k1")));
+        for auth in [None, Some("Bearer k2"), Some("k1"), Some("Bearer k1 ")] {
+            let r = call(app.clone(), "POST", "/v1/completions", auth).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        }
+        // The right key passes the guard (and meets the loading model).
+        let r = call(app, "POST", "/v1/completions", Some("Bearer k1")).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -90,8 +90,26 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         });
 
         let app = server::router(state.clone());
-        let server = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal());
-        let mut server = std::pin::pin!(std::future::IntoFuture::into_future(server));
+        let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stopping_tx.send(true);
+        });
+        // Running requests get a grace period; a client that never hangs up does not hold
+        // the process forever.
+        let server = async move {
+            tokio::select! {
+                result = std::future::IntoFuture::into_future(server) => result,
+                _ = async {
+                    let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
+                } => {
+                    tracing::warn!("requests still running after {} s; stopping anyway", SHUTDOWN_GRACE.as_secs());
+                    Ok(())
+                }
+            }
+        };
+        let mut server = std::pin::pin!(server);
         tokio::select! {
             loaded = loaded_rx => {
                 match loaded {
@@ -113,6 +131,8 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     })?;
     Ok(ExitStatus::Success)
 }
+
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop): stop accepting, finish what is running.
 async fn shutdown_signal() {
