@@ -777,7 +777,9 @@ mod tests {
         let models = call(app, "GET", "/v1/models", None).await;
         assert_eq!(models.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(models.headers().contains_key(header::RETRY_AFTER));
-        let body = axum::body::to_bytes(models.into_body(), 4096).await.unwrap();
+        let body = axum::body::to_bytes(models.into_body(), 4096)
+            .await
+            .unwrap();
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["error"]["code"], "model_loading");
     }
@@ -789,8 +791,10 @@ mod tests {
             let r = call(app.clone(), "POST", "/v1/completions", auth).await;
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
         }
-        // The right key passes the guard (and meets the loading model).
-        let r = call(app, "POST", "/v1/completions", Some("Bearer k1")).await;
+        // The right key passes the guard: to the body check, or to the loading model.
+        let r = call(app.clone(), "POST", "/v1/completions", Some("Bearer k1")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = call(app, "GET", "/v1/models", Some("Bearer k1")).await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

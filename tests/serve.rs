@@ -895,7 +895,10 @@ async fn a_client_that_disconnects_frees_its_slot() {
             json!({"prompt": "Hi", "max_tokens": 2, "temperature": 0}),
         )
         .await;
-    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 2, "{v}");
+    assert!(
+        v["usage"]["completion_tokens"].as_u64().unwrap() <= 2,
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1090,7 +1093,9 @@ async fn sigterm_stops_the_server_cleanly() {
             .unwrap();
         (r.status(), r.json::<Value>().await.unwrap())
     });
-    server.wait_metric("duo_selfhost_busy_slots", 10, |v| v == 1.0).await;
+    server
+        .wait_metric("duo_selfhost_busy_slots", 10, |v| v == 1.0)
+        .await;
     let status = tokio::task::block_in_place(|| server.terminate());
     let (code, body) = running.await.unwrap();
     assert_eq!(code, StatusCode::OK, "{body}");
