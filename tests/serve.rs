@@ -1212,3 +1212,37 @@ async fn litellm_calls_it_like_the_ai_gateway() {
         "plain, streamed and code-completion chats"
     );
 }
+
+#[test]
+fn bad_fim_tokens_are_refused_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    for (spec, needle) in [
+        ("<filename>,<gh_stars>", "three tokens"),
+        (
+            "<filename>,not a token,<issue_start>",
+            "`not a token` is not a single token",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "serve",
+                "--threads",
+                "1",
+                "--port",
+                &free_port().to_string(),
+                "--fim-tokens",
+                spec,
+                "--model",
+            ])
+            .arg(model_path())
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains("hint:"),
+            "{stderr}"
+        );
+    }
+}

@@ -116,7 +116,14 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
                     Ok(Ok((fim, context))) => printer.info(format!(
                         "serving {served_name} on http://{addr}/v1 (fill-in-the-middle: {fim}, {context} tokens per slot)"
                     )),
-                    Ok(Err(e)) => return Err(e.context(format!("could not load {}", model.path.display()))),
+                    Ok(Err(e)) => {
+                        if let Some(bad) = e.downcast_ref::<crate::engine::prompt::PromptError>() {
+                            return Err(Problem::user(bad.to_string())
+                                .hint("name three tokens of the model's vocabulary by their exact text, e.g. --fim-tokens '<fim_prefix>,<fim_suffix>,<fim_middle>', or leave --fim-tokens out")
+                                .into());
+                        }
+                        return Err(e.context(format!("could not load {}", model.path.display())));
+                    }
                     Err(_) => anyhow::bail!("the model loader stopped unexpectedly"),
                 }
             }
