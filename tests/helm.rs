@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
+mod support;
+use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
+
 const REPO_URL: &str =
     "https://gitlab.com/api/v4/projects/gitlab-org%2fcharts%2fai-gateway-helm-chart/packages/helm/devel";
 const IMAGE_REPO: &str =
@@ -22,6 +25,7 @@ struct World {
     path: String,
     helm_mode: &'static str,
     kubectl_mode: &'static str,
+    env: Vec<(String, String)>,
 }
 
 impl World {
@@ -34,6 +38,7 @@ impl World {
             path,
             helm_mode: "ok",
             kubectl_mode: "ok",
+            env: Vec::new(),
         };
         world.make_certificates();
         world
@@ -65,11 +70,13 @@ impl World {
             .env("HOME", self.p("home"))
             .env("XDG_CONFIG_HOME", self.p("home/.config"))
             .env("DUO_SELFHOST_STATE", self.p("state.toml"))
+            .env("DUO_SELFHOST_GITLAB_RB", self.p("etc-gitlab/gitlab.rb"))
             .env("STANDIN_STATE", self.p("cluster"))
             .env("STANDIN_LOG", self.p("calls.log"))
             .env("STANDIN_HELM_MODE", self.helm_mode)
             .env("STANDIN_KUBECTL_MODE", self.kubectl_mode)
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .output()
             .unwrap()
@@ -92,6 +99,8 @@ impl World {
             "gw.example.com",
             "--gitlab-url",
             "https://gitlab.example.com/",
+            "--gitlab-version",
+            "18.1.1",
             "--image",
             &format!("{IMAGE_REPO}:self-hosted-v17.5.0-ee"),
         ]
@@ -438,8 +447,11 @@ fn dry_run_prints_commands_and_values_and_changes_nothing() {
             calls[7].clone(),
         ]
     };
-    let printed: Vec<&str> = commands.lines().skip(1).collect();
+    let printed: Vec<&str> = commands.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(printed, expected);
+    assert!(commands.contains(
+        "# then: point GitLab 18.1.1 at https://gw.example.com:443 (the Duo setting Local AI Gateway URL)"
+    ));
     let values_text = values.split_once('\n').unwrap().1;
     let parsed: Value = serde_norway::from_str(values_text).unwrap();
     assert_eq!(parsed["image"]["tag"], "self-hosted-v17.5.0-ee");
@@ -937,4 +949,127 @@ fn real_kubectl_accepts_the_namespace_and_secret_manifests_and_the_stand_in_matc
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+const TOKEN: &str = "glpat-helm-target-test";
+
+fn tag_file(w: &World) -> String {
+    std::fs::write(
+        w.p("tags.txt"),
+        "self-hosted-v18.0.0-ee\nself-hosted-v18.1.0-ee\nself-hosted-v18.1.2-ee\nself-hosted-v18.2.1-ee\nlatest\n",
+    )
+    .unwrap();
+    w.s("tags.txt")
+}
+
+#[test]
+fn install_reads_gitlab_version_picks_the_tag_and_points_gitlab_at_the_gateway() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.1.1-ee").token(TOKEN));
+    let mut w = World::new();
+    w.env.push(("GITLAB_TOKEN".into(), TOKEN.into()));
+    let tags = tag_file(&w);
+    let mut args: Vec<String> = [
+        "install",
+        "--target",
+        "helm",
+        "--gateway-host",
+        "gw.example.com",
+        "--gitlab-url",
+        &gitlab.url,
+        "--available-tags",
+        &tags,
+        "--values-out",
+        &w.s("values.yaml"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(good_tls(&w));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = w.run(&refs);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let values = yaml_file(&w.p("values.yaml"));
+    assert_eq!(values["image"]["repository"], IMAGE_REPO);
+    assert_eq!(values["image"]["tag"], "self-hosted-v18.1.2-ee");
+    assert_eq!(values["gitlab"]["url"], gitlab.url.as_str());
+    assert_eq!(
+        values["gitlab"]["apiUrl"],
+        format!("{}/api/v4/", gitlab.url).as_str()
+    );
+    assert_eq!(
+        gitlab.ai_gateway_url().as_deref(),
+        Some("https://gw.example.com:443")
+    );
+    assert!(stdout(&out).contains("GitLab uses the gateway at https://gw.example.com:443"));
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains(TOKEN), "the token was printed");
+    }
+    let state = std::fs::read_to_string(w.p("state.toml")).unwrap();
+    assert!(state.contains("version = \"18.1.1\""), "{state}");
+    assert!(!state.contains(TOKEN));
+
+    // Again: the cluster steps repeat harmlessly and GitLab's setting is already right.
+    w.take_calls();
+    let again = w.run(&refs);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(stderr(&again).contains("already https://gw.example.com:443"));
+}
+
+#[test]
+fn install_for_gitlab_17_without_gitlab_rb_records_the_gateway_then_says_where_to_set_it() {
+    let w = World::new();
+    let args: Vec<String> = w
+        .install_args(&[])
+        .into_iter()
+        .map(|a| if a == "18.1.1" { "17.5.0".into() } else { a })
+        .chain(good_tls(&w))
+        .collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = w.run(&refs);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("GitLab 17.5.0 reads the gateway URL from gitlab.rb"),
+        "{err}"
+    );
+    assert!(
+        err.contains("AI_GATEWAY_URL=https://gw.example.com:443"),
+        "{err}"
+    );
+    // The gateway itself is installed and recorded.
+    assert!(w
+        .take_calls()
+        .iter()
+        .any(|c| c.starts_with("kubectl wait pod")));
+    let state = std::fs::read_to_string(w.p("state.toml")).unwrap();
+    assert!(state.contains("target = \"helm\""), "{state}");
+}
+
+#[test]
+fn upgrade_follows_the_image_tag_rules_for_the_new_gitlab_version() {
+    let w = World::new();
+    assert_eq!(code(&full_install(&w)), 0);
+    w.take_calls();
+    let tags = tag_file(&w);
+    let out = w.run(&[
+        "upgrade",
+        "--target",
+        "helm",
+        "--to-version",
+        "18.2.0",
+        "--available-tags",
+        &tags,
+        "--values-out",
+        &w.s("values.yaml"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let values = yaml_file(&w.p("values.yaml"));
+    assert_eq!(values, {
+        let mut v = expected_values("self-hosted-v18.2.1-ee");
+        v["image"]["repository"] = json!(IMAGE_REPO);
+        v
+    });
+    let state = std::fs::read_to_string(w.p("state.toml")).unwrap();
+    assert!(state.contains("version = \"18.2.0\""), "{state}");
 }

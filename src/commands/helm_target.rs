@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::cli::{HelmArgs, ImageChoiceArgs, InstallArgs, UpgradeArgs};
+use crate::cli::{GitlabConnectionArgs, HelmArgs, ImageChoiceArgs, InstallArgs, UpgradeArgs};
 use crate::error::{ExitStatus, Problem};
+use crate::gitlab_api::GitlabClient;
+use crate::gitlab_config::{self, PointOutcome, PointRequest};
 use crate::helm::exec::{self, Captured, Cmd, RunError, Show};
 use crate::helm::{self, GatewayValues, KeptValues, PlanInput, Release, Step, TlsFiles};
 use crate::image_tag::{self, RegistryChoice};
@@ -16,6 +18,8 @@ use crate::state::{self, GatewayState, GitlabState, State};
 
 /// Deadline for quick queries (versions, context, reading a release).
 const QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Deadline for each GitLab API call.
+const GITLAB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Env names whose values are masked when the values file is shown.
 const SECRET_NAME_PARTS: [&str; 6] = ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH"];
@@ -41,8 +45,9 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
     if let Some(tls) = &tls {
         check_certificate(tls, &domain, printer)?;
     }
-    let (gitlab_version, (image_repository, image_tag)) =
-        choose_image(args.gitlab_version.as_deref(), &args.image, printer)?;
+    let client = gitlab_client(&gitlab_url, &args.gitlab)?;
+    let gitlab_version = gitlab_version(args.gitlab_version.as_deref(), None, &client, printer)?;
+    let (image_repository, image_tag) = choose_image(&gitlab_version, &args.image, None, printer)?;
 
     let values = GatewayValues {
         image_repository,
@@ -68,7 +73,15 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
     });
 
     if args.dry_run {
-        show_plan(&steps, &release, &values, values_path.as_deref(), printer)?;
+        let then = point_note(&gitlab_version, &values);
+        show_plan(
+            &steps,
+            &release,
+            &values,
+            values_path.as_deref(),
+            &then,
+            printer,
+        )?;
         return Ok(ExitStatus::Success);
     }
 
@@ -86,17 +99,25 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
     });
     run_steps(&steps, printer)?;
 
-    point_gitlab_at_gateway(&gitlab_url, &gitlab_version, &values.gateway_url(), printer)?;
-
+    // The gateway runs: record it before GitLab is pointed at it, so a refusal there leaves
+    // an accurate state file and a rerun of install changes nothing in the cluster.
     let state_path = state::resolve_path(args.state_file.as_deref());
     let mut recorded = state::load(&state_path)?.unwrap_or_default();
     recorded.gitlab = Some(GitlabState {
         url: gitlab_url.clone(),
-        version: gitlab_version.clone().unwrap_or_default(),
-        gitlab_rb: recorded.gitlab.and_then(|g| g.gitlab_rb),
+        version: gitlab_version.to_string(),
+        gitlab_rb: Some(args.gitlab.gitlab_rb.clone()).filter(|p| p.exists()),
     });
     recorded.gateway = Some(gateway_state(&release, &values, &rendered));
     state::save(&state_path, &recorded)?;
+
+    let pointed = point_gitlab(
+        &client,
+        &gitlab_version,
+        &values,
+        &args.gitlab.gitlab_rb,
+        printer,
+    )?;
 
     report_done(
         "installed",
@@ -104,6 +125,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         &values,
         &cluster,
         &tools,
+        &pointed,
         values_path.as_deref(),
         &state_path,
         printer,
@@ -125,15 +147,28 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
         check_certificate(tls, &current.domain, printer)?;
     }
 
-    let version = args.to_version.clone().or_else(|| {
-        recorded
-            .as_ref()
-            .and_then(|s| s.gitlab.as_ref())
-            .map(|g| g.version.clone())
-            .filter(|v| !v.is_empty())
-    });
-    let (gitlab_version, (image_repository, image_tag)) =
-        choose_image(version.as_deref(), &args.image, printer)?;
+    let gitlab_url = match &args.gitlab.gitlab_url {
+        Some(url) => helm::check_gitlab_url(url)?,
+        None => current.gitlab_url.clone(),
+    };
+    let client = gitlab_client(&gitlab_url, &args.gitlab)?;
+    let recorded_version = recorded
+        .as_ref()
+        .and_then(|s| s.gitlab.as_ref())
+        .map(|g| g.version.clone())
+        .filter(|v| !v.is_empty());
+    let gitlab_version = gitlab_version(
+        args.to_version.as_deref(),
+        recorded_version.as_deref(),
+        &client,
+        printer,
+    )?;
+    let (image_repository, image_tag) = choose_image(
+        &gitlab_version,
+        &args.image,
+        Some(&current.image_repository),
+        printer,
+    )?;
     let image_changes = (image_repository.as_str(), image_tag.as_str())
         != (
             current.image_repository.as_str(),
@@ -152,7 +187,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
             ExitStatus::Success
         });
     }
-    if !image_changes && tls.is_none() {
+    if !image_changes && tls.is_none() && gitlab_url == current.gitlab_url {
         printer.result(format!(
             "the release {} already runs {}; nothing to do",
             release.name,
@@ -164,6 +199,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
     let values = GatewayValues {
         image_repository,
         image_tag,
+        gitlab_url: gitlab_url.clone(),
         ..current.clone()
     };
     if values.image_repository != current.image_repository && !current.image_repository.is_empty() {
@@ -191,7 +227,15 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
             current.image(),
             values.image()
         ));
-        show_plan(&steps, &release, &values, values_path.as_deref(), printer)?;
+        let then = point_note(&gitlab_version, &values);
+        show_plan(
+            &steps,
+            &release,
+            &values,
+            values_path.as_deref(),
+            &then,
+            printer,
+        )?;
         return Ok(ExitStatus::Success);
     }
 
@@ -205,23 +249,24 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
     });
     run_steps(&steps, printer)?;
 
-    // An upgrade of GitLab can clear the gateway URL (reference 2.4); setting it again is a no-op
-    // when it is still there.
-    point_gitlab_at_gateway(
-        &values.gitlab_url,
-        &gitlab_version,
-        &values.gateway_url(),
-        printer,
-    )?;
-
     let mut recorded = recorded.unwrap_or_default();
     recorded.gitlab = Some(GitlabState {
         url: values.gitlab_url.clone(),
-        version: gitlab_version.clone().unwrap_or_default(),
+        version: gitlab_version.to_string(),
         gitlab_rb: recorded.gitlab.and_then(|g| g.gitlab_rb),
     });
     recorded.gateway = Some(gateway_state(&release, &values, &rendered));
     state::save(&state_path, &recorded)?;
+
+    // Upgrading GitLab can clear the gateway URL (reference 2.4); setting it again changes
+    // nothing when it is still there.
+    let pointed = point_gitlab(
+        &client,
+        &gitlab_version,
+        &values,
+        &args.gitlab.gitlab_rb,
+        printer,
+    )?;
 
     report_done(
         "upgraded",
@@ -229,6 +274,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
         &values,
         &cluster,
         &tools,
+        &pointed,
         values_path.as_deref(),
         &state_path,
         printer,
@@ -236,20 +282,86 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
     Ok(ExitStatus::Success)
 }
 
-/// Points GitLab at `https://<gateway domain>`.
-///
-/// The version-aware setter (gitlab.rb up to 17.8, the application setting from 17.9) lives in
-/// `gitlab_config`; until it is wired here, this says what to set by hand.
-fn point_gitlab_at_gateway(
-    _gitlab_url: &str,
-    _gitlab_version: &Option<String>,
-    gateway_url: &str,
+/// What pointing GitLab will do, for the dry run.
+fn point_note(version: &semver::Version, values: &GatewayValues) -> String {
+    let how = if *version >= gitlab_config::setting_version() {
+        "the Duo setting Local AI Gateway URL"
+    } else {
+        "AI_GATEWAY_URL in gitlab_rails['env'], then gitlab-ctl reconfigure"
+    };
+    format!(
+        "point GitLab {version} at {}:443 ({how})",
+        values.gateway_url()
+    )
+}
+
+/// A client for GitLab's API with the user's token and CA certificate.
+fn gitlab_client(gitlab_url: &str, args: &GitlabConnectionArgs) -> anyhow::Result<GitlabClient> {
+    GitlabClient::new(
+        gitlab_url,
+        args.gitlab_token.clone(),
+        args.ca_cert.as_deref(),
+        GITLAB_TIMEOUT,
+    )
+}
+
+/// The GitLab version: the flag, else GitLab's API (with a token), else the state file's.
+fn gitlab_version(
+    flag: Option<&str>,
+    recorded: Option<&str>,
+    client: &GitlabClient,
     printer: &Printer,
-) -> anyhow::Result<()> {
-    printer.warn(format!(
-        "GitLab was not pointed at the gateway: set its AI Gateway URL to {gateway_url} (Admin > GitLab Duo > Change configuration, or AI_GATEWAY_URL in gitlab_rails['env'] before 17.9)"
-    ));
-    Ok(())
+) -> anyhow::Result<semver::Version> {
+    if let Some(text) = flag {
+        return image_tag::parse_gitlab_version(text);
+    }
+    if client.has_token() {
+        let metadata = crate::commands::runtime()?.block_on(client.metadata())?;
+        printer.info(format!(
+            "{} GitLab {} at {}",
+            printer.mark(Mark::Ok),
+            metadata.version,
+            client.base_url()
+        ));
+        return image_tag::parse_gitlab_version(&metadata.version);
+    }
+    if let Some(text) = recorded {
+        return image_tag::parse_gitlab_version(text);
+    }
+    Err(Problem::user(
+        "the GitLab version is needed to choose the gateway image and how to point GitLab at it",
+    )
+    .hint("pass --gitlab-version 17.5.0 (GitLab shows it under Help), or a token with --gitlab-token to read it from GitLab")
+    .into())
+}
+
+/// Points GitLab at `https://<gateway domain>` the version-aware way (gitlab.rb up to 17.8,
+/// the application setting from 17.9); what is left to do by hand is printed.
+fn point_gitlab(
+    client: &GitlabClient,
+    version: &semver::Version,
+    values: &GatewayValues,
+    gitlab_rb: &Path,
+    printer: &Printer,
+) -> anyhow::Result<PointOutcome> {
+    // The ingress serves HTTPS on 443; written out, because a URL without a port means the
+    // Docker gateway's 5052 to gitlab_config.
+    let gateway_url = format!("{}:443", values.gateway_url());
+    let request = PointRequest {
+        gateway_url: &gateway_url,
+        gitlab_version: version,
+        gitlab_rb: Some(gitlab_rb),
+        client: Some(client),
+        allow_localhost: false,
+        reconfigure: true,
+        dry_run: false,
+    };
+    let outcome = crate::commands::runtime()?
+        .block_on(gitlab_config::point_gitlab_at_gateway(&request, printer))?;
+    for step in &outcome.manual_steps {
+        printer.warn(format!("still to do by hand: {step}"));
+    }
+    Ok(outcome)
 }
 
 fn release_of(args: &HelmArgs) -> Release {
@@ -526,29 +638,33 @@ fn read_release_values(release: &Release, printer: &Printer) -> anyhow::Result<G
     Ok(helm::values_from_release(&json)?)
 }
 
-/// The GitLab version (when known) and the image as (repository, tag): `--image` as given, else
-/// the image-tag rules for the GitLab version.
+/// The image as (repository, tag): `--image` as given, else the image-tag rules for the GitLab
+/// version, from `--registry`, else the repository the release already uses, else GitLab's.
 fn choose_image(
-    gitlab_version: Option<&str>,
+    version: &semver::Version,
     choice: &ImageChoiceArgs,
+    current_repository: Option<&str>,
     printer: &Printer,
-) -> anyhow::Result<(Option<String>, (String, String))> {
+) -> anyhow::Result<(String, String)> {
     if let Some(image) = &choice.image {
-        let parts = helm::split_image(image).ok_or_else(|| {
+        return helm::split_image(image).ok_or_else(|| {
             Problem::user(format!("--image `{image}` has no tag"))
                 .hint("pass REPOSITORY:TAG, such as --image registry.gitlab.com/…/model-gateway:self-hosted-v17.5.0-ee")
-        })?;
-        return Ok((gitlab_version.map(str::to_string), parts));
+                .into()
+        });
     }
-    let text = gitlab_version.ok_or_else(|| {
-        Problem::user("the GitLab version is needed to choose the gateway image").hint(
-            "pass --gitlab-version 17.5.0 (GitLab shows it under Help), or --image REPOSITORY:TAG",
-        )
-    })?;
-    let version = image_tag::parse_gitlab_version(text)?;
-    let registry = choice.registry.clone().unwrap_or(RegistryChoice::Gitlab);
+    let registry = match (&choice.registry, current_repository) {
+        (Some(registry), _) => registry.clone(),
+        (None, Some(current)) if !current.is_empty() => {
+            [RegistryChoice::Gitlab, RegistryChoice::Dockerhub]
+                .into_iter()
+                .find(|known| known.repository() == current)
+                .unwrap_or_else(|| RegistryChoice::Mirror(current.to_string()))
+        }
+        (None, _) => RegistryChoice::Gitlab,
+    };
     let chosen = crate::commands::runtime()?.block_on(image_tag::resolve(
-        &version,
+        version,
         &registry,
         choice.available_tags.as_deref(),
         false,
@@ -562,10 +678,7 @@ fn choose_image(
         chosen.image,
         chosen.gitlab_version
     ));
-    Ok((
-        Some(chosen.gitlab_version.clone()),
-        (chosen.repository, chosen.tag),
-    ))
+    Ok((chosen.repository, chosen.tag))
 }
 
 fn query(cmd: &Cmd, printer: &Printer) -> anyhow::Result<Captured> {
@@ -727,6 +840,7 @@ fn show_plan(
     release: &Release,
     values: &GatewayValues,
     values_out: Option<&Path>,
+    then: &str,
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let mut shown = values.clone();
@@ -750,6 +864,7 @@ fn show_plan(
             "commands": steps.iter().map(Step::shell_line).collect::<Vec<_>>(),
             "values_file": values_name,
             "values": text,
+            "then": then,
         }));
         return Ok(());
     }
@@ -758,6 +873,7 @@ fn show_plan(
     for step in steps {
         printer.result(step.shell_line());
     }
+    printer.result(format!("# then: {then}"));
     printer.result(format!("# values file {values_name}"));
     printer.result(text.trim_end());
     Ok(())
@@ -783,6 +899,7 @@ fn report_done(
     values: &GatewayValues,
     cluster: &Cluster,
     tools: &Tools,
+    pointed: &PointOutcome,
     values_out: Option<&Path>,
     state_path: &Path,
     printer: &Printer,
@@ -800,6 +917,7 @@ fn report_done(
             "gateway_url": values.gateway_url(),
             "values_file": values_out,
             "state_file": state_path,
+            "gitlab": pointed,
         }));
         return;
     }
@@ -815,6 +933,12 @@ fn report_done(
         values.gateway_url(),
         values.domain
     ));
+    if pointed.manual_steps.is_empty() {
+        printer.result(format!(
+            "GitLab uses the gateway at {}",
+            pointed.gateway_url
+        ));
+    }
     match values_out {
         Some(path) => printer.result(format!("values file: {}", path.display())),
         None => printer.info("pass --values-out FILE to keep the values file"),

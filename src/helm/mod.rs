@@ -432,7 +432,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Step> {
             piped_into: Some(apply.clone()),
             secret_output: false,
             deadline: quick,
-            fix: format!("check that your Kubernetes user may create namespaces: kubectl auth can-i create namespaces"),
+            fix: "check that your Kubernetes user may create namespaces: kubectl auth can-i create namespaces".to_string(),
         });
     }
     if let Some(tls) = input.tls {
