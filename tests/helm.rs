@@ -701,6 +701,25 @@ fn a_failing_helm_stops_with_its_error() {
 }
 
 #[test]
+fn a_failed_step_keeps_the_temporary_values_file_it_names() {
+    let mut w = World::new();
+    w.helm_mode = "fail";
+    let tls = good_tls(&w);
+    let refs: Vec<&str> = tls.iter().map(String::as_str).collect();
+    let out = w.install(&refs);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    let kept = err
+        .lines()
+        .find_map(|l| l.strip_prefix("warning: kept the values file helm was given: "))
+        .unwrap_or_else(|| panic!("no kept values file in:\n{err}"));
+    assert!(err.contains(&format!("--values {kept}")), "{err}");
+    let values = yaml_file(Path::new(kept));
+    assert_eq!(values["image"]["tag"], "self-hosted-v17.5.0-ee");
+    std::fs::remove_file(kept).unwrap();
+}
+
+#[test]
 fn a_helm_timeout_names_the_cause_and_the_fix() {
     let mut w = World::new();
     w.helm_mode = "timeout";

@@ -97,7 +97,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         timeout_secs: args.helm.helm_timeout,
         create_namespace: true,
     });
-    run_steps(&steps, printer)?;
+    run_steps_keeping_values(&steps, values_file, printer)?;
 
     // The gateway runs: record it before GitLab is pointed at it, so a refusal there leaves
     // an accurate state file and a rerun of install changes nothing in the cluster.
@@ -247,7 +247,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
         timeout_secs: args.helm.helm_timeout,
         create_namespace: false,
     });
-    run_steps(&steps, printer)?;
+    run_steps_keeping_values(&steps, values_file, printer)?;
 
     let mut recorded = recorded.unwrap_or_default();
     recorded.gitlab = Some(GitlabState {
@@ -704,6 +704,33 @@ fn run_error(err: RunError, step: Option<&Step>) -> anyhow::Error {
     }
 }
 
+/// Runs the steps; when one fails, a temporary values file is kept so the user can see what
+/// helm was given (the error names its path).
+fn run_steps_keeping_values(
+    steps: &[Step],
+    values_file: ValuesFile,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    match run_steps(steps, printer) {
+        // A temporary values file is removed here, once helm is done with it.
+        Ok(()) => {
+            drop(values_file);
+            Ok(())
+        }
+        Err(err) => {
+            if let ValuesFile::Temporary(path) = values_file {
+                if let Ok(kept) = path.keep() {
+                    printer.warn(format!(
+                        "kept the values file helm was given: {}",
+                        kept.display()
+                    ));
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
 /// Runs each step under a spinner; the first failure stops with the tool's output and the fix.
 fn run_steps(steps: &[Step], printer: &Printer) -> anyhow::Result<()> {
     for step in steps {
@@ -801,7 +828,12 @@ impl ValuesFile {
                 None => std::env::temp_dir(),
             });
         let mut file = tempfile::Builder::new()
-            .prefix(".duo-selfhost-helm-values-")
+            // Hidden while it is staged for --values-out; a temporary file may be kept for the user.
+            .prefix(if out.is_some() {
+                ".duo-selfhost-helm-values-"
+            } else {
+                "duo-selfhost-helm-values-"
+            })
             .suffix(".yaml")
             .tempfile_in(&dir)
             .map_err(|e| {
