@@ -646,6 +646,63 @@ fn refuses_localhost_and_missing_domain() {
 }
 
 #[test]
+fn install_takes_gitlabs_url_from_gitlab_rb_or_refuses_without_one() {
+    let w = World::new();
+    let without_url: Vec<String> = {
+        let args = w.install_args(&[]);
+        let at = args.iter().position(|a| a == "--gitlab-url").unwrap();
+        [&args[..at], &args[at + 2..]].concat()
+    };
+    let mut args = without_url.clone();
+    args.extend(good_tls(&w));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = w.run(&refs);
+    assert_refused(
+        &w,
+        &out,
+        "needs GitLab's URL",
+        "--gitlab-url https://gitlab.example.com",
+    );
+
+    // The real omnibus template with its external_url set, as on a GitLab host.
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/gitlab.rb.template"),
+    )
+    .or_else(|_| std::fs::read_to_string("/work/shared/fixtures/gitlab.rb.template"))
+    .expect("the omnibus gitlab.rb template in shared/fixtures");
+    let rb = template.replacen(
+        "external_url 'GENERATED_EXTERNAL_URL'",
+        "external_url 'https://gitlab.internal.example.com'",
+        1,
+    );
+    assert_ne!(rb, template, "the template's external_url line moved");
+    std::fs::create_dir_all(w.p("etc-gitlab")).unwrap();
+    std::fs::write(w.p("etc-gitlab/gitlab.rb"), rb).unwrap();
+    // --yes: editing gitlab.rb asks first, and there is no terminal here.
+    args.extend(["--values-out".to_string(), w.s("values.yaml"), "--yes".into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = w.run(&refs);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        yaml_file(&w.p("values.yaml"))["gitlab"]["url"],
+        "https://gitlab.internal.example.com"
+    );
+    // GitLab runs here: its gitlab.rb got the gateway URL too, and without gitlab-ctl on PATH
+    // the reconfigure is left to the administrator, who is told.
+    let edited = std::fs::read_to_string(w.p("etc-gitlab/gitlab.rb")).unwrap();
+    assert!(
+        edited.contains("'AI_GATEWAY_URL' => 'https://gw.example.com:443'"),
+        "{}",
+        edited
+            .lines()
+            .filter(|l| l.contains("AI_GATEWAY"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(stderr(&out).contains("still to do by hand: sudo gitlab-ctl reconfigure"));
+}
+
+#[test]
 fn refuses_without_a_current_context_or_reachable_cluster() {
     let mut w = World::new();
     w.kubectl_mode = "no-context";

@@ -31,10 +31,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         )
         .hint("pass --gateway-host ai-gateway.example.com (a DNS name you can add a record for)")
     })?)?;
-    let gitlab_url = helm::check_gitlab_url(args.gitlab.gitlab_url.as_deref().ok_or_else(|| {
-        Problem::user("the Helm target needs GitLab's URL: the gateway calls GitLab's API from the cluster")
-            .hint("pass --gitlab-url https://gitlab.example.com")
-    })?)?;
+    let gitlab_url = helm::check_gitlab_url(&gitlab_url_for_install(&args.gitlab)?)?;
     let env = parse_env(&args.env)?;
     let release = release_of(&args.helm);
     helm::check_release(&release)?;
@@ -295,6 +292,25 @@ fn point_note(version: &semver::Version, values: &GatewayValues) -> String {
     )
 }
 
+/// `--gitlab-url`, else `external_url` from gitlab.rb when GitLab runs on this host.
+fn gitlab_url_for_install(args: &GitlabConnectionArgs) -> anyhow::Result<String> {
+    if let Some(url) = &args.gitlab_url {
+        return Ok(url.clone());
+    }
+    if args.gitlab_rb.exists() {
+        let text = crate::gitlab_rb::read_file(&args.gitlab_rb)?;
+        if let Some(url) = crate::gitlab_rb::external_url(&text) {
+            return Ok(url);
+        }
+    }
+    Err(Problem::user(format!(
+        "the Helm target needs GitLab's URL (the gateway calls GitLab's API from the cluster), and {} has no external_url to take it from",
+        args.gitlab_rb.display()
+    ))
+    .hint("pass --gitlab-url https://gitlab.example.com")
+    .into())
+}
+
 /// A client for GitLab's API with the user's token and CA certificate.
 fn gitlab_client(gitlab_url: &str, args: &GitlabConnectionArgs) -> anyhow::Result<GitlabClient> {
     GitlabClient::new(
@@ -353,7 +369,9 @@ fn point_gitlab(
         gitlab_rb: Some(gitlab_rb),
         client: Some(client),
         allow_localhost: false,
-        reconfigure: true,
+        // Reconfigure where omnibus is installed; elsewhere the edit is left for the
+        // administrator to apply, and the outcome says so.
+        reconfigure: crate::gitlab_rb::find_gitlab_ctl().is_ok(),
         dry_run: false,
     };
     let outcome = crate::commands::runtime()?
