@@ -679,7 +679,11 @@ fn install_takes_gitlabs_url_from_gitlab_rb_or_refuses_without_one() {
     std::fs::create_dir_all(w.p("etc-gitlab")).unwrap();
     std::fs::write(w.p("etc-gitlab/gitlab.rb"), rb).unwrap();
     // --yes: editing gitlab.rb asks first, and there is no terminal here.
-    args.extend(["--values-out".to_string(), w.s("values.yaml"), "--yes".into()]);
+    args.extend([
+        "--values-out".to_string(),
+        w.s("values.yaml"),
+        "--yes".into(),
+    ]);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = w.run(&refs);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -955,6 +959,7 @@ fn manifest_commands(cert: &Path, key: &Path) -> Vec<duo_selfhost::helm::exec::C
         release: &release,
         values_file: Path::new("values.yaml"),
         tls: Some(&tls),
+        tls_secret: "ai-gateway-tls",
         timeout_secs: 300,
         create_namespace: true,
     })

@@ -65,6 +65,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         release: &release,
         values_file: &shown_path,
         tls: tls.as_ref(),
+        tls_secret: &values.tls_secret,
         timeout_secs: args.helm.helm_timeout,
         create_namespace: true,
     });
@@ -82,6 +83,9 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         return Ok(ExitStatus::Success);
     }
 
+    // Read now: a broken state file is refused before the cluster changes.
+    let state_path = state::resolve_path(args.state_file.as_deref());
+    let mut recorded = state::load(&state_path)?.unwrap_or_default();
     let cluster = check_cluster(printer)?;
     if tls.is_none() {
         require_existing_secret(&release, printer)?;
@@ -91,6 +95,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         release: &release,
         values_file: values_file.path(),
         tls: tls.as_ref(),
+        tls_secret: &values.tls_secret,
         timeout_secs: args.helm.helm_timeout,
         create_namespace: true,
     });
@@ -98,8 +103,6 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
 
     // The gateway runs: record it before GitLab is pointed at it, so a refusal there leaves
     // an accurate state file and a rerun of install changes nothing in the cluster.
-    let state_path = state::resolve_path(args.state_file.as_deref());
-    let mut recorded = state::load(&state_path)?.unwrap_or_default();
     recorded.gitlab = Some(GitlabState {
         url: gitlab_url.clone(),
         version: gitlab_version.to_string(),
@@ -215,6 +218,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
             release: &release,
             values_file: &shown_path,
             tls: tls.as_ref(),
+            tls_secret: &values.tls_secret,
             timeout_secs: args.helm.helm_timeout,
             create_namespace: false,
         });
@@ -241,6 +245,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
         release: &release,
         values_file: values_file.path(),
         tls: tls.as_ref(),
+        tls_secret: &values.tls_secret,
         timeout_secs: args.helm.helm_timeout,
         create_namespace: false,
     });

@@ -374,6 +374,8 @@ pub struct PlanInput<'a> {
     pub release: &'a Release,
     pub values_file: &'a Path,
     pub tls: Option<&'a TlsFiles>,
+    /// The secret the ingress reads, which `tls` creates or updates.
+    pub tls_secret: &'a str,
     pub timeout_secs: u64,
     /// Creates the namespace (install); an upgrade's namespace exists already.
     pub create_namespace: bool,
@@ -436,7 +438,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Step> {
         });
     }
     if let Some(tls) = input.tls {
-        let secret = release.tls_secret();
+        let secret = input.tls_secret.to_string();
         steps.push(Step {
             title: format!("create or update the TLS secret {secret}"),
             // Server-side apply, so the key is not copied into a last-applied annotation.
