@@ -1154,3 +1154,43 @@ fn upgrade_follows_the_image_tag_rules_for_the_new_gitlab_version() {
     let state = std::fs::read_to_string(w.p("state.toml")).unwrap();
     assert!(state.contains("version = \"18.2.0\""), "{state}");
 }
+
+#[test]
+fn verbose_output_streams_the_tools_but_never_the_key() {
+    let w = World::new();
+    let mut args = good_tls(&w);
+    args.push("-vv".into());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = w.install(&refs);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    // The tools' own lines, as they said them.
+    assert!(
+        err.contains("Release \"ai-gateway\" does not exist. Installing it now."),
+        "{err}"
+    );
+    assert!(
+        err.contains("secret/ai-gateway-tls serverside-applied"),
+        "{err}"
+    );
+    assert!(
+        err.contains("pod/ai-gateway-6c5f7d9b8-x2x4q condition met"),
+        "{err}"
+    );
+    // The Secret manifest carries the key base64-encoded; neither form may appear.
+    let key = std::fs::read_to_string(w.p("good.key")).unwrap();
+    let key_line = key.lines().nth(1).unwrap();
+    for text in [err.as_str(), &stdout(&out)] {
+        assert!(!text.contains("PRIVATE KEY"), "the key was printed");
+        assert!(!text.contains(key_line), "the key was printed");
+        assert!(!text.contains("tls.key"), "the Secret manifest was printed");
+    }
+}
+
+#[test]
+fn a_broken_state_file_is_refused_before_the_cluster_changes() {
+    let w = World::new();
+    std::fs::write(w.p("state.toml"), "schema_version = [").unwrap();
+    let out = full_install(&w);
+    assert_refused(&w, &out, "the state file", "fix or remove");
+}
