@@ -32,6 +32,7 @@ impl World {
     fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
         let path = format!("{}:/usr/bin:/bin", stand_ins().display());
         let world = World {
             dir,
@@ -68,6 +69,8 @@ impl World {
             .env_clear()
             .env("PATH", &self.path)
             .env("HOME", self.p("home"))
+            // Temporary values files (kept when a step fails) stay in the test's directory.
+            .env("TMPDIR", self.p("tmp"))
             .env("XDG_CONFIG_HOME", self.p("home/.config"))
             .env("DUO_SELFHOST_STATE", self.p("state.toml"))
             .env("DUO_SELFHOST_GITLAB_RB", self.p("etc-gitlab/gitlab.rb"))
