@@ -304,6 +304,9 @@ struct SamplingFields {
     stream: bool,
     stream_options: Option<StreamOptions>,
     n: Option<u32>,
+    /// llama.cpp's and vLLM's extension: generate past end-of-generation tokens.
+    #[serde(default)]
+    ignore_eos: bool,
 }
 
 impl SamplingFields {
@@ -359,6 +362,7 @@ impl SamplingFields {
             presence_penalty: self.presence_penalty.unwrap_or(0.0),
             frequency_penalty: self.frequency_penalty.unwrap_or(0.0),
             stop: stop.into_iter().filter(|s| !s.is_empty()).collect(),
+            ignore_eos: self.ignore_eos,
         })
     }
 

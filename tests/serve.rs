@@ -394,6 +394,22 @@ async fn max_tokens_is_exact_and_usage_counts() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn ignore_eos_generates_past_the_end_of_an_answer() {
+    let server = Server::start(&[]).await;
+    let short = chat("Reply with one word: yes or no. Is water wet?", 60);
+    let v = server.ok("/v1/chat/completions", short.clone()).await;
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+    let natural = v["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(natural < 60, "the answer ends on its own: {v}");
+
+    let mut forced = short;
+    forced["ignore_eos"] = json!(true);
+    let v = server.ok("/v1/chat/completions", forced).await;
+    assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
+    assert_eq!(v["usage"]["completion_tokens"], 60, "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn stop_strings_end_generation_and_are_not_emitted() {
     let server = Server::start(&[]).await;
     let free = text_of(

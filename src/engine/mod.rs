@@ -71,6 +71,9 @@ pub struct SamplingParams {
     pub frequency_penalty: f32,
     /// Never emitted; generation ends at the first.
     pub stop: Vec<String>,
+    /// Keep generating past end-of-generation tokens (llama.cpp's and vLLM's extension; used by
+    /// benchmarks that need a fixed number of tokens).
+    pub ignore_eos: bool,
 }
 
 impl Default for SamplingParams {
@@ -84,6 +87,7 @@ impl Default for SamplingParams {
             presence_penalty: 0.0,
             frequency_penalty: 0.0,
             stop: Vec::new(),
+            ignore_eos: false,
         }
     }
 }
@@ -590,7 +594,7 @@ impl Scheduler<'_> {
             Some(prev) => self.metrics.time_per_output_token.observe(now - prev),
         }
         active.last_token_at = Some(now);
-        if model.vocab().is_eog(token) {
+        if model.vocab().is_eog(token) && !active.job.params.ignore_eos {
             return Some((FinishReason::Stop, std::mem::take(&mut active.unsent)));
         }
         active.generated += 1;
