@@ -835,6 +835,99 @@ pub fn body_from_existing(
     body
 }
 
+/// What [`ensure_container`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applied {
+    /// The container was already as asked (same settings hash) and healthy.
+    Unchanged,
+    /// There was none; it was created.
+    Created,
+    /// It had other settings; it was replaced the safe way.
+    Replaced,
+}
+
+/// Makes the container `name` match `body`: nothing when its settings hash label matches and
+/// it runs; created when absent; otherwise replaced with rollback. An interrupted earlier
+/// replacement is finished or undone first. Pulls the image as `pull` says.
+pub async fn ensure_container(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+    pull: Pull,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<Applied> {
+    recover_interrupted(docker, name, printer).await?;
+    let wanted_hash = body
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_SETTINGS_HASH).cloned())
+        .unwrap_or_default();
+    let image = body.image.clone().unwrap_or_default();
+    match inspect_container(docker, name).await? {
+        Some(existing) if labels_of(&existing).get(LABEL_SETTINGS_HASH) == Some(&wanted_hash) => {
+            if !is_running(&existing) {
+                printer.info(format!("{name} is as asked but stopped; starting it"));
+                start(docker, name).await?;
+                wait_healthy(docker, name, timeout, printer).await?;
+            } else {
+                printer.info(format!(
+                    "{} {name} already runs with these settings",
+                    printer.mark(crate::output::Mark::Ok)
+                ));
+            }
+            Ok(Applied::Unchanged)
+        }
+        Some(_) => {
+            printer.info(format!("{name} has other settings; replacing it"));
+            ensure_image(docker, &image, pull, printer).await?;
+            replace_with_rollback(docker, name, body, timeout, printer).await?;
+            Ok(Applied::Replaced)
+        }
+        None => {
+            check_ports_free(name, &body)?;
+            ensure_image(docker, &image, pull, printer).await?;
+            printer.info(format!("Creating {name}"));
+            create_fresh(docker, name, body, timeout, printer).await?;
+            Ok(Applied::Created)
+        }
+    }
+}
+
+/// Fails early, before pulling, when a host port the container publishes is taken.
+fn check_ports_free(name: &str, body: &ContainerCreateBody) -> anyhow::Result<()> {
+    let bindings = body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.port_bindings.clone())
+        .unwrap_or_default();
+    for binding in bindings.values().flatten().flatten() {
+        let Some(port) = binding
+            .host_port
+            .as_deref()
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        let ip = binding
+            .host_ip
+            .clone()
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        if let Err(e) = std::net::TcpListener::bind((ip.as_str(), port)) {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                return Err(start_problem(
+                    name,
+                    &format!("listen tcp {ip}:{port}: bind: address already in use"),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Whether the engine has the NVIDIA runtime (needed for GPU device requests).
 pub async fn has_nvidia_runtime(docker: &Docker) -> anyhow::Result<bool> {
     let info = docker

@@ -114,3 +114,52 @@ pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).expect("bind a free port");
     listener.local_addr().unwrap().port()
 }
+
+/// Flags for an unattended install of GitLab `version` from the local registry.
+pub fn install_args(sandbox: &Sandbox, name: &str, port: u16, version: &str) -> Vec<String> {
+    let registry = docker_fixtures::registry();
+    let log_dir = sandbox.path().join("logs");
+    vec![
+        "--yes".into(),
+        "install".into(),
+        "--gitlab-url".into(),
+        "https://gitlab.example.com".into(),
+        "--gitlab-version".into(),
+        version.into(),
+        "--gateway-host".into(),
+        "aigw.example.com".into(),
+        "--gateway-port".into(),
+        port.to_string(),
+        "--registry".into(),
+        registry.mirror(),
+        "--container-name".into(),
+        name.into(),
+        "--log-dir".into(),
+        log_dir.display().to_string(),
+        "--health-timeout".into(),
+        "60".into(),
+    ]
+}
+
+/// The container's id; panics when it does not exist.
+pub fn container_id(name: &str) -> String {
+    docker_fixtures::inspect(name).expect("the container exists")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Waits (20 s at most) for 200 on /monitoring/healthz at 127.0.0.1:PORT; the body.
+pub fn wait_healthz(port: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some((200, body)) = docker_fixtures::http_get(port, "/monitoring/healthz") {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answered /monitoring/healthz on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
