@@ -1,2 +1,656 @@
 //! The GitLab REST and GraphQL client: metadata, readiness, licence, feature flags and the
 //! Duo gateway URL setting. The token is sent as PRIVATE-TOKEN and never printed.
+//! Every failure names the URL and the cause (DNS, refused, TLS, 401/403, 404, timeout).
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use url::Url;
+
+use crate::error::Problem;
+use crate::secret::Secret;
+
+/// `GET /api/v4/metadata`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Metadata {
+    /// Such as `18.1.1-ee`.
+    pub version: String,
+    #[serde(default)]
+    pub revision: String,
+    /// Present from 15.6; older versions are told apart by the `-ee` suffix.
+    #[serde(default)]
+    pub enterprise: Option<bool>,
+}
+
+impl Metadata {
+    /// The version without its edition suffix, as semver (`18.1.1-ee` -> 18.1.1).
+    pub fn semver(&self) -> Option<semver::Version> {
+        parse_gitlab_version(&self.version)
+    }
+
+    /// Enterprise Edition: the `enterprise` flag, else the `-ee` suffix.
+    pub fn is_enterprise(&self) -> bool {
+        self.enterprise
+            .unwrap_or_else(|| self.version.trim().ends_with("-ee"))
+    }
+}
+
+/// `18.1.1-ee`, `v17.5.0`, `17.9.0-pre` -> major.minor.patch.
+pub fn parse_gitlab_version(text: &str) -> Option<semver::Version> {
+    let text = text.trim().trim_start_matches('v');
+    let core = text.split(['-', '+', ' ']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>());
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    Some(semver::Version::new(major, minor, patch))
+}
+
+/// `GET /-/readiness`: ready, or the checks that are not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub status: u16,
+    /// The JSON body, keyed by check, when GitLab sent one.
+    pub body: Option<Value>,
+}
+
+/// `GET /api/v4/license` (admin).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct License {
+    #[serde(default)]
+    pub plan: Option<String>,
+    #[serde(default)]
+    pub expired: Option<bool>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub user_limit: Option<u64>,
+}
+
+/// One entry of `GET /api/v4/features`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Feature {
+    pub name: String,
+    /// `on`, `off` or `conditional`.
+    pub state: String,
+}
+
+impl Feature {
+    pub fn enabled(&self) -> bool {
+        self.state == "on"
+    }
+}
+
+/// GitLab's REST and GraphQL API at one base URL.
+#[derive(Clone)]
+pub struct GitlabClient {
+    base: Url,
+    token: Option<Secret>,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+impl fmt::Debug for GitlabClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitlabClient")
+            .field("base", &self.base.as_str())
+            .field("token", &self.token)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// A failed call, already explained: which URL, what went wrong, and how to fix it.
+fn problem(user_fault: bool, message: String, hint: impl Into<String>) -> anyhow::Error {
+    let p = if user_fault {
+        Problem::user(message)
+    } else {
+        Problem::tool(message)
+    };
+    p.hint(hint).into()
+}
+
+impl GitlabClient {
+    /// A client for GitLab at `base_url` (its external URL). `ca_cert` is a PEM file trusted
+    /// beside the system roots. `timeout` bounds every call.
+    pub fn new(
+        base_url: &str,
+        token: Option<Secret>,
+        ca_cert: Option<&Path>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut base = Url::parse(base_url.trim()).map_err(|e| {
+            Problem::user(format!("`{base_url}` is not a URL: {e}"))
+                .hint("give GitLab's external URL, such as https://gitlab.example.com")
+        })?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            return Err(
+                Problem::user(format!("`{base_url}` is not an http(s) URL with a host"))
+                    .hint("give GitLab's external URL, such as https://gitlab.example.com")
+                    .into(),
+            );
+        }
+        // Relative joins need a trailing slash (GitLab under a relative URL root: /gitlab/).
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let token = token.filter(|t| !t.is_empty());
+        let mut builder = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("duo-selfhost/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                Problem::user(format!(
+                    "cannot read the CA certificate {}: {e}",
+                    path.display()
+                ))
+                .hint("pass --ca-cert with a readable PEM file")
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| {
+                    Problem::user(format!(
+                        "{} holds no PEM certificate",
+                        path.display()
+                    ))
+                    .hint("pass --ca-cert with the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+                })?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| anyhow::Error::new(e).context("cannot set up the HTTP client"))?;
+        Ok(GitlabClient {
+            base,
+            token,
+            http,
+            timeout,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .expect("relative API paths join onto an http(s) base")
+    }
+
+    fn auth_headers(&self, graphql: bool) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &self.token {
+            if let Ok(mut value) = HeaderValue::from_str(token.expose()) {
+                value.set_sensitive(true);
+                headers.insert("PRIVATE-TOKEN", value);
+            }
+            if graphql {
+                // GraphQL documents bearer tokens; GitLab accepts a PAT either way.
+                if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                {
+                    value.set_sensitive(true);
+                    headers.insert(reqwest::header::AUTHORIZATION, value);
+                }
+            }
+        }
+        headers
+    }
+
+    /// Explains a transport failure: DNS, refused, TLS, timeout.
+    fn transport_error(&self, url: &Url, err: reqwest::Error) -> anyhow::Error {
+        let host = url.host_str().unwrap_or("?").to_string();
+        let chain = error_chain_text(&err);
+        let lower = chain.to_lowercase();
+        if err.is_timeout() {
+            return problem(
+                true,
+                format!(
+                    "GitLab at {url} did not answer within {}s",
+                    self.timeout.as_secs_f32()
+                ),
+                "check that GitLab is up (`sudo gitlab-ctl status`) and reachable from here; a proxy or firewall may be holding the connection",
+            );
+        }
+        if err.is_dns() || lower.contains("dns error") || lower.contains("failed to lookup address")
+        {
+            return problem(
+                true,
+                format!("cannot resolve the host `{host}` of {url}"),
+                "check the GitLab URL (--gitlab-url) and this host's DNS (/etc/hosts, /etc/resolv.conf)",
+            );
+        }
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+            || lower.contains("unknownissuer")
+        {
+            return problem(
+                true,
+                format!(
+                    "TLS with {url} failed: the server's certificate is not trusted ({})",
+                    last_cause(&err)
+                ),
+                "pass the CA that signed GitLab's certificate with --ca-cert FILE (PEM)",
+            );
+        }
+        if lower.contains("connection refused") {
+            return problem(
+                true,
+                format!("connection to {url} was refused"),
+                "check that GitLab is running and listening on that host and port (`sudo gitlab-ctl status`)",
+            );
+        }
+        if err.is_connect() {
+            return problem(
+                true,
+                format!("cannot connect to {url}: {}", last_cause(&err)),
+                "check the GitLab URL and that this host can reach it",
+            );
+        }
+        problem(
+            false,
+            format!("request to {url} failed: {}", last_cause(&err)),
+            "re-run with -vv for details",
+        )
+    }
+
+    /// Explains a non-success HTTP status.
+    fn status_error(&self, url: &Url, status: reqwest::StatusCode, body: &str) -> anyhow::Error {
+        let detail = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| {
+                v.get("message").or_else(|| v.get("error")).map(|m| {
+                    m.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| m.to_string())
+                })
+            })
+            .unwrap_or_default();
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        };
+        match status.as_u16() {
+            401 if self.token.is_none() => problem(
+                true,
+                format!("GitLab at {url} needs a token: 401 Unauthorized{detail}"),
+                "create a personal access token with the `api` scope (an administrator's) and pass it with --gitlab-token or GITLAB_TOKEN",
+            ),
+            401 => problem(
+                true,
+                format!("GitLab at {url} rejected the token: 401 Unauthorized{detail}"),
+                "the token is wrong, expired or revoked: create a new personal access token with the `api` scope and pass it with --gitlab-token or GITLAB_TOKEN",
+            ),
+            403 => problem(
+                true,
+                format!("GitLab at {url} refused the request: 403 Forbidden{detail}"),
+                "use a token of an administrator, with the `api` scope",
+            ),
+            404 => problem(
+                true,
+                format!("GitLab at {url} answered 404 Not Found{detail}"),
+                "check the GitLab URL (its external_url, including any relative path); this API needs a newer GitLab or is not available",
+            ),
+            code => problem(
+                true,
+                format!("GitLab at {url} answered {code}{detail}"),
+                "check GitLab's health (`sudo gitlab-ctl status`, /-/readiness) and try again",
+            ),
+        }
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> anyhow::Result<(reqwest::StatusCode, String)> {
+        tracing::debug!(%url, "GitLab API call");
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| self.transport_error(url, e))?;
+        tracing::trace!(%url, status = status.as_u16(), bytes = body.len(), "GitLab API answer");
+        Ok((status, body))
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let url = self.url(path);
+        let request = self.http.get(url.clone()).headers(self.auth_headers(false));
+        let (status, body) = self.send(request, &url).await?;
+        if !status.is_success() {
+            return Err(self.status_error(&url, status, &body));
+        }
+        decode(&url, &body)
+    }
+
+    /// `GET /api/v4/metadata`: version, revision, edition.
+    pub async fn metadata(&self) -> anyhow::Result<Metadata> {
+        self.get_json("api/v4/metadata").await
+    }
+
+    /// `GET /-/readiness`. A 503 is an answer (not ready), not an error.
+    pub async fn readiness(&self) -> anyhow::Result<Readiness> {
+        let url = self.url("-/readiness");
+        let request = self.http.get(url.clone());
+        let (status, body) = self.send(request, &url).await?;
+        let json = serde_json::from_str::<Value>(&body).ok();
+        match status.as_u16() {
+            200 => Ok(Readiness {
+                ready: json
+                    .as_ref()
+                    .and_then(|v| v.get("status"))
+                    .and_then(Value::as_str)
+                    .map(|s| s == "ok")
+                    .unwrap_or(true),
+                status: 200,
+                body: json,
+            }),
+            503 => Ok(Readiness {
+                ready: false,
+                status: 503,
+                body: json,
+            }),
+            _ => Err(self.status_error(&url, status, &body)),
+        }
+    }
+
+    /// `GET /api/v4/license` (admin). `None` when no licence is installed.
+    pub async fn license(&self) -> anyhow::Result<Option<License>> {
+        let url = self.url("api/v4/license");
+        let request = self.http.get(url.clone()).headers(self.auth_headers(false));
+        let (status, body) = self.send(request, &url).await?;
+        if status.as_u16() == 404 {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.status_error(&url, status, &body));
+        }
+        if body.trim() == "null" || body.trim().is_empty() {
+            return Ok(None);
+        }
+        decode(&url, &body).map(Some)
+    }
+
+    /// `GET /api/v4/features` (admin): the flags set on this instance.
+    pub async fn features(&self) -> anyhow::Result<Vec<Feature>> {
+        self.get_json("api/v4/features").await
+    }
+
+    /// Whether a feature flag is on; `None` when it was never set (GitLab's default applies).
+    pub async fn feature_enabled(&self, name: &str) -> anyhow::Result<Option<bool>> {
+        Ok(self
+            .features()
+            .await?
+            .into_iter()
+            .find(|f| f.name == name)
+            .map(|f| f.enabled()))
+    }
+
+    /// `POST /api/v4/features/:name` with `value=true` (admin).
+    pub async fn enable_feature(&self, name: &str) -> anyhow::Result<Feature> {
+        let url = self.url(&format!("api/v4/features/{name}"));
+        let request = self
+            .http
+            .post(url.clone())
+            .headers(self.auth_headers(false))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body("value=true");
+        let (status, body) = self.send(request, &url).await?;
+        if !status.is_success() {
+            return Err(self.status_error(&url, status, &body));
+        }
+        decode(&url, &body)
+    }
+
+    async fn graphql(&self, query: &str, variables: Value) -> anyhow::Result<GraphqlAnswer> {
+        let url = self.url("api/graphql");
+        let request = self
+            .http
+            .post(url.clone())
+            .headers(self.auth_headers(true))
+            .json(&json!({ "query": query, "variables": variables }));
+        let (status, body) = self.send(request, &url).await?;
+        if !status.is_success() {
+            return Err(self.status_error(&url, status, &body));
+        }
+        let value: Value = decode(&url, &body)?;
+        let errors = value
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        e.get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or("unknown error")
+                            .to_string()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(GraphqlAnswer {
+            url,
+            data: value.get("data").cloned().unwrap_or(Value::Null),
+            errors,
+        })
+    }
+
+    /// The Duo "Local AI Gateway URL" application setting (GraphQL `duoSettings`, 17.9+).
+    /// `None` when it is not set.
+    pub async fn ai_gateway_url(&self) -> anyhow::Result<Option<String>> {
+        let answer = self
+            .graphql("query { duoSettings { aiGatewayUrl } }", json!({}))
+            .await?;
+        answer.fail_on_errors(self, "reading duoSettings")?;
+        let settings = answer.data.get("duoSettings");
+        if settings.is_none_or(Value::is_null) {
+            return Err(self.missing_duo_settings(&answer.url));
+        }
+        Ok(settings
+            .and_then(|s| s.get("aiGatewayUrl"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string))
+    }
+
+    fn missing_duo_settings(&self, url: &Url) -> anyhow::Error {
+        problem(
+            true,
+            format!("GitLab at {url} returned no duoSettings"),
+            if self.token.is_some() {
+                "use an administrator's token with the `api` scope"
+            } else {
+                "pass an administrator's token with --gitlab-token or GITLAB_TOKEN"
+            },
+        )
+    }
+
+    /// Sets the Duo gateway URL (GraphQL `duoSettingsUpdate`) and returns the value GitLab
+    /// stored. Handles both payload shapes: newer `duoSettings { aiGatewayUrl }` and older
+    /// `aiGatewayUrl` at the top of the payload.
+    pub async fn set_ai_gateway_url(&self, gateway_url: &str) -> anyhow::Result<String> {
+        const NEWER: &str = "mutation($url: String!) { duoSettingsUpdate(input: {aiGatewayUrl: $url}) { duoSettings { aiGatewayUrl } errors } }";
+        const OLDER: &str = "mutation($url: String!) { duoSettingsUpdate(input: {aiGatewayUrl: $url}) { aiGatewayUrl errors } }";
+        let variables = json!({ "url": gateway_url });
+        let mut answer = self.graphql(NEWER, variables.clone()).await?;
+        if answer
+            .errors
+            .iter()
+            .any(|e| e.contains("duoSettings") && e.contains("doesn't exist"))
+        {
+            // Schema validation failed, so nothing ran: ask again in the older shape.
+            answer = self.graphql(OLDER, variables).await?;
+        }
+        answer.fail_on_errors(self, "duoSettingsUpdate")?;
+        let payload = answer
+            .data
+            .get("duoSettingsUpdate")
+            .filter(|p| !p.is_null())
+            .ok_or_else(|| self.missing_duo_settings(&answer.url))?;
+        let errors: Vec<String> = payload
+            .get("errors")
+            .and_then(Value::as_array)
+            .map(|l| {
+                l.iter()
+                    .map(|e| {
+                        e.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| e.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !errors.is_empty() {
+            return Err(Problem::user(format!(
+                "GitLab refused the AI gateway URL `{gateway_url}`: {}",
+                errors.join("; ")
+            ))
+            .hint("give an http:// or https:// URL that GitLab can reach, such as http://aigw.example.com:5052")
+            .into());
+        }
+        let stored = payload
+            .get("duoSettings")
+            .and_then(|s| s.get("aiGatewayUrl"))
+            .or_else(|| payload.get("aiGatewayUrl"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_default();
+        Ok(stored)
+    }
+}
+
+struct GraphqlAnswer {
+    url: Url,
+    data: Value,
+    errors: Vec<String>,
+}
+
+impl GraphqlAnswer {
+    fn fail_on_errors(&self, client: &GitlabClient, what: &str) -> anyhow::Result<()> {
+        if self.errors.is_empty() {
+            return Ok(());
+        }
+        let text = self.errors.join("; ");
+        let hint = if text.contains("doesn't exist") {
+            "this GitLab has no Duo settings API (it arrived in 17.9): set AI_GATEWAY_URL in gitlab.rb instead"
+        } else if text.contains("permission") || text.contains("does not exist or you don't have") {
+            if client.token.is_some() {
+                "use an administrator's token with the `api` scope"
+            } else {
+                "pass an administrator's token with --gitlab-token or GITLAB_TOKEN"
+            }
+        } else {
+            "re-run with -vv for details"
+        };
+        Err(
+            Problem::user(format!("GitLab GraphQL at {} ({what}): {text}", self.url))
+                .hint(hint)
+                .into(),
+        )
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &str) -> anyhow::Result<T> {
+    serde_json::from_str(body).map_err(|e| {
+        problem(
+            true,
+            format!("GitLab at {url} answered something that is not the expected JSON: {e}"),
+            "check that the URL points at GitLab (its external_url), not at a proxy's error page",
+        )
+    })
+}
+
+fn error_chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        parts.push(cause.to_string());
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// The innermost cause, which says what actually happened.
+fn last_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        last = cause.to_string();
+        source = cause.source();
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_with_and_without_suffixes() {
+        assert_eq!(
+            parse_gitlab_version("18.1.1-ee"),
+            Some(semver::Version::new(18, 1, 1))
+        );
+        assert_eq!(
+            parse_gitlab_version("v17.5.0"),
+            Some(semver::Version::new(17, 5, 0))
+        );
+        assert_eq!(
+            parse_gitlab_version("17.9"),
+            Some(semver::Version::new(17, 9, 0))
+        );
+        assert_eq!(parse_gitlab_version("x"), None);
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let client = GitlabClient::new(
+            "http://gitlab.example.com",
+            Some(Secret::new("glpat-secret-value")),
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("glpat-secret-value"));
+        assert_eq!(
+            client.url("api/v4/metadata").as_str(),
+            "http://gitlab.example.com/api/v4/metadata"
+        );
+    }
+
+    #[test]
+    fn relative_url_roots_are_kept() {
+        let client = GitlabClient::new(
+            "https://example.com/gitlab",
+            None,
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(
+            client.url("-/readiness").as_str(),
+            "https://example.com/gitlab/-/readiness"
+        );
+    }
+}

@@ -1,9 +1,37 @@
-//! `duo-selfhost image-tag`.
+//! `duo-selfhost image-tag`: prints the AI Gateway image for a GitLab version.
+//!
+//! The image reference alone goes to stdout so it can feed `docker pull`; warnings go to
+//! stderr, and `--json` prints the whole choice as one document.
 
 use crate::cli::ImageTagArgs;
-use crate::error::{not_built, ExitStatus};
+use crate::error::ExitStatus;
+use crate::image_tag::{self, TagSource};
 use crate::output::Printer;
 
-pub fn run(_args: ImageTagArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
-    Err(not_built("image-tag"))
+pub fn run(args: ImageTagArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let version = image_tag::parse_gitlab_version(&args.gitlab_version)?;
+    let choice = super::runtime()?.block_on(image_tag::resolve(
+        &version,
+        &args.registry,
+        args.available_tags.as_deref(),
+        args.offline,
+    ))?;
+    for warning in &choice.warnings {
+        printer.warn(warning);
+    }
+    let from = match choice.source {
+        TagSource::File => "the tag list",
+        TagSource::Registry => "the registry's tags",
+        TagSource::Offline => "the offline rule",
+    };
+    printer.detail(format!(
+        "GitLab {}: gateway tag {} from {from}",
+        choice.gitlab_version, choice.tag
+    ));
+    if printer.json {
+        printer.json_document(&serde_json::to_value(&choice)?);
+    } else {
+        printer.result(&choice.image);
+    }
+    Ok(ExitStatus::Success)
 }

@@ -12,6 +12,8 @@ use serde::Serialize;
 use crate::cli::{GitlabConnectionArgs, InstallArgs, ModelRuntime, PullPolicy, Target};
 use crate::docker::{self, ContainerSpec, HttpProbe, PortMapping};
 use crate::error::{not_built, ExitStatus, Problem};
+use crate::gitlab_api::GitlabClient;
+use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
 use crate::output::{Mark, Printer};
 use crate::state;
@@ -37,8 +39,54 @@ pub fn run(args: InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if args.target == Target::Helm {
         return Err(not_built("install --target helm"));
     }
-    let settings = gather_settings(&args, printer)?;
-    super::runtime()?.block_on(install_docker(&args, settings, printer))
+    let runtime = super::runtime()?;
+    let client = gitlab_client(&args.gitlab, args.gitlab.gitlab_url.as_deref())?;
+    let settings = gather_settings(&args, client.as_ref(), &runtime, printer)?;
+    // The client for pointing GitLab at the gateway: at the URL finally chosen.
+    let client = gitlab_client(&args.gitlab, Some(&settings.gitlab_url))?;
+    runtime.block_on(install_docker(&args, settings, client.as_ref(), printer))
+}
+
+/// A GitLab API client when a URL is known (the token, if any, makes admin calls possible).
+pub fn gitlab_client(
+    gitlab: &GitlabConnectionArgs,
+    url: Option<&str>,
+) -> anyhow::Result<Option<GitlabClient>> {
+    url.map(|url| {
+        GitlabClient::new(
+            url,
+            gitlab.gitlab_token.clone(),
+            gitlab.ca_cert.as_deref(),
+            Duration::from_secs(15),
+        )
+    })
+    .transpose()
+}
+
+/// The version from `/api/v4/metadata`, when a client with a token is at hand.
+async fn version_from_api(
+    client: Option<&GitlabClient>,
+    printer: &Printer,
+) -> Option<semver::Version> {
+    let client = client.filter(|c| c.has_token())?;
+    match client.metadata().await {
+        Ok(metadata) => {
+            let version = metadata.semver();
+            if let Some(v) = &version {
+                printer.detail(format!(
+                    "GitLab version {v} from {}api/v4/metadata",
+                    client.base_url()
+                ));
+            }
+            version
+        }
+        Err(e) => {
+            printer.warn(format!(
+                "could not read GitLab's version from its API: {e:#}"
+            ));
+            None
+        }
+    }
 }
 
 /// Where the GitLab version came from.
@@ -55,10 +103,13 @@ pub enum VersionSource {
 /// The GitLab version from the API (`/api/v4/metadata`), else this host's omnibus manifest,
 /// else `fallback` (the state file or the container's label). `None` when nothing knows it.
 pub async fn detect_gitlab_version(
-    _gitlab: &GitlabConnectionArgs,
+    client: Option<&GitlabClient>,
     fallback: Option<&str>,
     printer: &Printer,
 ) -> anyhow::Result<Option<(semver::Version, VersionSource)>> {
+    if let Some(version) = version_from_api(client, printer).await {
+        return Ok(Some((version, VersionSource::Api)));
+    }
     if let Some(version) = version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
         printer.detail(format!(
             "GitLab version {version} from /opt/gitlab/version-manifest.json"
@@ -149,7 +200,12 @@ fn missing(what: &str, flag: &str) -> anyhow::Error {
 
 /// The settings from the flags, gitlab.rb and the host, asking for what is missing when on a
 /// terminal. Nothing is changed here.
-pub fn gather_settings(args: &InstallArgs, printer: &Printer) -> anyhow::Result<Settings> {
+pub fn gather_settings(
+    args: &InstallArgs,
+    client: Option<&GitlabClient>,
+    runtime: &tokio::runtime::Runtime,
+    printer: &Printer,
+) -> anyhow::Result<Settings> {
     let gitlab_url = match &args.gitlab.gitlab_url {
         Some(url) => url.clone(),
         None => {
@@ -162,10 +218,23 @@ pub fn gather_settings(args: &InstallArgs, printer: &Printer) -> anyhow::Result<
         }
     };
     let gitlab_url = validate_gitlab_url(&gitlab_url)?;
+    let api_client;
+    let client = match client {
+        Some(c) => Some(c),
+        None => {
+            api_client = gitlab_client(&args.gitlab, Some(&gitlab_url))?;
+            api_client.as_ref()
+        }
+    };
 
-    let (gitlab_version, gitlab_version_source) = match &args.gitlab_version {
-        Some(text) => (image_tag::parse_gitlab_version(text)?, VersionSource::Flag),
-        None => match version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
+    let from_api = match &args.gitlab_version {
+        Some(_) => None,
+        None => runtime.block_on(version_from_api(client, printer)),
+    };
+    let (gitlab_version, gitlab_version_source) = match (&args.gitlab_version, from_api) {
+        (Some(text), _) => (image_tag::parse_gitlab_version(text)?, VersionSource::Flag),
+        (None, Some(version)) => (version, VersionSource::Api),
+        (None, None) => match version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
             Some(v) => (v, VersionSource::Host),
             None => match ask(printer, "GitLab version (such as 17.5.0)", None)? {
                 Some(answer) => (image_tag::parse_gitlab_version(&answer)?, VersionSource::Prompt),
@@ -253,13 +322,7 @@ pub fn gather_settings(args: &InstallArgs, printer: &Printer) -> anyhow::Result<
 /// `external_url` of gitlab.rb, when the file is there and sets it.
 fn external_url_of(gitlab_rb: &Path) -> Option<String> {
     let text = std::fs::read_to_string(gitlab_rb).ok()?;
-    text.lines().find_map(|line| {
-        let line = line.trim();
-        let rest = line.strip_prefix("external_url")?.trim();
-        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-        let inner = &rest[1..];
-        Some(inner[..inner.find(quote)?].to_string())
-    })
+    crate::gitlab_rb::external_url(&text)
 }
 
 fn validate_gitlab_url(text: &str) -> anyhow::Result<String> {
@@ -481,11 +544,13 @@ struct Outcome {
     containers: BTreeMap<String, docker::Applied>,
     state_file: PathBuf,
     state_changed: bool,
+    gitlab: gitlab_config::PointOutcome,
 }
 
 async fn install_docker(
     args: &InstallArgs,
     settings: Settings,
+    client: Option<&GitlabClient>,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let image = match &args.image.image {
@@ -557,10 +622,24 @@ async fn install_docker(
         )),
     };
 
+    let point = |dry_run: bool| PointRequest {
+        gateway_url: &gateway_url,
+        gitlab_version: &settings.gitlab_version,
+        gitlab_rb: Some(args.gitlab.gitlab_rb.as_path()),
+        client,
+        allow_localhost: args.allow_localhost,
+        reconfigure: gitlab_ctl_here(),
+        dry_run,
+    };
     if args.dry_run {
         print_plan(args, &settings, &planned, &gateway_url, printer)?;
+        printer.info("GitLab:");
+        let outcome = gitlab_config::point_gitlab_at_gateway(&point(true), printer).await?;
+        print_manual_steps(&outcome.manual_steps, printer);
         return Ok(ExitStatus::Success);
     }
+    // Refuse a gateway URL GitLab could not use before touching any container.
+    gitlab_config::validate_gateway_url(&gateway_url, args.allow_localhost)?;
 
     let engine = docker::connect().await?;
     if args.model_runtime == ModelRuntime::Vllm && !docker::has_nvidia_runtime(&engine).await? {
@@ -643,10 +722,22 @@ async fn install_docker(
         }),
         ..Default::default()
     };
+    // Recorded before GitLab is touched: the containers exist whatever happens next.
     let state_changed = save_state_if_changed(&state_path, new_state)?;
 
-    let all_unchanged =
-        applied.values().all(|a| *a == docker::Applied::Unchanged) && !state_changed;
+    let pointed = gitlab_config::point_gitlab_at_gateway(&point(false), printer).await?;
+    let gitlab_unchanged = pointed.steps.iter().all(|step| {
+        matches!(
+            step,
+            PointStep::GitlabRbUnchanged { .. }
+                | PointStep::SettingUnchanged
+                | PointStep::FeatureFlagAlreadyOn
+        )
+    });
+
+    let all_unchanged = applied.values().all(|a| *a == docker::Applied::Unchanged)
+        && !state_changed
+        && gitlab_unchanged;
     let outcome = Outcome {
         gateway_url: gateway_url.clone(),
         gateway_image: image.clone(),
@@ -655,6 +746,7 @@ async fn install_docker(
         containers: applied,
         state_file: state_path.clone(),
         state_changed,
+        gitlab: pointed.clone(),
     };
     if printer.json {
         printer.json_document(&serde_json::to_value(&outcome)?);
@@ -671,7 +763,28 @@ async fn install_docker(
             state_path.display()
         ));
     }
+    if !printer.json {
+        print_manual_steps(&pointed.manual_steps, printer);
+    }
     Ok(ExitStatus::Success)
+}
+
+fn print_manual_steps(steps: &[String], printer: &Printer) {
+    if steps.is_empty() {
+        return;
+    }
+    printer.info("still to do by hand:");
+    for step in steps {
+        printer.info(format!("  {step}"));
+    }
+}
+
+/// Whether omnibus' gitlab-ctl is on this host (so a gitlab.rb change can be applied here).
+fn gitlab_ctl_here() -> bool {
+    Path::new("/opt/gitlab/bin/gitlab-ctl").exists()
+        || std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join("gitlab-ctl").is_file())
+        })
 }
 
 /// Creates the gateway's log directory. The gateway runs as a non-root user whose uid the

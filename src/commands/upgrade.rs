@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::cli::{Target, UpgradeArgs};
 use crate::commands::install::{
-    detect_gitlab_version, pull_policy, registry_of_image, VersionSource,
+    detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, VersionSource,
 };
 use crate::docker;
 use crate::error::{not_built, ExitStatus, Problem};
@@ -100,7 +100,14 @@ async fn upgrade_docker(
                 .and_then(|s| s.gitlab.as_ref())
                 .map(|g| g.version.clone())
                 .or_else(|| old_labels.get(docker::LABEL_GITLAB_VERSION).cloned());
-            detect_gitlab_version(&args.gitlab, fallback.as_deref(), printer)
+            let url = args.gitlab.gitlab_url.clone().or_else(|| {
+                saved
+                    .as_ref()
+                    .and_then(|s| s.gitlab.as_ref())
+                    .map(|g| g.url.clone())
+            });
+            let client = gitlab_client(&args.gitlab, url.as_deref())?;
+            detect_gitlab_version(client.as_ref(), fallback.as_deref(), printer)
                 .await?
                 .ok_or_else(|| {
                     Problem::user("the GitLab version could not be found")

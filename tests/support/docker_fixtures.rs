@@ -161,7 +161,7 @@ fn busybox_path() -> PathBuf {
 }
 
 /// Builds the root filesystem tarball: static busybox, its applets, the entrypoint.
-fn build_rootfs(dir: &Path) -> PathBuf {
+fn build_rootfs(dir: &Path, marker: Option<&str>) -> PathBuf {
     let root = dir.join("rootfs");
     for sub in ["bin", "tmp", "www", "var/log", "etc"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();
@@ -175,6 +175,9 @@ fn build_rootfs(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    if let Some(marker) = marker {
+        std::fs::write(root.join("etc/fixture-registry"), marker).unwrap();
+    }
     let tar = dir.join("rootfs.tar");
     let status = Command::new("tar")
         .args(["--owner=0", "--group=0", "--numeric-owner", "-C"])
@@ -253,7 +256,7 @@ pub fn ensure_images() {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let tar = build_rootfs(dir.path());
+        let tar = build_rootfs(dir.path(), None);
         for (image, mode, version) in &images {
             if image_label(image).as_deref() != Some(hash.as_str()) {
                 import(&tar, image, *mode, version, &hash);
@@ -323,15 +326,36 @@ pub fn registry() -> &'static LocalRegistry {
             port,
             _storage: storage,
         };
-        for (version, _) in VERSIONS {
-            let local = gateway_image(version);
+        remove_stale_mirror_images(port);
+        // The registry's copies carry a layer of their own (a marker naming this registry),
+        // so that pulling them downloads and extracts for real instead of finding the layer
+        // of the local fixture image.
+        let dir = tempfile::tempdir().unwrap();
+        let tar = build_rootfs(dir.path(), Some(&format!("served by 127.0.0.1:{port}\n")));
+        let hash = fixture_hash();
+        for (version, mode) in VERSIONS {
             let remote = registry.image(version);
-            docker(&["tag", &local, &remote]);
+            import(&tar, &remote, *mode, version, &hash);
             docker(&["push", &remote]);
             docker(&["rmi", &remote]);
         }
         registry
     })
+}
+
+/// Removes mirror-named images left by earlier runs (other registry ports); images still used
+/// by a container stay.
+fn remove_stale_mirror_images(port: u16) {
+    let ours = format!("127.0.0.1:{port}/");
+    let listing = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    for image in listing.lines() {
+        if image.starts_with("127.0.0.1:")
+            && image.contains(GATEWAY_PATH)
+            && !image.starts_with(&ours)
+        {
+            let _ = docker_ok(&["rmi", image]);
+        }
+    }
 }
 
 /// Removes the named containers (and their `-previous`) when dropped, whatever the test did.

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod docker_fixtures;
+pub mod gitlab_fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -119,6 +120,8 @@ pub fn free_port() -> u16 {
 pub fn install_args(sandbox: &Sandbox, name: &str, port: u16, version: &str) -> Vec<String> {
     let registry = docker_fixtures::registry();
     let log_dir = sandbox.path().join("logs");
+    // GitLab before 17.9 reads the gateway URL from gitlab.rb: a copy of the real template.
+    sandbox.gitlab_rb();
     vec![
         "--yes".into(),
         "install".into(),

@@ -1,0 +1,329 @@
+//! Writing gitlab.rb safely: a unified diff for review, a backup beside the file, a temporary
+//! file in the same directory checked with `ruby -c`, then rename and directory fsync; and
+//! `gitlab-ctl reconfigure` with a check of the values it rendered.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+
+use super::env::EnvChange;
+use crate::error::Problem;
+use crate::output::Printer;
+
+/// Overrides `/opt/gitlab/etc/gitlab-rails/env`, where reconfigure renders the env (tests).
+pub const ENVDIR_OVERRIDE_VAR: &str = "DUO_SELFHOST_GITLAB_ENVDIR";
+const DEFAULT_ENVDIR: &str = "/opt/gitlab/etc/gitlab-rails/env";
+
+/// A unified diff of gitlab.rb before and after, with three lines of context.
+pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(label, label)
+        .to_string()
+}
+
+/// Test hooks into [`write_atomically`]: each runs at its step and may fail it.
+#[derive(Default)]
+pub struct WriteHooks {
+    /// Runs after the temporary file is written and checked, just before the rename.
+    pub before_rename: Option<Box<dyn Fn(&Path) -> io::Result<()>>>,
+}
+
+/// The result of `ruby -c` on the new content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RubyCheck {
+    Passed,
+    /// `ruby` is not on PATH.
+    Skipped,
+    Failed(String),
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            fs::metadata(candidate)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Runs `ruby -c FILE` when ruby is on PATH.
+pub fn ruby_syntax_check(file: &Path) -> RubyCheck {
+    let Some(ruby) = find_on_path("ruby") else {
+        return RubyCheck::Skipped;
+    };
+    match Command::new(ruby)
+        .arg("-c")
+        .arg(file)
+        .stdin(Stdio::null())
+        .output()
+    {
+        Ok(out) if out.status.success() => RubyCheck::Passed,
+        Ok(out) => RubyCheck::Failed(
+            String::from_utf8_lossy(&out.stderr)
+                .replace(&file.display().to_string(), "gitlab.rb")
+                .trim()
+                .to_string(),
+        ),
+        Err(e) => RubyCheck::Failed(format!("could not run ruby: {e}")),
+    }
+}
+
+/// `gitlab.rb.duo-selfhost-<UTC timestamp>.bak` beside `target`.
+pub fn backup_path_for(target: &Path, now: time::OffsetDateTime) -> PathBuf {
+    let stamp = now
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .unwrap_or_else(|_| "unknown-time".into());
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "gitlab.rb".into());
+    target.with_file_name(format!("{name}.duo-selfhost-{stamp}.bak"))
+}
+
+fn io_problem(what: String, e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        Problem::user(format!("{what}: permission denied"))
+            .hint("run it as root: sudo duo-selfhost ...")
+            .into()
+    } else {
+        anyhow::Error::new(e).context(what)
+    }
+}
+
+/// Writes a 0600 backup of `content` beside `target`; never overwrites an existing file.
+fn write_backup(target: &Path, content: &[u8]) -> anyhow::Result<PathBuf> {
+    let base = backup_path_for(target, time::OffsetDateTime::now_utc());
+    for attempt in 0..100 {
+        // Two writes in the same second get -1, -2... before the extension.
+        let candidate = if attempt == 0 {
+            base.clone()
+        } else {
+            let name = base.file_name().unwrap_or_default().to_string_lossy();
+            let stem = name.strip_suffix(".bak").unwrap_or(&name);
+            base.with_file_name(format!("{stem}-{attempt}.bak"))
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&candidate)
+        {
+            Ok(mut file) => {
+                file.write_all(content)
+                    .and_then(|_| file.sync_all())
+                    .map_err(|e| {
+                        io_problem(format!("cannot write backup {}", candidate.display()), e)
+                    })?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(io_problem(
+                    format!("cannot create backup {}", candidate.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    anyhow::bail!("too many backups named {}*", base.display())
+}
+
+/// Replaces `target` (not a symlink: resolve it first) with `new`, atomically: checks the file
+/// still holds `expected_old`, saves a backup, writes a temporary file in the same directory
+/// with the same mode and owner, checks it with `ruby -c`, renames it over the target and
+/// fsyncs the directory. Returns the backup's path. On any failure the original is intact.
+pub fn write_atomically(
+    target: &Path,
+    expected_old: &str,
+    new: &str,
+    hooks: &WriteHooks,
+) -> anyhow::Result<PathBuf> {
+    let current =
+        fs::read(target).map_err(|e| io_problem(format!("cannot read {}", target.display()), e))?;
+    if current != expected_old.as_bytes() {
+        return Err(Problem::user(format!(
+            "{} changed while duo-selfhost was editing it",
+            target.display()
+        ))
+        .hint("run the command again")
+        .into());
+    }
+    let meta = fs::metadata(target)
+        .map_err(|e| io_problem(format!("cannot stat {}", target.display()), e))?;
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+
+    let backup = write_backup(target, &current)?;
+
+    let mut temp = tempfile::Builder::new()
+        .prefix(".gitlab.rb.duo-selfhost-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| {
+            io_problem(
+                format!("cannot create a temporary file in {}", dir.display()),
+                e,
+            )
+        })?;
+    temp.write_all(new.as_bytes())
+        .and_then(|_| {
+            temp.as_file()
+                .set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7777))
+        })
+        .map_err(|e| {
+            io_problem(
+                format!("cannot write a temporary file in {}", dir.display()),
+                e,
+            )
+        })?;
+    let temp_meta = temp.as_file().metadata()?;
+    if temp_meta.uid() != meta.uid() || temp_meta.gid() != meta.gid() {
+        fchown(temp.as_file(), meta.uid(), meta.gid()).map_err(|e| {
+            io_problem(
+                format!(
+                    "cannot give the new {} its owner {}:{}",
+                    target.display(),
+                    meta.uid(),
+                    meta.gid()
+                ),
+                e,
+            )
+        })?;
+    }
+    temp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot flush a temporary file in {}", dir.display()))?;
+
+    if let RubyCheck::Failed(message) = ruby_syntax_check(temp.path()) {
+        return Err(Problem::user(format!(
+            "refusing to write {}: `ruby -c` rejects the edited file: {message}",
+            target.display()
+        ))
+        .hint("the file was not changed; check the lines around gitlab_rails['env']")
+        .into());
+    }
+    if let Some(hook) = &hooks.before_rename {
+        hook(temp.path()).with_context(|| {
+            format!(
+                "writing {} failed; the file was not changed",
+                target.display()
+            )
+        })?;
+    }
+    temp.persist(target).map_err(|e| {
+        io_problem(
+            format!(
+                "cannot replace {} (the file was not changed)",
+                target.display()
+            ),
+            e.error,
+        )
+    })?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot flush directory {}", dir.display()))?;
+    Ok(backup)
+}
+
+fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fchown on a file descriptor we own; no memory is shared with the call.
+    let rc = unsafe { libc::fchown(file.as_raw_fd(), uid, gid) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Where `gitlab-ctl` is: on PATH, else omnibus's own bin directory.
+pub fn find_gitlab_ctl() -> anyhow::Result<PathBuf> {
+    find_on_path("gitlab-ctl")
+        .or_else(|| {
+            let omnibus = PathBuf::from("/opt/gitlab/bin/gitlab-ctl");
+            omnibus.is_file().then_some(omnibus)
+        })
+        .ok_or_else(|| {
+            Problem::user(
+                "`gitlab-ctl` was not found: this host does not look like an omnibus GitLab",
+            )
+            .hint(
+                "run `sudo gitlab-ctl reconfigure` on the GitLab host, or leave out --reconfigure",
+            )
+            .into()
+        })
+}
+
+/// Runs `gitlab-ctl reconfigure`, its output streamed to stderr (stdout stays for results).
+pub fn reconfigure(printer: &Printer) -> anyhow::Result<()> {
+    let gitlab_ctl = find_gitlab_ctl()?;
+    printer.info(format!("running {} reconfigure", gitlab_ctl.display()));
+    let stdout_to_stderr: Stdio = {
+        use std::os::fd::AsFd;
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::inherit())
+    };
+    let status = Command::new(&gitlab_ctl)
+        .arg("reconfigure")
+        .stdin(Stdio::null())
+        .stdout(stdout_to_stderr)
+        .stderr(Stdio::inherit())
+        .status()
+        .with_context(|| format!("cannot run {}", gitlab_ctl.display()))?;
+    if !status.success() {
+        return Err(Problem::user(format!(
+            "`gitlab-ctl reconfigure` failed ({status})"
+        ))
+        .hint("read its output above; `sudo gitlab-ctl reconfigure` runs it again, and the backup beside gitlab.rb holds the previous file")
+        .into());
+    }
+    Ok(())
+}
+
+/// Checks the env files reconfigure rendered hold the values just set.
+pub fn verify_rendered_env(changes: &[EnvChange]) -> anyhow::Result<()> {
+    let dir = std::env::var_os(ENVDIR_OVERRIDE_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ENVDIR));
+    for change in changes {
+        let EnvChange::Set { key, value } = change else {
+            // Omnibus's own defaults may still render a removed key; nothing to check.
+            continue;
+        };
+        let file = dir.join(key);
+        let rendered = fs::read_to_string(&file);
+        let matches = rendered
+            .as_deref()
+            .map(|r| r.strip_suffix('\n').unwrap_or(r) == value)
+            .unwrap_or(false);
+        if !matches {
+            let found = match rendered {
+                Ok(_) => "a different value".to_string(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => "no such file".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(Problem::user(format!(
+                "after reconfigure, {} does not hold the value set for {key} ({found})",
+                file.display()
+            ))
+            .hint("check that gitlab.rb is the file omnibus reads (/etc/gitlab/gitlab.rb), then run `sudo gitlab-ctl reconfigure`")
+            .into());
+        }
+    }
+    Ok(())
+}

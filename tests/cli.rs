@@ -1,0 +1,357 @@
+//! The command line as a user meets it: help for every command (insta snapshots), the
+//! committed completions and man pages, global flags, exit codes.
+//!
+//! Every test runs the real binary in a private HOME with a cleared environment.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use clap::CommandFactory;
+use duo_selfhost::cli::Cli;
+
+const BIN: &str = env!("CARGO_BIN_EXE_duo-selfhost");
+
+/// The binary with a clean environment: private HOME and XDG dirs, fixed width, no colour
+/// settings or defaults leaking in from the machine.
+fn duo(home: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("COLUMNS", "100");
+    cmd
+}
+
+fn run(args: &[&str]) -> (Output, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let output = duo(home.path()).args(args).output().unwrap();
+    (output, home)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every visible command path below the root, nested ones included: ["models", "list"], ...
+fn command_paths() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            if sub.is_hide_set() || sub.get_name() == "help" {
+                continue;
+            }
+            let mut path = prefix.to_vec();
+            path.push(sub.get_name().to_string());
+            out.push(path.clone());
+            walk(sub, &path, out);
+        }
+    }
+    let mut root = Cli::command();
+    root.build();
+    let mut paths = Vec::new();
+    walk(&root, &[], &mut paths);
+    paths
+}
+
+#[test]
+fn help_of_the_tool_and_every_subcommand_matches_its_snapshot() {
+    let mut paths = vec![Vec::new()];
+    paths.extend(command_paths());
+    // The tree the issue asks for, so a dropped command cannot pass unnoticed.
+    for expected in [
+        "install",
+        "upgrade",
+        "doctor",
+        "serve",
+        "models",
+        "models list",
+        "models pull",
+        "models path",
+        "gitlab-rb",
+        "gitlab-rb show",
+        "gitlab-rb set",
+        "gitlab-rb unset",
+        "image-tag",
+        "completions",
+    ] {
+        assert!(
+            paths.iter().any(|p| p.join(" ") == expected),
+            "`{expected}` is missing from the command tree"
+        );
+    }
+    for path in paths {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let (output, _home) = run(&args);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert!(output.stderr.is_empty(), "{args:?} wrote to stderr");
+        let name = if path.is_empty() {
+            "help".to_string()
+        } else {
+            format!("help-{}", path.join("-"))
+        };
+        insta::assert_snapshot!(name, text(&output.stdout));
+    }
+}
+
+#[test]
+fn every_flag_has_help_text() {
+    fn check(cmd: &clap::Command, path: &str) {
+        for arg in cmd.get_arguments() {
+            if matches!(arg.get_id().as_str(), "help" | "version") {
+                continue;
+            }
+            assert!(
+                arg.get_help().is_some() || arg.get_long_help().is_some(),
+                "`{path}` --{} has no help",
+                arg.get_id()
+            );
+        }
+        for sub in cmd.get_subcommands() {
+            assert!(
+                sub.get_about().is_some() || sub.get_name() == "help",
+                "`{path} {}` has no about",
+                sub.get_name()
+            );
+            check(sub, &format!("{path} {}", sub.get_name()));
+        }
+    }
+    let mut root = Cli::command();
+    root.build();
+    check(&root, "duo-selfhost");
+}
+
+#[test]
+fn committed_completions_and_man_pages_are_up_to_date() {
+    let (output, _home) = run(&[
+        "generate-assets",
+        "--check",
+        "--out-dir",
+        env!("CARGO_MANIFEST_DIR"),
+    ]);
+    assert!(
+        output.status.success(),
+        "completions/ or man/ are stale; run `cargo run -- generate-assets`:\n{}",
+        text(&output.stderr)
+    );
+    // One man page for the tool and one per visible subcommand, nested ones included.
+    let man = Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+    assert!(man.join("duo-selfhost.1").is_file());
+    for path in command_paths() {
+        let page = man.join(format!("duo-selfhost-{}.1", path.join("-")));
+        assert!(page.is_file(), "missing {}", page.display());
+    }
+}
+
+#[test]
+fn the_staleness_check_fails_on_a_stale_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, _home) = run(&[
+        "generate-assets",
+        "--out-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let bash = dir.path().join("completions/duo-selfhost.bash");
+    std::fs::write(&bash, "# edited by hand\n").unwrap();
+    let (output, _home) = run(&[
+        "generate-assets",
+        "--check",
+        "--out-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("completions/duo-selfhost.bash"), "{stderr}");
+    assert!(stderr.contains("hint: cargo run -- generate-assets"), "{stderr}");
+}
+
+#[test]
+fn completions_print_the_committed_script_for_every_shell() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("completions");
+    for (shell, file) in [
+        ("bash", "duo-selfhost.bash"),
+        ("zsh", "_duo-selfhost"),
+        ("fish", "duo-selfhost.fish"),
+        ("powershell", "_duo-selfhost.ps1"),
+        ("elvish", "duo-selfhost.elv"),
+    ] {
+        let (output, _home) = run(&["completions", shell]);
+        assert!(output.status.success(), "{shell}: {output:?}");
+        let committed = std::fs::read(dir.join(file)).unwrap();
+        assert_eq!(output.stdout, committed, "{shell} differs from completions/{file}");
+        assert!(text(&output.stdout).contains("image-tag"), "{shell}");
+    }
+    let (output, _home) = run(&["completions", "tcsh"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn no_arguments_prints_help_and_exits_2() {
+    let (output, _home) = run(&[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("Usage: duo-selfhost"));
+}
+
+#[test]
+fn bad_flags_exit_2_and_name_the_flag() {
+    let (output, _home) = run(&["image-tag", "--gitlab-version", "18.2.1", "--frobnicate"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--frobnicate"));
+    assert!(output.stdout.is_empty());
+
+    let (output, _home) = run(&["-q", "-v", "image-tag", "--gitlab-version", "18.2.1"]);
+    assert_eq!(output.status.code(), Some(2), "-q and -v conflict");
+
+    let (output, _home) = run(&["--color", "sometimes", "completions", "bash"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("auto, always, never"));
+}
+
+#[test]
+fn a_command_that_says_it_is_not_built_exits_2_with_nothing_on_stdout() {
+    // Probes that are harmless whether or not the command's body has landed: either the
+    // command works (and fails on the bogus input as a user error) or it says it is not built.
+    let home = tempfile::tempdir().unwrap();
+    let missing_rb = home.path().join("no-such/gitlab.rb");
+    let probes: Vec<Vec<String>> = vec![
+        vec!["models".into(), "path".into(), "no-such-model".into()],
+        vec!["models".into(), "pull".into(), "no-such-model".into()],
+        vec![
+            "gitlab-rb".into(),
+            "show".into(),
+            "--file".into(),
+            missing_rb.display().to_string(),
+        ],
+        vec![
+            "gitlab-rb".into(),
+            "unset".into(),
+            "AI_GATEWAY_URL".into(),
+            "--dry-run".into(),
+            "--file".into(),
+            missing_rb.display().to_string(),
+        ],
+    ];
+    for probe in probes {
+        let output = duo(home.path()).args(&probe).output().unwrap();
+        let stderr = text(&output.stderr);
+        if stderr.contains("is not built yet") {
+            assert_eq!(output.status.code(), Some(2), "{probe:?}: {stderr}");
+            assert!(output.stdout.is_empty(), "{probe:?} printed on stdout");
+            assert!(stderr.starts_with("error: `duo-selfhost "), "{probe:?}: {stderr}");
+            assert!(stderr.contains("\nhint: "), "{probe:?}: {stderr}");
+        } else {
+            // Built: the bogus input is the user's mistake, and it is said as an error.
+            assert_eq!(output.status.code(), Some(1), "{probe:?}: {stderr}");
+            assert!(stderr.contains("error: "), "{probe:?}: {stderr}");
+        }
+    }
+    // The renderer's contract for the not-built error itself.
+    let err = duo_selfhost::error::not_built("serve");
+    assert_eq!(
+        duo_selfhost::error::exit_status_of(&err),
+        duo_selfhost::ExitStatus::Error
+    );
+    let lines = duo_selfhost::error::error_lines(&err);
+    assert_eq!(lines[0].0, "error");
+    assert!(lines[0].1.contains("`duo-selfhost serve` is not built yet"));
+    assert_eq!(lines.last().unwrap().0, "hint");
+}
+
+#[test]
+fn errors_print_error_and_hint_lines_and_exit_1() {
+    let (output, _home) = run(&["image-tag", "--gitlab-version", "17.5.0-ce"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty());
+    let stderr = text(&output.stderr);
+    let labels: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(labels, ["error", "hint"], "{stderr}");
+}
+
+#[test]
+fn color_never_and_no_color_keep_escape_codes_out_even_on_a_terminal() {
+    let esc = "\u{1b}[";
+    // Not a terminal: plain unless --color always.
+    let (output, _home) = run(&["--color", "always", "image-tag", "--gitlab-version", "x"]);
+    assert!(text(&output.stderr).contains(esc), "--color always colours");
+    let (output, _home) = run(&["--color", "never", "image-tag", "--gitlab-version", "x"]);
+    assert!(!text(&output.stderr).contains(esc));
+    let (output, _home) = run(&["image-tag", "--gitlab-version", "x"]);
+    assert!(!text(&output.stderr).contains(esc), "auto off a terminal");
+
+    // On a pseudo-terminal, auto colours unless NO_COLOR is set or --color never is given.
+    let on_tty = |extra_env: Option<(&str, &str)>, args: &[&str]| -> String {
+        let home = tempfile::tempdir().unwrap();
+        let mut cmd = duo(home.path());
+        cmd.env("TERM", "xterm-256color");
+        if let Some((k, v)) = extra_env {
+            cmd.env(k, v);
+        }
+        cmd.args(args);
+        let mut session = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+        session.exp_eof().unwrap()
+    };
+    let bad = ["image-tag", "--gitlab-version", "x"];
+    assert!(on_tty(None, &bad).contains(esc), "auto on a terminal colours");
+    assert!(!on_tty(Some(("NO_COLOR", "1")), &bad).contains(esc), "NO_COLOR");
+    let never = ["--color", "never", "image-tag", "--gitlab-version", "x"];
+    assert!(!on_tty(None, &never).contains(esc), "--color never");
+}
+
+#[test]
+fn json_prints_exactly_one_document_on_stdout() {
+    let (output, _home) = run(&[
+        "--json",
+        "image-tag",
+        "--gitlab-version",
+        "18.2.1",
+        "--offline",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["tag"], "self-hosted-v18.2.0-ee");
+    // The warning is in the document and, for a person watching, on stderr.
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
+    assert!(text(&output.stderr).contains("warning: "));
+}
+
+#[test]
+fn quiet_keeps_results_and_warnings_but_drops_detail() {
+    let (output, _home) = run(&[
+        "-q",
+        "image-tag",
+        "--gitlab-version",
+        "18.2.1",
+        "--offline",
+    ]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).trim(),
+        "registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway:self-hosted-v18.2.0-ee"
+    );
+    assert!(text(&output.stderr).starts_with("warning: "));
+
+    let (output, _home) = run(&[
+        "-v",
+        "image-tag",
+        "--gitlab-version",
+        "18.2.1",
+        "--offline",
+    ]);
+    assert!(text(&output.stderr).contains("GitLab 18.2.1: gateway tag self-hosted-v18.2.0-ee"));
+}
+
+#[test]
+fn version_flag_prints_the_crate_version() {
+    let (output, _home) = run(&["--version"]);
+    assert!(output.status.success());
+    assert_eq!(
+        text(&output.stdout).trim(),
+        format!("duo-selfhost {}", env!("CARGO_PKG_VERSION"))
+    );
+}

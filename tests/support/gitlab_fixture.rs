@@ -1,0 +1,641 @@
+//! A fake GitLab for tests: an HTTP (or HTTPS) server on 127.0.0.1 and a random port that
+//! answers with the shapes documented in `gitlab-duo-self-hosted.md` section 5. Only what
+//! cannot run here (a GitLab instance) is faked; clients under test are real.
+//!
+//! ```ignore
+//! mod support;
+//! use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig, Failure};
+//!
+//! let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token("glpat-test"));
+//! // ... point the code under test at gitlab.url (with token "glpat-test") ...
+//! assert_eq!(gitlab.feature_state("ai_custom_model").as_deref(), Some("on"));
+//! gitlab.set_failure(Failure::Hang); // every request now hangs (client timeouts)
+//!
+//! let tls = FakeGitlab::start_https(FakeGitlabConfig::new("18.1.1-ee"));
+//! // tls.url is https://127.0.0.1:PORT; tls.ca_cert is the self-signed certificate (PEM)
+//! // the server uses, made with the openssl CLI, to pass as --ca-cert.
+//! ```
+//!
+//! Endpoints: `GET /api/v4/metadata` (token), `GET /-/readiness` (open; 503 when not ready),
+//! `GET /api/v4/license` (admin; 404 without licence), `GET /api/v4/features` and
+//! `POST /api/v4/features/:name` with `value=true|false` (admin), `POST /api/graphql` with
+//! `duoSettings { aiGatewayUrl }` and `duoSettingsUpdate(input: {aiGatewayUrl})` (17.9+; newer
+//! or, with `legacy_mutation_payload`, older payload shape; non-http(s) URLs get GitLab's
+//! scheme error), `GET /api/v4/projects` (anonymous). Every request is recorded.
+//!
+//! The server runs on its own thread and runtime, so sync tests (running the binary) and
+//! async tests can both use it. Dropping the `FakeGitlab` stops it.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// A failure the whole fake GitLab shows, for error-path tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    None,
+    /// Every /api/ call answers 401, whatever the token.
+    Unauthorized,
+    /// Every path answers 404, as a server that is not GitLab would.
+    NotFound,
+    /// Every request is accepted and never answered.
+    Hang,
+}
+
+/// What the fake GitLab is. Build with [`FakeGitlabConfig::new`] and the setters.
+#[derive(Debug, Clone)]
+pub struct FakeGitlabConfig {
+    /// As `/api/v4/metadata` reports it, such as `17.5.0-ee`.
+    pub version: String,
+    pub revision: String,
+    pub enterprise: bool,
+    /// The one valid token; `None` accepts calls without a token.
+    pub token: Option<String>,
+    /// Whether the token belongs to an administrator (licence, features, Duo settings).
+    pub admin: bool,
+    pub failure: Failure,
+    /// The licence JSON; `None` answers 404 like an instance without a licence.
+    pub license: Option<Value>,
+    /// Feature flags already set: (name, state).
+    pub features: Vec<(String, String)>,
+    pub ai_gateway_url: Option<String>,
+    /// Answer `duoSettingsUpdate` in the older shape (`aiGatewayUrl` at the payload's top).
+    pub legacy_mutation_payload: bool,
+    pub ready: bool,
+    /// Status of the anonymous `GET /api/v4/projects` (403 on instances restricting it).
+    pub projects_status: u16,
+}
+
+impl FakeGitlabConfig {
+    /// An admin-token-free EE instance of `version`, ready, licensed, nothing configured.
+    pub fn new(version: &str) -> Self {
+        FakeGitlabConfig {
+            version: version.to_string(),
+            revision: "a1b2c3d4e5f".to_string(),
+            enterprise: version.ends_with("-ee"),
+            token: None,
+            admin: true,
+            failure: Failure::None,
+            license: Some(json!({
+                "id": 1, "plan": "ultimate", "expired": false,
+                "expires_at": "2099-12-31", "user_limit": 100,
+                "licensee": {"Name": "Test"}, "add_ons": {}
+            })),
+            features: Vec::new(),
+            ai_gateway_url: None,
+            legacy_mutation_payload: false,
+            ready: true,
+            projects_status: 200,
+        }
+    }
+
+    /// Requires this token (as PRIVATE-TOKEN, or `Authorization: Bearer` on GraphQL).
+    pub fn token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// The token is a regular user's: admin calls answer 403.
+    pub fn non_admin(mut self) -> Self {
+        self.admin = false;
+        self
+    }
+
+    pub fn failure(mut self, failure: Failure) -> Self {
+        self.failure = failure;
+        self
+    }
+
+    pub fn feature(mut self, name: &str, state: &str) -> Self {
+        self.features.push((name.to_string(), state.to_string()));
+        self
+    }
+
+    pub fn ai_gateway_url(mut self, url: &str) -> Self {
+        self.ai_gateway_url = Some(url.to_string());
+        self
+    }
+
+    pub fn legacy_mutation_payload(mut self) -> Self {
+        self.legacy_mutation_payload = true;
+        self
+    }
+
+    pub fn not_ready(mut self) -> Self {
+        self.ready = false;
+        self
+    }
+
+    pub fn without_license(mut self) -> Self {
+        self.license = None;
+        self
+    }
+
+    fn version_at_least(&self, major: u64, minor: u64) -> bool {
+        let core = self.version.trim_start_matches('v');
+        let mut parts = core
+            .split(['.', '-'])
+            .map(|p| p.parse::<u64>().unwrap_or(0));
+        let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        (ma, mi) >= (major, minor)
+    }
+}
+
+/// One request the fake GitLab received.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    /// The PRIVATE-TOKEN header, if sent.
+    pub private_token: Option<String>,
+    pub authorization: Option<String>,
+    pub body: String,
+}
+
+struct Shared {
+    config: Mutex<FakeGitlabConfig>,
+    requests: Mutex<Vec<RecordedRequest>>,
+}
+
+/// A running fake GitLab. `url` has no trailing slash.
+pub struct FakeGitlab {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// For the HTTPS variant: the server's self-signed certificate (PEM), to trust.
+    pub ca_cert: Option<PathBuf>,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _tls_dir: Option<tempfile::TempDir>,
+}
+
+impl FakeGitlab {
+    /// Starts a plain-HTTP fake GitLab.
+    pub fn start(config: FakeGitlabConfig) -> Self {
+        Self::spawn(config, None)
+    }
+
+    /// Starts an HTTPS fake GitLab with a self-signed certificate for 127.0.0.1 and localhost,
+    /// made with the `openssl` CLI. Clients must trust `ca_cert` to connect.
+    pub fn start_https(config: FakeGitlabConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the certificate");
+        let cert = dir.path().join("gitlab.crt");
+        let key = dir.path().join("gitlab.key");
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=fake-gitlab",
+            ])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-addext", "keyUsage=digitalSignature,keyEncipherment"])
+            .args(["-addext", "extendedKeyUsage=serverAuth"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("the openssl CLI must be installed (scripts/install-deps)");
+        assert!(
+            status.status.success(),
+            "openssl failed: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let tls = tls_config(&cert, &key);
+        let mut gitlab = Self::spawn(config, Some(tls));
+        gitlab.ca_cert = Some(cert);
+        gitlab._tls_dir = Some(dir);
+        gitlab
+    }
+
+    fn spawn(
+        config: FakeGitlabConfig,
+        tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            config: Mutex::new(config),
+            requests: Mutex::new(Vec::new()),
+        });
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let state = shared.clone();
+        let https = tls.is_some();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let app = axum::Router::new().fallback(handle).with_state(state);
+                match tls {
+                    None => {
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = shutdown_rx => {}
+                        }
+                    }
+                    Some(tls) => {
+                        let listener = TlsListener::new(listener, tls);
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = shutdown_rx => {}
+                        }
+                    }
+                }
+            });
+            // Dropping the runtime drops hanging requests too.
+        });
+        let scheme = if https { "https" } else { "http" };
+        FakeGitlab {
+            url: format!("{scheme}://{addr}"),
+            addr,
+            ca_cert: None,
+            shared,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+            _tls_dir: None,
+        }
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// The Duo gateway URL setting as the fake GitLab holds it now.
+    pub fn ai_gateway_url(&self) -> Option<String> {
+        self.shared.config.lock().unwrap().ai_gateway_url.clone()
+    }
+
+    /// A feature flag's state (`on`/`off`), if it was ever set.
+    pub fn feature_state(&self, name: &str) -> Option<String> {
+        let config = self.shared.config.lock().unwrap();
+        config
+            .features
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    }
+
+    pub fn set_failure(&self, failure: Failure) {
+        self.shared.config.lock().unwrap().failure = failure;
+    }
+
+    /// Changes the configuration while running.
+    pub fn configure(&self, change: impl FnOnce(&mut FakeGitlabConfig)) {
+        change(&mut self.shared.config.lock().unwrap());
+    }
+}
+
+impl Drop for FakeGitlab {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Arc<tokio_rustls::rustls::ServerConfig> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+/// Accepts TCP connections and hands out those whose TLS handshake succeeded. Handshakes run
+/// in their own tasks so one stuck client does not block the others.
+struct TlsListener {
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    fn new(
+        listener: tokio::net::TcpListener,
+        tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> Self {
+        let local = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, peer)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    // A client that rejects the certificate ends the handshake: just drop it.
+                    if let Ok(stream) = acceptor.accept(tcp).await {
+                        let _ = tx.send((stream, peer)).await;
+                    }
+                });
+            }
+        });
+        TlsListener { ready: rx, local }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(conn) => conn,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    (status, Json(json!({ "message": text }))).into_response()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The caller's token: PRIVATE-TOKEN, else a bearer token.
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    header(headers, "private-token").or_else(|| {
+        header(headers, "authorization").and_then(|a| a.strip_prefix("Bearer ").map(str::to_string))
+    })
+}
+
+/// `Ok(is_admin)` when the token is acceptable; a 401 otherwise.
+fn authenticate(config: &FakeGitlabConfig, headers: &HeaderMap) -> Result<bool, Response> {
+    match (&config.token, presented_token(headers)) {
+        (None, _) => Ok(config.admin),
+        (Some(expected), Some(given)) if *expected == given => Ok(config.admin),
+        _ => Err(message(StatusCode::UNAUTHORIZED, "401 Unauthorized")),
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = String::from_utf8_lossy(&body).into_owned();
+    shared.requests.lock().unwrap().push(RecordedRequest {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+        private_token: header(&headers, "private-token"),
+        authorization: header(&headers, "authorization"),
+        body: body.clone(),
+    });
+    let failure = shared.config.lock().unwrap().failure;
+    match failure {
+        Failure::Hang => return std::future::pending::<Response>().await,
+        Failure::NotFound => return message(StatusCode::NOT_FOUND, "404 Not Found"),
+        Failure::Unauthorized if uri.path().starts_with("/api/") => {
+            return message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
+        }
+        _ => {}
+    }
+    let mut config = shared.config.lock().unwrap();
+    let path = uri.path();
+    match (method.as_str(), path) {
+        ("GET", "/-/readiness") => {
+            if config.ready {
+                Json(json!({"status": "ok", "master_check": [{"status": "ok"}]})).into_response()
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"status": "failed", "db_check": [{"status": "failed", "message": "PG::ConnectionBad"}]})),
+                )
+                    .into_response()
+            }
+        }
+        ("GET", "/api/v4/projects") => {
+            let status = StatusCode::from_u16(config.projects_status).unwrap_or(StatusCode::OK);
+            if status.is_success() {
+                Json(json!([])).into_response()
+            } else {
+                message(status, "403 Forbidden")
+            }
+        }
+        ("GET", "/api/v4/metadata") => {
+            if let Err(denied) = authenticate(&config, &headers) {
+                return denied;
+            }
+            Json(json!({
+                "version": config.version,
+                "revision": config.revision,
+                "kas": {"enabled": false, "externalUrl": null, "externalK8sProxyUrl": null, "version": null},
+                "enterprise": config.enterprise,
+            }))
+            .into_response()
+        }
+        ("GET", "/api/v4/license") => match authenticate(&config, &headers) {
+            Err(denied) => denied,
+            Ok(false) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
+            Ok(true) => match &config.license {
+                Some(license) => Json(license.clone()).into_response(),
+                None => message(StatusCode::NOT_FOUND, "404 Not Found"),
+            },
+        },
+        ("GET", "/api/v4/features") => match authenticate(&config, &headers) {
+            Err(denied) => denied,
+            Ok(false) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
+            Ok(true) => Json(Value::Array(
+                config
+                    .features
+                    .iter()
+                    .map(|(n, s)| feature_json(n, s))
+                    .collect(),
+            ))
+            .into_response(),
+        },
+        ("POST", p) if p.starts_with("/api/v4/features/") => {
+            match authenticate(&config, &headers) {
+                Err(denied) => return denied,
+                Ok(false) => return message(StatusCode::FORBIDDEN, "403 Forbidden"),
+                Ok(true) => {}
+            }
+            let name = p.trim_start_matches("/api/v4/features/").to_string();
+            let value = form_or_json_value(&body);
+            let state = match value.as_deref() {
+                Some("true") => "on",
+                Some("false") => "off",
+                _ => {
+                    return message(
+                        StatusCode::BAD_REQUEST,
+                        "400 Bad request - value is missing",
+                    )
+                }
+            };
+            match config.features.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = state.to_string(),
+                None => config.features.push((name.clone(), state.to_string())),
+            }
+            (StatusCode::CREATED, Json(feature_json(&name, state))).into_response()
+        }
+        ("POST", "/api/graphql") => graphql(&mut config, &headers, &body),
+        _ => message(StatusCode::NOT_FOUND, "404 Not Found"),
+    }
+}
+
+fn feature_json(name: &str, state: &str) -> Value {
+    json!({
+        "name": name,
+        "state": state,
+        "gates": [{"key": "boolean", "value": state == "on"}],
+        "definition": null,
+    })
+}
+
+/// `value` from `value=true` or `{"value": true}`.
+fn form_or_json_value(body: &str) -> Option<String> {
+    if let Ok(json) = serde_json::from_str::<Value>(body) {
+        return json.get("value").map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+    }
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "value")
+        .map(|(_, v)| v.to_string())
+}
+
+fn graphql_error(text: &str) -> Response {
+    Json(json!({ "errors": [{ "message": text }] })).into_response()
+}
+
+fn graphql(config: &mut FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Response {
+    let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let query = request
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let variables = request.get("variables").cloned().unwrap_or(Value::Null);
+    let admin = match (&config.token, presented_token(headers)) {
+        (_, None) => false,
+        (None, Some(_)) => config.admin,
+        (Some(expected), Some(given)) if *expected == given => config.admin,
+        (Some(_), Some(_)) => return graphql_error("Invalid token"),
+    };
+    let supported = config.version_at_least(17, 9);
+    let no_permission = "The resource that you are attempting to access does not exist or you don't have permission to perform this action";
+
+    if let Some(at) = query.find("duoSettingsUpdate") {
+        if !supported {
+            return graphql_error("Field 'duoSettingsUpdate' doesn't exist on type 'Mutation'");
+        }
+        let selection = &query[at..];
+        let selection = selection.split_once(')').map(|(_, s)| s).unwrap_or("");
+        let asks_nested = selection.contains("duoSettings");
+        if config.legacy_mutation_payload && asks_nested {
+            return graphql_error(
+                "Field 'duoSettings' doesn't exist on type 'DuoSettingsUpdatePayload'",
+            );
+        }
+        if !config.legacy_mutation_payload && !asks_nested && selection.contains("aiGatewayUrl") {
+            return graphql_error(
+                "Field 'aiGatewayUrl' doesn't exist on type 'DuoSettingsUpdatePayload'",
+            );
+        }
+        if !admin {
+            return Json(json!({
+                "data": {"duoSettingsUpdate": null},
+                "errors": [{"message": no_permission}]
+            }))
+            .into_response();
+        }
+        let url = variables
+            .as_object()
+            .and_then(|v| v.values().find_map(Value::as_str))
+            .map(str::to_string)
+            .or_else(|| {
+                let re = regex::Regex::new(r#"aiGatewayUrl:\s*"([^"]*)""#).unwrap();
+                re.captures(&query).map(|c| c[1].to_string())
+            })
+            .unwrap_or_default();
+        let mut errors = Vec::new();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            errors.push(
+                "Ai gateway url is not allowed: Only allowed schemes are http, https".to_string(),
+            );
+        } else {
+            config.ai_gateway_url = Some(url);
+        }
+        let current = config.ai_gateway_url.clone();
+        let payload = if config.legacy_mutation_payload {
+            json!({"aiGatewayUrl": if errors.is_empty() { current } else { None }, "errors": errors})
+        } else {
+            json!({
+                "duoSettings": if errors.is_empty() { json!({"aiGatewayUrl": current}) } else { Value::Null },
+                "errors": errors
+            })
+        };
+        return Json(json!({"data": {"duoSettingsUpdate": payload}})).into_response();
+    }
+    if query.contains("duoSettings") {
+        if !supported {
+            return graphql_error("Field 'duoSettings' doesn't exist on type 'Query'");
+        }
+        if !admin {
+            return Json(json!({
+                "data": {"duoSettings": null},
+                "errors": [{"message": no_permission}]
+            }))
+            .into_response();
+        }
+        return Json(json!({"data": {"duoSettings": {"aiGatewayUrl": config.ai_gateway_url}}}))
+            .into_response();
+    }
+    graphql_error("the fake GitLab does not answer this query")
+}
