@@ -27,8 +27,10 @@ fn fresh_install_then_idempotent_rerun_then_changed_env() {
         "{}",
         out.stderr
     );
+    // Per-layer progress (as lines with -v, since there is no terminal): a real download.
+    let layer_done = regex::Regex::new(r"layer [0-9a-f]{12}: Pull complete").unwrap();
     assert!(
-        out.stderr.contains("layer "),
+        layer_done.is_match(&out.stderr),
         "no per-layer progress:\n{}",
         out.stderr
     );

@@ -307,13 +307,12 @@ pub fn registry() -> &'static LocalRegistry {
             storage.path().join("registry.log").display(),
             std::process::id()
         );
-        Command::new("sh")
-            .args(["-c", &watchdog])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        // Detached (the outer shell returns at once), so the watchdog outlives no one's wait.
+        let status = Command::new("sh")
+            .args(["-c", &format!("({watchdog}) </dev/null >/dev/null 2>&1 &")])
+            .status()
             .expect("start docker-registry (apt-get install docker-registry)");
+        assert!(status.success(), "could not start the registry watchdog");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -330,10 +329,14 @@ pub fn registry() -> &'static LocalRegistry {
         // The registry's copies carry a layer of their own (a marker naming this registry),
         // so that pulling them downloads and extracts for real instead of finding the layer
         // of the local fixture image.
-        let dir = tempfile::tempdir().unwrap();
-        let tar = build_rootfs(dir.path(), Some(&format!("served by 127.0.0.1:{port}\n")));
         let hash = fixture_hash();
         for (version, mode) in VERSIONS {
+            // One layer per version too, so that no pull finds another's layer already here.
+            let dir = tempfile::tempdir().unwrap();
+            let tar = build_rootfs(
+                dir.path(),
+                Some(&format!("{version} served by 127.0.0.1:{port}\n")),
+            );
             let remote = registry.image(version);
             import(&tar, &remote, *mode, version, &hash);
             docker(&["push", &remote]);
