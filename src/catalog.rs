@@ -99,9 +99,9 @@ pub struct Model {
 /// The demo model: SmolLM2-135M-Instruct, Q4_1.
 pub const DEMO_MODEL: &str = "smollm2-135m";
 
-// Where a quantiser kept a stable commit we pin it; `main` only where no commit could be
-// confirmed, and then `sha256` stays `None` so nothing claims bytes it cannot vouch for.
-// Sizes are left `None` unless known to the byte: the hub pages only round them.
+// Every GGUF is pinned to a commit of its repository that holds the file, so the cache path
+// (`snapshots/<revision>`) is stable. `sha256` and `bytes` stay `None` unless known exactly
+// (the hub's pages round sizes), so nothing claims bytes it cannot vouch for.
 const GGUF_LOCAL: &[Platform] = &[Platform::Local, Platform::Vllm];
 
 pub static MODELS: &[Model] = &[
@@ -281,9 +281,9 @@ pub static MODELS: &[Model] = &[
         chat: false,
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
-            repo: "bartowski/codegemma-2b-GGUF",
-            revision: "main",
-            file: "codegemma-2b-Q4_K_M.gguf",
+            repo: "MaziyarPanahi/codegemma-2b-GGUF",
+            revision: "261462f12a82990ec139de271d705b50490fa0ff",
+            file: "codegemma-2b.Q4_K_M.gguf",
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
@@ -302,9 +302,9 @@ pub static MODELS: &[Model] = &[
         chat: false,
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
-            repo: "bartowski/codegemma-7b-it-GGUF",
-            revision: "main",
-            file: "codegemma-7b-it-Q4_K_M.gguf",
+            repo: "RichardErkhov/google_-_codegemma-7b-it-gguf",
+            revision: "fe054509355938fc435717fc9ac24f427cf02364",
+            file: "codegemma-7b-it.Q4_K_M.gguf",
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
@@ -323,9 +323,9 @@ pub static MODELS: &[Model] = &[
         chat: false,
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
-            repo: "bartowski/codegemma-7b-GGUF",
-            revision: "main",
-            file: "codegemma-7b-Q4_K_M.gguf",
+            repo: "itlwas/codegemma-7b-Q4_K_M-GGUF",
+            revision: "c0af26f3a0c124a54d298f48f18d6da4f1bb72f1",
+            file: "codegemma-7b-q4_k_m.gguf",
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
@@ -345,7 +345,7 @@ pub static MODELS: &[Model] = &[
         platforms: GGUF_LOCAL,
         gguf: Some(GgufSource {
             repo: "TheBloke/CodeLlama-13B-GGUF",
-            revision: "main",
+            revision: "013821a11df8402bc7dab7a41f503859a6e47444",
             file: "codellama-13b.Q4_K_M.gguf",
             quant: "Q4_K_M",
             bytes: None,
@@ -488,7 +488,10 @@ mod tests {
     }
 
     fn mark(cell: &str) -> bool {
-        match (cell.contains("{check-circle}"), cell.contains("{dotted-circle}")) {
+        match (
+            cell.contains("{check-circle}"),
+            cell.contains("{dotted-circle}"),
+        ) {
             (true, false) => true,
             (false, true) => false,
             _ => panic!("cell `{cell}` is neither a check nor a dotted circle"),
@@ -574,7 +577,11 @@ mod tests {
     fn names_and_aliases_are_unique_lowercase_and_findable() {
         let mut seen = HashSet::new();
         for name in names_and_aliases() {
-            assert_eq!(name, name.to_ascii_lowercase(), "`{name}` must be lowercase");
+            assert_eq!(
+                name,
+                name.to_ascii_lowercase(),
+                "`{name}` must be lowercase"
+            );
             assert!(seen.insert(name), "`{name}` is used twice");
         }
         for model in MODELS {
@@ -618,8 +625,17 @@ mod tests {
     fn platforms_follow_the_weights() {
         for model in MODELS {
             let local = model.platforms.contains(&Platform::Local);
-            assert_eq!(local, model.gguf.is_some(), "{}: Local iff a GGUF", model.name);
-            assert!(!model.platforms.is_empty(), "{}: served somewhere", model.name);
+            assert_eq!(
+                local,
+                model.gguf.is_some(),
+                "{}: Local iff a GGUF",
+                model.name
+            );
+            assert!(
+                !model.platforms.is_empty(),
+                "{}: served somewhere",
+                model.name
+            );
         }
         let claude = find("claude-3.5-sonnet").unwrap();
         assert_eq!(claude.platforms, &[Platform::Bedrock]);
@@ -630,19 +646,25 @@ mod tests {
     fn gguf_sources_are_well_formed_and_checksums_are_pinned() {
         for model in MODELS {
             let Some(gguf) = &model.gguf else { continue };
-            assert!(gguf.file.ends_with(".gguf"), "{}: {}", model.name, gguf.file);
+            assert!(
+                gguf.file.ends_with(".gguf"),
+                "{}: {}",
+                model.name,
+                gguf.file
+            );
             assert_eq!(gguf.repo.split('/').count(), 2, "{}: repo", model.name);
             assert!(
-                gguf.file.to_ascii_uppercase().contains(&gguf.quant.to_ascii_uppercase()),
+                gguf.file
+                    .to_ascii_uppercase()
+                    .contains(&gguf.quant.to_ascii_uppercase()),
                 "{}: the file name carries the quantisation {}",
                 model.name,
                 gguf.quant
             );
-            let pinned = gguf.revision.len() == 40
-                && gguf.revision.chars().all(|c| c.is_ascii_hexdigit());
-            assert!(pinned || gguf.revision == "main", "{}: revision", model.name);
+            let pinned =
+                gguf.revision.len() == 40 && gguf.revision.chars().all(|c| c.is_ascii_hexdigit());
+            assert!(pinned, "{}: revision must be a commit", model.name);
             if let Some(sha) = gguf.sha256 {
-                assert!(pinned, "{}: a checksum needs a pinned commit", model.name);
                 assert_eq!(sha.len(), 64, "{}: sha256", model.name);
                 assert!(sha.chars().all(|c| c.is_ascii_hexdigit()));
             }
@@ -671,7 +693,10 @@ mod tests {
             p(FimFormat::Codegemma).unwrap(),
             "<|fim_prefix|>def f(<|fim_suffix|>):<|fim_middle|>"
         );
-        assert_eq!(p(FimFormat::Codellama).unwrap(), "<PRE> def f( <SUF>): <MID>");
+        assert_eq!(
+            p(FimFormat::Codellama).unwrap(),
+            "<PRE> def f( <SUF>): <MID>"
+        );
         assert_eq!(
             p(FimFormat::Deepseek).unwrap(),
             "<｜fim▁begin｜>def f(<｜fim▁hole｜>):<｜fim▁end｜>"
@@ -686,7 +711,12 @@ mod tests {
     #[test]
     fn json_has_the_stable_fields_only() {
         let value = serde_json::to_value(find("codestral").unwrap()).unwrap();
-        let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         let mut keys = keys;
         keys.sort_unstable();
         assert_eq!(

@@ -268,7 +268,12 @@ fn no_tag_for_minor(gitlab: &Version, place: &str, tags: &[String]) -> anyhow::E
     } else {
         format!(
             "it has self-hosted releases for {}",
-            minors.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
+            minors
+                .iter()
+                .take(6)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     Problem::user(format!(
@@ -531,14 +536,18 @@ async fn fetch_anonymous_token(
         .or(body.access_token)
         .filter(|t| !t.is_empty())
         .map(Secret::new)
-        .ok_or_else(|| Problem::tool(format!("{host}'s token service answered without a token")).into())
+        .ok_or_else(|| {
+            Problem::tool(format!("{host}'s token service answered without a token")).into()
+        })
 }
 
 /// Parses `Bearer k="v",k2="v, with comma",k3=bare` into its parameters; `None` when the
 /// scheme is not Bearer.
 pub fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
@@ -635,7 +644,10 @@ mod tests {
             "self-hosted-v18.1.9-ee",
         ];
         assert_eq!(pick_gateway_tag(tags, &v), Some("self-hosted-v18.2.10-ee"));
-        assert_eq!(pick_gateway_tag(["latest", "self-hosted-v18.3.0-ee"], &v), None);
+        assert_eq!(
+            pick_gateway_tag(["latest", "self-hosted-v18.3.0-ee"], &v),
+            None
+        );
     }
 
     #[test]
@@ -646,7 +658,10 @@ mod tests {
             "registry.example.com:5000/ai/model-gateway:self-hosted-v18.2.0-ee",
             &v
         ));
-        assert!(!tag_matches_minor("gitlab/model-gateway:self-hosted-v18.1.0-ee", &v));
+        assert!(!tag_matches_minor(
+            "gitlab/model-gateway:self-hosted-v18.1.0-ee",
+            &v
+        ));
         assert!(!tag_matches_minor("gitlab/model-gateway:latest", &v));
         assert!(!tag_matches_minor("registry.example.com:5000/gw", &v));
     }

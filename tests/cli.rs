@@ -148,11 +148,7 @@ fn committed_completions_and_man_pages_are_up_to_date() {
 #[test]
 fn the_staleness_check_fails_on_a_stale_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (output, _home) = run(&[
-        "generate-assets",
-        "--out-dir",
-        dir.path().to_str().unwrap(),
-    ]);
+    let (output, _home) = run(&["generate-assets", "--out-dir", dir.path().to_str().unwrap()]);
     assert!(output.status.success(), "{output:?}");
     let bash = dir.path().join("completions/duo-selfhost.bash");
     std::fs::write(&bash, "# edited by hand\n").unwrap();
@@ -165,7 +161,10 @@ fn the_staleness_check_fails_on_a_stale_file() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let stderr = text(&output.stderr);
     assert!(stderr.contains("completions/duo-selfhost.bash"), "{stderr}");
-    assert!(stderr.contains("hint: cargo run -- generate-assets"), "{stderr}");
+    assert!(
+        stderr.contains("hint: cargo run -- generate-assets"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -181,7 +180,10 @@ fn completions_print_the_committed_script_for_every_shell() {
         let (output, _home) = run(&["completions", shell]);
         assert!(output.status.success(), "{shell}: {output:?}");
         let committed = std::fs::read(dir.join(file)).unwrap();
-        assert_eq!(output.stdout, committed, "{shell} differs from completions/{file}");
+        assert_eq!(
+            output.stdout, committed,
+            "{shell} differs from completions/{file}"
+        );
         assert!(text(&output.stdout).contains("image-tag"), "{shell}");
     }
     let (output, _home) = run(&["completions", "tcsh"]);
@@ -240,7 +242,10 @@ fn a_command_that_says_it_is_not_built_exits_2_with_nothing_on_stdout() {
         if stderr.contains("is not built yet") {
             assert_eq!(output.status.code(), Some(2), "{probe:?}: {stderr}");
             assert!(output.stdout.is_empty(), "{probe:?} printed on stdout");
-            assert!(stderr.starts_with("error: `duo-selfhost "), "{probe:?}: {stderr}");
+            assert!(
+                stderr.starts_with("error: `duo-selfhost "),
+                "{probe:?}: {stderr}"
+            );
             assert!(stderr.contains("\nhint: "), "{probe:?}: {stderr}");
         } else {
             // Built: the bogus input is the user's mistake, and it is said as an error.
@@ -297,8 +302,14 @@ fn color_never_and_no_color_keep_escape_codes_out_even_on_a_terminal() {
         session.exp_eof().unwrap()
     };
     let bad = ["image-tag", "--gitlab-version", "x"];
-    assert!(on_tty(None, &bad).contains(esc), "auto on a terminal colours");
-    assert!(!on_tty(Some(("NO_COLOR", "1")), &bad).contains(esc), "NO_COLOR");
+    assert!(
+        on_tty(None, &bad).contains(esc),
+        "auto on a terminal colours"
+    );
+    assert!(
+        !on_tty(Some(("NO_COLOR", "1")), &bad).contains(esc),
+        "NO_COLOR"
+    );
     let never = ["--color", "never", "image-tag", "--gitlab-version", "x"];
     assert!(!on_tty(None, &never).contains(esc), "--color never");
 }
@@ -322,13 +333,7 @@ fn json_prints_exactly_one_document_on_stdout() {
 
 #[test]
 fn quiet_keeps_results_and_warnings_but_drops_detail() {
-    let (output, _home) = run(&[
-        "-q",
-        "image-tag",
-        "--gitlab-version",
-        "18.2.1",
-        "--offline",
-    ]);
+    let (output, _home) = run(&["-q", "image-tag", "--gitlab-version", "18.2.1", "--offline"]);
     assert!(output.status.success());
     assert_eq!(
         text(&output.stdout).trim(),
@@ -336,13 +341,7 @@ fn quiet_keeps_results_and_warnings_but_drops_detail() {
     );
     assert!(text(&output.stderr).starts_with("warning: "));
 
-    let (output, _home) = run(&[
-        "-v",
-        "image-tag",
-        "--gitlab-version",
-        "18.2.1",
-        "--offline",
-    ]);
+    let (output, _home) = run(&["-v", "image-tag", "--gitlab-version", "18.2.1", "--offline"]);
     assert!(text(&output.stderr).contains("GitLab 18.2.1: gateway tag self-hosted-v18.2.0-ee"));
 }
 
@@ -354,4 +353,82 @@ fn version_flag_prints_the_crate_version() {
         text(&output.stdout).trim(),
         format!("duo-selfhost {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// The README section that starts at `## {title}`, up to the next `## `.
+fn readme_section(title: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme
+        .find(&format!("\n## {title}\n"))
+        .unwrap_or_else(|| panic!("README has no `## {title}` section"));
+    let rest = &readme[start + 1..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |i| i + 3);
+    rest[..end].to_string()
+}
+
+#[test]
+fn readme_gives_every_subcommand_an_example() {
+    let section = readme_section("Commands");
+    let mut root = Cli::command();
+    root.build();
+    for path in command_paths() {
+        let sub = path.iter().fold(&root, |cmd, name| {
+            cmd.find_subcommand(name).expect("subcommand from the tree")
+        });
+        if sub.has_subcommands() {
+            continue;
+        }
+        let example = format!("`duo-selfhost {}", path.join(" "));
+        assert!(
+            section.contains(&example),
+            "README Commands lacks an example {example}`"
+        );
+    }
+}
+
+#[test]
+fn readme_model_table_matches_the_catalog() {
+    use duo_selfhost::catalog::{Status, MODELS};
+    let section = readme_section("Models");
+    for model in MODELS {
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{}` |", model.name)))
+            .unwrap_or_else(|| panic!("README Models has no row for {}", model.name));
+        let cells: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let status = match model.status {
+            Status::Approved => "approved",
+            Status::Evaluation => "evaluation",
+            Status::Demo => "demo",
+        };
+        assert_eq!(
+            (cells[2], cells[3], cells[4]),
+            (model.title, model.family, status),
+            "{}",
+            model.name
+        );
+        assert_eq!(
+            [cells[5], cells[6], cells[7]],
+            [
+                yes_no(model.code_completion),
+                yes_no(model.code_generation),
+                yes_no(model.chat)
+            ],
+            "{}: marks",
+            model.name
+        );
+        for alias in model.aliases {
+            assert!(
+                cells[1].contains(&format!("`{alias}`")),
+                "{}: alias {alias}",
+                model.name
+            );
+        }
+        match &model.gguf {
+            Some(gguf) => assert!(cells[9].contains(gguf.repo) && cells[9].contains(gguf.quant)),
+            None => assert!(cells[9].starts_with("none")),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::cli::{GitlabConnectionArgs, InstallArgs, ModelRuntime, PullPolicy, Target};
 use crate::docker::{self, ContainerSpec, HttpProbe, PortMapping};
-use crate::error::{not_built, ExitStatus, Problem};
+use crate::error::{ExitStatus, Problem};
 use crate::gitlab_api::GitlabClient;
 use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
@@ -37,7 +37,7 @@ const DOCKERHUB_REPOSITORY: &str = "gitlab/model-gateway";
 
 pub fn run(args: InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if args.target == Target::Helm {
-        return Err(not_built("install --target helm"));
+        return super::helm_target::install(&args, printer);
     }
     let runtime = super::runtime()?;
     let client = gitlab_client(&args.gitlab, args.gitlab.gitlab_url.as_deref())?;

@@ -10,7 +10,7 @@ use crate::commands::install::{
     detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, VersionSource,
 };
 use crate::docker;
-use crate::error::{not_built, ExitStatus, Problem};
+use crate::error::{ExitStatus, Problem};
 use crate::image_tag;
 use crate::output::{Mark, Printer};
 use crate::state;
@@ -29,7 +29,7 @@ pub fn run(args: UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         }
     });
     if target == Target::Helm {
-        return Err(not_built("upgrade --target helm"));
+        return super::helm_target::upgrade(&args, printer);
     }
     super::runtime()?.block_on(upgrade_docker(&args, saved, &state_path, printer))
 }

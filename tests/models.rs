@@ -1,0 +1,843 @@
+//! `models list|pull|path` run as the real binary, with a private HF_HOME and HF_ENDPOINT
+//! pointing at a stand-in for the Hugging Face Hub on loopback that serves the real SmolLM2 GGUF.
+//! The stand-in redirects /resolve/ to a "CDN" path as the Hub does, honours Range requests, and
+//! can cut a transfer midway or serve wrong bytes on demand.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use duo_selfhost::catalog;
+use sha2::{Digest, Sha256};
+
+const MODEL: &str = "smollm2-135m";
+const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+const REPO_DIR: &str = "hub/models--QuantFactory--SmolLM2-135M-Instruct-GGUF";
+const MIB: u64 = 1024 * 1024;
+/// The commit the stand-in says a branch (`main`) points at.
+const BRANCH_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn source() -> catalog::GgufSource {
+    catalog::find(MODEL)
+        .and_then(|m| m.gguf.clone())
+        .expect("the catalog has the demo model's GGUF")
+}
+
+/// The real GGUF bytes, read once from the machine's cache (where scripts/fetch-test-model puts
+/// it). Missing is a failure, not a skip: CI must have fetched it.
+fn model_bytes() -> Arc<Vec<u8>> {
+    static BYTES: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let model = catalog::find(MODEL).expect("the demo model is in the catalog");
+            let path = duo_selfhost::model_cache::locate(model).unwrap_or_else(|| {
+                panic!(
+                    "the test model is missing from {}: run scripts/fetch-test-model",
+                    duo_selfhost::model_cache::hf_home().display()
+                )
+            });
+            let bytes = std::fs::read(&path).expect("read the test model");
+            assert_eq!(Some(bytes.len() as u64), source().bytes);
+            Arc::new(bytes)
+        })
+        .clone()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// One request the stand-in received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    range: Option<String>,
+}
+
+/// How the stand-in misbehaves; changed between runs by the tests.
+#[derive(Debug, Default)]
+struct Behaviour {
+    /// Cut this many of the next file transfers short...
+    cuts_left: u32,
+    /// ...after sending this many bytes of body.
+    cut_after: u64,
+    /// Serve the file with one byte changed (same size, wrong sha256).
+    corrupt: bool,
+    /// Answer every request 404, as the Hub does for a file that is not there.
+    not_found: bool,
+}
+
+struct HubStandIn {
+    endpoint: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    behaviour: Arc<Mutex<Behaviour>>,
+}
+
+impl HubStandIn {
+    fn start() -> HubStandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let behaviour = Arc::new(Mutex::new(Behaviour::default()));
+        let data = model_bytes();
+        let mut corrupted = data.as_ref().clone();
+        let middle = corrupted.len() / 2;
+        corrupted[middle] ^= 0xff;
+        let corrupted = Arc::new(corrupted);
+        let (seen_t, behaviour_t, endpoint_t) = (seen.clone(), behaviour.clone(), endpoint.clone());
+        // The listener thread lives until the test process ends; each test has its own port.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (seen, behaviour, endpoint) =
+                    (seen_t.clone(), behaviour_t.clone(), endpoint_t.clone());
+                let (data, corrupted) = (data.clone(), corrupted.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &seen, &behaviour, &endpoint, &data, &corrupted);
+                });
+            }
+        });
+        HubStandIn {
+            endpoint,
+            seen,
+            behaviour,
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.behaviour.lock().unwrap());
+    }
+
+    /// The file transfers (the CDN side), in order.
+    fn transfers(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.path.starts_with("/cdn/"))
+            .collect()
+    }
+}
+
+/// Answers one request and closes the connection (`Connection: close`).
+fn serve_one(
+    mut stream: TcpStream,
+    seen: &Mutex<Vec<Seen>>,
+    behaviour: &Mutex<Behaviour>,
+    endpoint: &str,
+    data: &[u8],
+    corrupted: &[u8],
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("range") {
+                range = Some(value.trim().to_string());
+            }
+        }
+    }
+    seen.lock().unwrap().push(Seen {
+        method: method.clone(),
+        path: path.clone(),
+        range: range.clone(),
+    });
+
+    if behaviour.lock().unwrap().not_found {
+        return stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+    let sha = source().sha256.unwrap();
+    // `/{org}/{repo}/resolve/{revision}/{file}`: every file resolves to the SmolLM2 bytes, so a
+    // catalog entry pinned to a branch can be pulled too.
+    let segments: Vec<&str> = path.split('/').collect();
+    if segments.len() >= 6 && segments[3] == "resolve" {
+        let revision = segments[4];
+        let commit = if revision.len() == 40 {
+            revision
+        } else {
+            BRANCH_COMMIT
+        };
+        // The Hub sends LFS files to its CDN, naming the commit and the blob in its headers.
+        let head = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {endpoint}/cdn/{sha}\r\nX-Repo-Commit: {commit}\r\nX-Linked-Etag: \"{sha}\"\r\nX-Linked-Size: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            data.len()
+        );
+        return stream.write_all(head.as_bytes());
+    }
+    if path != format!("/cdn/{sha}") {
+        return stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        );
+    }
+
+    let (cut_after, body_source) = {
+        let mut b = behaviour.lock().unwrap();
+        let cut = if b.cuts_left > 0 {
+            b.cuts_left -= 1;
+            Some(b.cut_after)
+        } else {
+            None
+        };
+        (cut, if b.corrupt { corrupted } else { data })
+    };
+    let total = body_source.len() as u64;
+    let start = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<u64>().ok());
+    let head = match start {
+        Some(start) if start >= total => {
+            let head = format!(
+                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{total}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            return stream.write_all(head.as_bytes());
+        }
+        Some(start) => format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{total}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
+            total - 1,
+            total - start
+        ),
+        None => format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n"
+        ),
+    };
+    stream.write_all(head.as_bytes())?;
+    if method == "HEAD" {
+        return Ok(());
+    }
+    let body = &body_source[start.unwrap_or(0) as usize..];
+    match cut_after {
+        Some(cut) => {
+            stream.write_all(&body[..(cut as usize).min(body.len())])?;
+            stream.flush()?;
+            // The transfer ends early: the client sees the connection close mid-body.
+            stream.shutdown(Shutdown::Both)
+        }
+        None => {
+            for chunk in body.chunks(256 * 1024) {
+                stream.write_all(chunk)?;
+            }
+            stream.flush()
+        }
+    }
+}
+
+/// A private HF_HOME (and HOME) for one test.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Sandbox {
+    fn new(hub: &HubStandIn) -> Sandbox {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+            endpoint: hub.endpoint.clone(),
+        }
+    }
+
+    fn hf_home(&self) -> PathBuf {
+        self.dir.path().join("hf")
+    }
+
+    fn repo_dir(&self) -> PathBuf {
+        self.hf_home().join(REPO_DIR)
+    }
+
+    fn blobs(&self) -> PathBuf {
+        self.repo_dir().join("blobs")
+    }
+
+    fn snapshot(&self) -> PathBuf {
+        self.repo_dir()
+            .join("snapshots")
+            .join(source().revision)
+            .join(FILE)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
+        cmd.args(args)
+            .env("HOME", self.dir.path())
+            .env("HF_HOME", self.hf_home())
+            .env("HF_ENDPOINT", &self.endpoint)
+            .env("NO_COLOR", "1")
+            .env_remove("HF_TOKEN")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("RUST_LOG");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run duo-selfhost")
+    }
+
+    fn blob_names(&self) -> Vec<String> {
+        match std::fs::read_dir(self.blobs()) {
+            Ok(entries) => entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr)
+    )
+}
+
+/// The cache holds the file as huggingface_hub leaves it: the blob named by its sha256, a
+/// relative symlink from the snapshot, refs/main naming the revision.
+fn assert_hf_layout(sandbox: &Sandbox) {
+    let src = source();
+    let sha = src.sha256.unwrap();
+    let blob = sandbox.blobs().join(sha);
+    let bytes = std::fs::read(&blob).expect("the blob is in the cache");
+    assert_eq!(
+        sha256_hex(&bytes),
+        sha,
+        "the blob's bytes are the pinned file"
+    );
+    assert_eq!(
+        sandbox.blob_names(),
+        vec![sha.to_string()],
+        "no partial files left"
+    );
+    let link = std::fs::read_link(sandbox.snapshot()).expect("the snapshot entry is a symlink");
+    assert_eq!(link, Path::new("../../blobs").join(sha));
+    assert_eq!(
+        std::fs::canonicalize(sandbox.snapshot()).unwrap(),
+        std::fs::canonicalize(&blob).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.repo_dir().join("refs/main")).unwrap(),
+        src.revision
+    );
+}
+
+/// The Range header of a transfer as its start offset.
+fn range_start(seen: &Seen) -> Option<u64> {
+    seen.range
+        .as_deref()?
+        .strip_prefix("bytes=")?
+        .strip_suffix('-')?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn pull_shows_progress_follows_the_redirect_and_a_second_pull_uses_the_cache() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+
+    // Under a terminal, as a person runs it, so the progress bar is drawn.
+    let mut session = rexpect::session::spawn_command(
+        sandbox.command(&["models", "pull", "smollm2"]),
+        Some(120_000),
+    )
+    .expect("spawn duo-selfhost in a pty");
+    let screen = session.exp_eof().expect("the pull finishes");
+    let status = session.process().wait().expect("exit status");
+    assert!(
+        matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
+        "{status:?}\n{screen}"
+    );
+    assert!(
+        screen.contains(&format!("downloading {FILE}")),
+        "it says what it downloads:\n{screen}"
+    );
+    assert!(
+        screen.contains("93.81 MiB/93.81 MiB"),
+        "the bar shows bytes done of the total:\n{screen}"
+    );
+    assert!(screen.contains("[="), "a bar is drawn:\n{screen}");
+    assert!(
+        screen.contains("size and sha256 verified"),
+        "the result says it was checked:\n{screen}"
+    );
+    assert!(screen.contains(&sandbox.snapshot().display().to_string()));
+    assert_hf_layout(&sandbox);
+
+    let seen = hub.seen();
+    assert_eq!(seen.len(), 2, "one resolve and one CDN request: {seen:?}");
+    assert!(seen[0].path.contains("/resolve/"), "{seen:?}");
+    assert_eq!(seen[0].method, "GET");
+    assert!(
+        seen[1].path.starts_with("/cdn/"),
+        "the redirect was followed"
+    );
+    assert_eq!(
+        seen[1].range, None,
+        "a fresh download asks for the whole file"
+    );
+
+    // A second pull checks the cached file and never touches the network.
+    let again = sandbox.run(&["--json", "models", "pull", MODEL]);
+    assert!(again.status.success(), "{}", describe(&again));
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).expect("one JSON document");
+    assert_eq!(doc["status"], "cached");
+    assert_eq!(doc["name"], MODEL);
+    assert_eq!(doc["bytes"], source().bytes.unwrap());
+    assert_eq!(doc["sha256"], source().sha256.unwrap());
+    assert_eq!(doc["path"], sandbox.snapshot().display().to_string());
+    assert_eq!(hub.seen().len(), 2, "the cached pull made no request");
+
+    let plain = sandbox.run(&["models", "pull", MODEL]);
+    assert!(plain.status.success(), "{}", describe(&plain));
+    assert!(
+        text(&plain.stderr).contains("smollm2-135m is already in the cache"),
+        "{}",
+        describe(&plain)
+    );
+    assert_eq!(hub.seen().len(), 2);
+
+    // `models path` and `models list` see the download.
+    let path = sandbox.run(&["models", "path", "smollm2"]);
+    assert!(path.status.success(), "{}", describe(&path));
+    assert_eq!(
+        text(&path.stdout).trim(),
+        sandbox.snapshot().display().to_string()
+    );
+    let path_json = sandbox.run(&["--json", "models", "path", MODEL]);
+    let doc: serde_json::Value = serde_json::from_slice(&path_json.stdout).unwrap();
+    assert_eq!(doc["path"], sandbox.snapshot().display().to_string());
+
+    let list = sandbox.run(&["--json", "models", "list"]);
+    assert!(list.status.success(), "{}", describe(&list));
+    let models: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let smollm = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == MODEL)
+        .expect("the demo model is listed");
+    assert_eq!(smollm["cached"], true);
+    assert_eq!(smollm["path"], sandbox.snapshot().display().to_string());
+}
+
+#[test]
+fn a_transfer_cut_midway_is_resumed_with_a_range_request() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    let cut = 40 * MIB;
+    hub.set(|b| {
+        b.cuts_left = 1;
+        b.cut_after = cut;
+    });
+
+    let output = sandbox.run(&["models", "pull", MODEL]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("the connection dropped after 40.00 MiB"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("retrying from 40.00 MiB (attempt 2 of 3)"),
+        "{stderr}"
+    );
+
+    let transfers = hub.transfers();
+    assert_eq!(transfers.len(), 2, "{transfers:?}");
+    assert_eq!(range_start(&transfers[0]), None);
+    assert_eq!(
+        range_start(&transfers[1]),
+        Some(cut),
+        "the second request starts where the first stopped"
+    );
+    assert_hf_layout(&sandbox);
+}
+
+#[test]
+fn a_partial_download_left_by_an_earlier_run_is_resumed() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    let cut = 20 * MIB;
+    // Every attempt of the first run is cut: it gives up and keeps what it has.
+    hub.set(|b| {
+        b.cuts_left = 3;
+        b.cut_after = cut;
+    });
+    let first = sandbox.run(&["models", "pull", MODEL]);
+    assert_eq!(first.status.code(), Some(2), "{}", describe(&first));
+    let stderr = text(&first.stderr);
+    assert!(stderr.contains("(3 attempts)"), "{stderr}");
+    assert!(
+        stderr.contains("hint: run the same command again: it resumes from the 60.00 MiB"),
+        "{stderr}"
+    );
+    let sha = source().sha256.unwrap();
+    let incomplete = sandbox.blobs().join(format!("{sha}.incomplete"));
+    assert_eq!(std::fs::metadata(&incomplete).unwrap().len(), 3 * cut);
+    assert!(
+        !sandbox.snapshot().exists(),
+        "nothing is linked before it is verified"
+    );
+    let starts: Vec<_> = hub.transfers().iter().map(range_start).collect();
+    assert_eq!(starts, vec![None, Some(cut), Some(2 * cut)]);
+
+    // The next run continues from the partial file.
+    let second = sandbox.run(&["--json", "models", "pull", MODEL]);
+    assert!(second.status.success(), "{}", describe(&second));
+    let doc: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(doc["status"], "downloaded");
+    assert_eq!(doc["resumed_from"], 3 * cut);
+    let transfers = hub.transfers();
+    assert_eq!(transfers.len(), 4);
+    assert_eq!(range_start(&transfers[3]), Some(3 * cut));
+    assert_hf_layout(&sandbox);
+}
+
+#[test]
+fn wrong_bytes_are_refused_and_the_partial_file_removed() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    hub.set(|b| b.corrupt = true);
+
+    let output = sandbox.run(&["models", "pull", MODEL]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    let sha = source().sha256.unwrap();
+    let mut corrupted = model_bytes().as_ref().clone();
+    let middle = corrupted.len() / 2;
+    corrupted[middle] ^= 0xff;
+    assert!(
+        stderr.contains(&format!(
+            "checksum mismatch for {FILE} from {}/",
+            sandbox.endpoint
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "sha256 {}, expected {sha}",
+            sha256_hex(&corrupted)
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the partial download was removed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: "), "{stderr}");
+    assert_eq!(
+        sandbox.blob_names(),
+        Vec::<String>::new(),
+        "no blob, no partial"
+    );
+    assert!(!sandbox.snapshot().exists());
+
+    let path = sandbox.run(&["models", "path", MODEL]);
+    assert_eq!(path.status.code(), Some(1), "{}", describe(&path));
+
+    // Once the endpoint serves the right file, the pull succeeds from scratch.
+    hub.set(|b| b.corrupt = false);
+    let retry = sandbox.run(&["models", "pull", MODEL]);
+    assert!(retry.status.success(), "{}", describe(&retry));
+    let transfers = hub.transfers();
+    assert_eq!(range_start(transfers.last().unwrap()), None);
+    assert_hf_layout(&sandbox);
+}
+
+#[test]
+fn a_damaged_cached_file_is_downloaded_again() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    let first = sandbox.run(&["models", "pull", MODEL]);
+    assert!(first.status.success(), "{}", describe(&first));
+    // Damage the blob in place (same size), as a bad disk or an editor might.
+    let blob = sandbox.blobs().join(source().sha256.unwrap());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[1000] ^= 0x01;
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let second = sandbox.run(&["models", "pull", MODEL]);
+    assert!(second.status.success(), "{}", describe(&second));
+    assert!(
+        text(&second.stderr).contains("is damaged (sha256 "),
+        "{}",
+        describe(&second)
+    );
+    assert_eq!(hub.transfers().len(), 2);
+    assert_hf_layout(&sandbox);
+}
+
+#[test]
+fn a_model_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag() {
+    // A real catalog entry whose quantiser kept no stable commit: `main`, no sha256, no size.
+    let model = catalog::MODELS
+        .iter()
+        .find(|m| {
+            m.platforms.contains(&catalog::Platform::Local)
+                && m.gguf.as_ref().is_some_and(|g| {
+                    g.revision == "main" && g.sha256.is_none() && g.bytes.is_none()
+                })
+        })
+        .expect("the catalog has an entry pinned to a branch without a checksum");
+    let gguf = model.gguf.as_ref().unwrap();
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+
+    let output = sandbox.run(&["--json", "models", "pull", model.name]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sha = source().sha256.unwrap();
+    assert_eq!(doc["status"], "downloaded");
+    assert_eq!(
+        doc["sha256"], sha,
+        "checked against the endpoint's X-Linked-Etag"
+    );
+    let repo_dir = sandbox
+        .hf_home()
+        .join("hub")
+        .join(format!("models--{}", gguf.repo.replace('/', "--")));
+    let snapshot = repo_dir
+        .join("snapshots")
+        .join(BRANCH_COMMIT)
+        .join(gguf.file);
+    assert_eq!(doc["path"], snapshot.display().to_string());
+    assert_eq!(
+        std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
+        BRANCH_COMMIT
+    );
+    assert_eq!(
+        std::fs::read_link(&snapshot).unwrap(),
+        Path::new("../../blobs").join(sha)
+    );
+
+    let seen = hub.seen();
+    assert_eq!(
+        seen[0].method, "HEAD",
+        "the branch is resolved first: {seen:?}"
+    );
+    assert!(seen[0].path.contains("/resolve/main/"), "{seen:?}");
+    assert!(
+        seen[1].path.contains(&format!("/resolve/{BRANCH_COMMIT}/")),
+        "the download asks for the commit, not the moving branch: {seen:?}"
+    );
+
+    let path = sandbox.run(&["models", "path", model.name]);
+    assert!(path.status.success(), "{}", describe(&path));
+    assert_eq!(text(&path.stdout).trim(), snapshot.display().to_string());
+    let again = sandbox.run(&["--json", "models", "pull", model.name]);
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["status"], "cached");
+    assert_eq!(
+        hub.seen().len(),
+        seen.len(),
+        "the cached pull made no request"
+    );
+}
+
+#[test]
+fn a_file_the_endpoint_does_not_have_is_a_clear_error() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    hub.set(|b| b.not_found = true);
+    let output = sandbox.run(&["models", "pull", MODEL]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("answered 404 Not Found"), "{stderr}");
+    assert!(
+        stderr.contains("hint: the file is not at that address: check HF_ENDPOINT"),
+        "{stderr}"
+    );
+    assert_eq!(hub.seen().len(), 1, "a 404 is not retried");
+    assert_eq!(
+        sandbox.blob_names(),
+        Vec::<String>::new(),
+        "no empty partial left behind"
+    );
+}
+
+#[test]
+fn missing_and_unknown_models_name_the_fix() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+
+    let path = sandbox.run(&["models", "path", MODEL]);
+    assert_eq!(path.status.code(), Some(1), "{}", describe(&path));
+    let stderr = text(&path.stderr);
+    assert!(
+        stderr.contains("smollm2-135m is not in the local model cache"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: duo-selfhost models pull smollm2-135m"),
+        "{stderr}"
+    );
+
+    for args in [
+        &["models", "pull", "no-such-model"][..],
+        &["models", "path", "no-such-model"][..],
+    ] {
+        let out = sandbox.run(args);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains("`no-such-model` is not a model duo-selfhost knows"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("duo-selfhost models list"), "{stderr}");
+    }
+    assert!(hub.seen().is_empty(), "nothing was requested");
+}
+
+#[test]
+fn a_model_without_a_local_gguf_says_where_it_is_served() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    let remote: Vec<_> = catalog::MODELS
+        .iter()
+        .filter(|m| m.gguf.is_none() || !m.platforms.contains(&catalog::Platform::Local))
+        .collect();
+    assert!(
+        !remote.is_empty(),
+        "the catalog has models served only elsewhere (Claude 3.5 Sonnet on Bedrock)"
+    );
+    for model in remote {
+        for command in ["pull", "path"] {
+            let out = sandbox.run(&["models", command, model.name]);
+            assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+            let stderr = text(&out.stderr);
+            assert!(
+                stderr.contains(&format!(
+                    "{} cannot be served locally: it is served by",
+                    model.name
+                )),
+                "{stderr}"
+            );
+        }
+    }
+    assert!(hub.seen().is_empty(), "nothing was requested");
+}
+
+#[test]
+fn models_list_prints_the_catalog() {
+    let hub = HubStandIn::start();
+    let sandbox = Sandbox::new(&hub);
+    let table = sandbox.run(&["models", "list"]);
+    assert!(table.status.success(), "{}", describe(&table));
+    let stdout = text(&table.stdout);
+    for header in [
+        "NAME",
+        "ALIASES",
+        "FAMILY",
+        "STATUS",
+        "COMPLETION",
+        "GENERATION",
+        "CHAT",
+        "PLATFORMS",
+        "GGUF",
+        "FIM",
+        "CACHED",
+    ] {
+        assert!(stdout.contains(header), "{header} missing:\n{stdout}");
+    }
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("smollm2-135m"))
+        .expect("a row for the demo model");
+    let cells: Vec<&str> = row
+        .split('│')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        cells,
+        vec![
+            "smollm2-135m",
+            "smollm2",
+            "smollm2",
+            "demo",
+            "✔",
+            "✔",
+            "✔",
+            "local",
+            "Q4_1 93.81 MiB",
+            "none (emulated)",
+            "-"
+        ]
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with('│')).count(),
+        catalog::MODELS.len() + 1
+    );
+
+    let json = sandbox.run(&["--json", "models", "list"]);
+    assert!(json.status.success(), "{}", describe(&json));
+    let models: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one document");
+    let models = models.as_array().expect("an array");
+    assert_eq!(models.len(), catalog::MODELS.len());
+    for model in models {
+        for field in [
+            "name",
+            "aliases",
+            "family",
+            "status",
+            "code_completion",
+            "code_generation",
+            "chat",
+            "platforms",
+            "gguf",
+            "fim_format",
+            "cached",
+        ] {
+            assert!(model.get(field).is_some(), "{field} missing in {model}");
+        }
+    }
+    let smollm = models.iter().find(|m| m["name"] == MODEL).unwrap();
+    assert_eq!(smollm["cached"], false);
+    assert_eq!(smollm["gguf"]["sha256"], source().sha256.unwrap());
+    assert_eq!(smollm["gguf"]["bytes"], source().bytes.unwrap());
+    assert_eq!(smollm["fim_format"], "none");
+}
+
+#[test]
+fn fetch_test_model_script_uses_the_same_layout() {
+    // The script must agree with model_cache on the repository, revision, file and sha256.
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/fetch-test-model"
+    ))
+    .unwrap();
+    let src = source();
+    for (key, value) in [
+        ("REPO", src.repo),
+        ("REVISION", src.revision),
+        ("FILE", src.file),
+        ("SHA256", src.sha256.unwrap()),
+    ] {
+        assert!(
+            script.contains(&format!("{key}=\"{value}\"")),
+            "scripts/fetch-test-model's {key} is not the catalog's {value}"
+        );
+    }
+    assert!(script.contains("ln -sf \"../../blobs/$SHA256\" \"$snapshot\""));
+}
