@@ -1,16 +1,54 @@
 //! The Docker Engine through bollard: connect, pull with progress, create, wait for health,
-//! and replace a container with rollback. Knows nothing about GitLab.
+//! and replace a container with rollback. Knows nothing about GitLab: callers hand it a
+//! [`ContainerSpec`] (or an existing container to copy) and a printer.
 
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use bollard::errors::Error as BollardError;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, DeviceRequest,
+    HealthConfig, HealthStatusEnum, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
 use bollard::Docker;
+use futures_util::StreamExt;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
+use serde::Serialize;
+use sha2::Digest;
 
 use crate::error::Problem;
+use crate::output::Printer;
+
+/// Labels duo-selfhost puts on what it creates.
+pub const LABEL_VERSION: &str = "duo-selfhost.version";
+pub const LABEL_GITLAB_VERSION: &str = "duo-selfhost.gitlab-version";
+pub const LABEL_SETTINGS_HASH: &str = "duo-selfhost.settings-hash";
+pub const LABEL_LOG_DIR: &str = "duo-selfhost.log-dir";
+/// The env keys duo-selfhost set, so an upgrade keeps them even where the image has the same
+/// default (the new image's default may differ).
+pub const LABEL_ENV_KEYS: &str = "duo-selfhost.env-keys";
+
+/// The vLLM image, pinned: a floating tag would change the serving stack under the user.
+pub const VLLM_IMAGE: &str = "vllm/vllm-openai:v0.10.1.1";
+
+/// Seconds a container gets to stop before it is killed.
+const STOP_TIMEOUT_SECS: i32 = 30;
 
 /// Connects to the engine (DOCKER_HOST or the local socket) and checks that it answers.
 pub async fn connect() -> anyhow::Result<Docker> {
     let docker =
-        Docker::connect_with_local_defaults().map_err(|e| unreachable_problem(&e.to_string()))?;
+        Docker::connect_with_defaults().map_err(|e| unreachable_problem(&e.to_string()))?;
     docker
         .ping()
+        .await
+        .map_err(|e| unreachable_problem(&e.to_string()))?;
+    // The engine may be older than bollard's default API version; speak the engine's.
+    let docker = docker
+        .negotiate_version()
         .await
         .map_err(|e| unreachable_problem(&e.to_string()))?;
     Ok(docker)
@@ -30,4 +68,1031 @@ fn unreachable_problem(cause: &str) -> Problem {
         "the Docker Engine at {host} does not answer: {cause}"
     ))
     .hint(hint)
+}
+
+/// When to pull an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    Always,
+    Missing,
+    Never,
+}
+
+/// A TCP port published from the container to the host.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct PortMapping {
+    /// Host address to bind; empty for every interface.
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+/// An HTTP probe the engine runs inside the container (the Docker healthcheck).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpProbe {
+    pub port: u16,
+    pub path: String,
+}
+
+/// Everything duo-selfhost decides about a container; [`ContainerSpec::create_body`] turns it
+/// into the engine's request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ContainerSpec {
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+    pub ports: Vec<PortMapping>,
+    /// `host:container[:options]`.
+    pub binds: Vec<String>,
+    /// Arguments after the image's entrypoint; empty keeps the image's own.
+    pub cmd: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub health: Option<HttpProbe>,
+    /// Request every NVIDIA GPU (`--gpus all`).
+    pub gpus: bool,
+}
+
+impl ContainerSpec {
+    /// The create request: the spec, restart policy unless-stopped, labels including the
+    /// settings hash and the env keys set.
+    pub fn create_body(&self) -> ContainerCreateBody {
+        let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+        for p in &self.ports {
+            port_bindings
+                .entry(format!("{}/tcp", p.container_port))
+                .or_insert_with(|| Some(Vec::new()))
+                .get_or_insert_with(Vec::new)
+                .push(PortBinding {
+                    host_ip: (!p.host_ip.is_empty()).then(|| p.host_ip.clone()),
+                    host_port: Some(p.host_port.to_string()),
+                });
+        }
+        let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
+        exposed.sort();
+        let device_requests = self.gpus.then(|| {
+            vec![DeviceRequest {
+                driver: Some(String::new()),
+                count: Some(-1),
+                capabilities: Some(vec![vec!["gpu".to_string()]]),
+                ..Default::default()
+            }]
+        });
+        let mut labels: HashMap<String, String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        labels.insert(
+            LABEL_ENV_KEYS.to_string(),
+            self.env.keys().cloned().collect::<Vec<_>>().join(","),
+        );
+        let mut body = ContainerCreateBody {
+            image: Some(self.image.clone()),
+            env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            cmd: (!self.cmd.is_empty()).then(|| self.cmd.clone()),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            healthcheck: self.health.as_ref().map(health_config),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                port_bindings: Some(port_bindings),
+                binds: (!self.binds.is_empty()).then(|| self.binds.clone()),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
+                device_requests,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let hash = settings_hash(&body);
+        body.labels
+            .get_or_insert_with(HashMap::new)
+            .insert(LABEL_SETTINGS_HASH.to_string(), hash);
+        body
+    }
+
+    /// The env with secret-looking values replaced by `****`, for plans and logs.
+    pub fn masked_env(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .map(|(k, v)| {
+                if is_secret_key(k) {
+                    format!("{k}=****")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether an env key names a secret (its value is never printed).
+pub fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// The healthcheck: the gateway image has Python, the test stand-ins have busybox wget, some
+/// images have curl; any one answering 2xx is healthy.
+fn health_config(probe: &HttpProbe) -> HealthConfig {
+    let url = format!("http://127.0.0.1:{}{}", probe.port, probe.path);
+    let script = format!(
+        "python3 -c \"import urllib.request; urllib.request.urlopen('{url}', timeout=3)\" 2>/dev/null \
+         || wget -q -O /dev/null '{url}' 2>/dev/null || curl -fsS -o /dev/null '{url}'"
+    );
+    const SECOND: i64 = 1_000_000_000;
+    HealthConfig {
+        test: Some(vec!["CMD-SHELL".to_string(), script]),
+        interval: Some(3 * SECOND),
+        timeout: Some(3 * SECOND),
+        retries: Some(5),
+        // The real gateway takes a while to start two services; failures then do not count.
+        start_period: Some(120 * SECOND),
+        ..Default::default()
+    }
+}
+
+/// A hash of the settings that matter (image, env, ports, volumes, command, restart policy,
+/// GPUs), the same whether the body came from a spec or from an existing container.
+pub fn settings_hash(body: &ContainerCreateBody) -> String {
+    #[derive(Serialize)]
+    struct View {
+        image: String,
+        env: Vec<String>,
+        ports: Vec<String>,
+        binds: Vec<String>,
+        cmd: Vec<String>,
+        restart: String,
+        gpus: bool,
+    }
+    let host = body.host_config.clone().unwrap_or_default();
+    let mut env = body.env.clone().unwrap_or_default();
+    env.sort();
+    let mut ports: Vec<String> = host
+        .port_bindings
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(container, bindings)| {
+            bindings.unwrap_or_default().into_iter().map(move |b| {
+                format!(
+                    "{}:{}->{}",
+                    b.host_ip.unwrap_or_default(),
+                    b.host_port.unwrap_or_default(),
+                    container
+                )
+            })
+        })
+        .collect();
+    ports.sort();
+    let mut binds = host.binds.unwrap_or_default();
+    binds.sort();
+    let view = View {
+        image: body.image.clone().unwrap_or_default(),
+        env,
+        ports,
+        binds,
+        cmd: body.cmd.clone().unwrap_or_default(),
+        restart: host
+            .restart_policy
+            .and_then(|r| r.name)
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+        gpus: host.device_requests.is_some_and(|d| !d.is_empty()),
+    };
+    let json = serde_json::to_vec(&view).unwrap_or_default();
+    hex::encode(&sha2::Sha256::digest(&json)[..12])
+}
+
+/// `repository` and `tag` of an image reference (`host:port/path:tag`); tag defaults to latest.
+pub fn split_reference(image: &str) -> (&str, &str) {
+    let image = image.split('@').next().unwrap_or(image);
+    let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+fn is_not_found(err: &BollardError) -> bool {
+    matches!(
+        err,
+        BollardError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn engine_message(err: &BollardError) -> String {
+    match err {
+        BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        BollardError::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether the image is on this host.
+pub async fn image_present(docker: &Docker, image: &str) -> anyhow::Result<bool> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(e) if is_not_found(&e) => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("inspecting the image {image}"))),
+    }
+}
+
+/// Makes sure the image is on this host, pulling it as the policy says.
+pub async fn ensure_image(
+    docker: &Docker,
+    image: &str,
+    policy: Pull,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    match policy {
+        Pull::Always => pull(docker, image, printer).await,
+        Pull::Missing if image_present(docker, image).await? => {
+            printer.detail(format!("image {image} is already on this host"));
+            Ok(())
+        }
+        Pull::Missing => pull(docker, image, printer).await,
+        Pull::Never if image_present(docker, image).await? => Ok(()),
+        Pull::Never => Err(Problem::user(format!(
+            "the image {image} is not on this host, and --pull never forbids pulling it"
+        ))
+        .hint(format!(
+            "load it first (docker load, or skopeo copy into this engine), or re-run with --pull missing; expected: {image}"
+        ))
+        .into()),
+    }
+}
+
+/// Pulls an image with one progress bar per layer (hidden without a terminal; with `-v` each
+/// layer's status changes are printed as lines instead).
+pub async fn pull(docker: &Docker, image: &str, printer: &Printer) -> anyhow::Result<()> {
+    let (repository, tag) = split_reference(image);
+    printer.info(format!("Pulling {image}"));
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(repository)
+        .tag(tag)
+        .build();
+    let multi = MultiProgress::with_draw_target(if printer.progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let mut bars: BTreeMap<String, (ProgressBar, String)> = BTreeMap::new();
+    let mut stream = docker.create_image(Some(options), None, None);
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| {
+            Problem::user(format!("could not pull {image}: {}", engine_message(&e))).hint(
+                "check that the registry is reachable from this host and has this tag \
+                 (`duo-selfhost image-tag` lists the choice), or load the image and use --pull never",
+            )
+        })?;
+        let status = info.status.unwrap_or_default();
+        let Some(id) = info.id.filter(|id| id != tag && !id.is_empty()) else {
+            if !status.is_empty() {
+                printer.detail(status);
+            }
+            continue;
+        };
+        let (bar, last_status) = bars.entry(id.clone()).or_insert_with(|| {
+            let bar =
+                multi.add(printer.progress_bar(0, "{msg:40} [{bar:30}] {bytes}/{total_bytes}"));
+            (bar, String::new())
+        });
+        if let Some(detail) = info.progress_detail {
+            if let (Some(current), Some(total)) = (detail.current, detail.total) {
+                if total > 0 {
+                    bar.set_length(total as u64);
+                    bar.set_position(current.max(0) as u64);
+                }
+            }
+        }
+        if *last_status != status {
+            bar.set_message(format!("{id}: {status}"));
+            printer.detail(format!("layer {id}: {status}"));
+            *last_status = status;
+        }
+    }
+    for (bar, _) in bars.values() {
+        bar.finish();
+    }
+    printer.info(format!("Pulled {image} ({} layers)", bars.len()));
+    Ok(())
+}
+
+/// Inspects a container; `None` when it does not exist.
+pub async fn inspect_container(
+    docker: &Docker,
+    name: &str,
+) -> anyhow::Result<Option<ContainerInspectResponse>> {
+    match docker.inspect_container(name, None).await {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("inspecting the container {name}"))),
+    }
+}
+
+/// The labels of a container (empty when it has none).
+pub fn labels_of(container: &ContainerInspectResponse) -> HashMap<String, String> {
+    container
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default()
+}
+
+/// Whether the container is running.
+pub fn is_running(container: &ContainerInspectResponse) -> bool {
+    container
+        .state
+        .as_ref()
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
+fn is_healthy(container: &ContainerInspectResponse) -> bool {
+    let Some(state) = container.state.as_ref() else {
+        return false;
+    };
+    match state.health.as_ref().and_then(|h| h.status) {
+        Some(HealthStatusEnum::HEALTHY) => true,
+        // No healthcheck at all: running is the best signal there is.
+        None | Some(HealthStatusEnum::NONE) | Some(HealthStatusEnum::EMPTY) => {
+            state.running.unwrap_or(false)
+        }
+        _ => false,
+    }
+}
+
+/// Creates and starts a container under `name`. A port already taken is the user's problem,
+/// named as such; the half-made container is removed.
+pub async fn create_and_start(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> anyhow::Result<()> {
+    let options = CreateContainerOptionsBuilder::default().name(name).build();
+    docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(|e| {
+            Problem::user(format!(
+                "could not create the container {name}: {}",
+                engine_message(&e)
+            ))
+        })?;
+    if let Err(e) = docker.start_container(name, None).await {
+        let message = engine_message(&e);
+        let _ = remove(docker, name).await;
+        return Err(start_problem(name, &message).into());
+    }
+    Ok(())
+}
+
+fn start_problem(name: &str, message: &str) -> Problem {
+    if message.contains("already allocated") || message.contains("address already in use") {
+        let port = port_in(message);
+        let port_text = port
+            .map(|p| format!("port {p}"))
+            .unwrap_or_else(|| "a published port".into());
+        let probe = port
+            .map(|p| format!("ss -ltnp 'sport = :{p}'"))
+            .unwrap_or_else(|| "ss -ltnp".into());
+        return Problem::user(format!(
+            "{port_text} is already in use on this host, so {name} cannot publish it: {message}"
+        ))
+        .hint(format!(
+            "stop what listens there (find it with {probe}), or choose another port with --gateway-port"
+        ));
+    }
+    Problem::user(format!("could not start the container {name}: {message}"))
+}
+
+/// Finds `:PORT` in an engine message such as `Bind for 0.0.0.0:5052 failed`.
+fn port_in(message: &str) -> Option<u16> {
+    let re = regex::Regex::new(r"(?:0\.0\.0\.0|\[::\]|[0-9.]+):(\d{1,5})").ok()?;
+    re.captures(message)?.get(1)?.as_str().parse().ok()
+}
+
+/// Removes a container (forcefully: it may be running); a missing one is fine.
+pub async fn remove(docker: &Docker, name: &str) -> anyhow::Result<()> {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    match docker.remove_container(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("removing the container {name}"))),
+    }
+}
+
+async fn rename(docker: &Docker, from: &str, to: &str) -> anyhow::Result<()> {
+    let options = RenameContainerOptionsBuilder::default().name(to).build();
+    docker
+        .rename_container(from, options)
+        .await
+        .map_err(|e| anyhow::anyhow!("renaming {from} to {to}: {}", engine_message(&e)))
+}
+
+async fn stop(docker: &Docker, name: &str) -> anyhow::Result<()> {
+    let options = StopContainerOptionsBuilder::default()
+        .t(STOP_TIMEOUT_SECS)
+        .build();
+    match docker.stop_container(name, Some(options)).await {
+        Ok(()) => Ok(()),
+        // 304: already stopped.
+        Err(BollardError::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("stopping {name}: {}", engine_message(&e))),
+    }
+}
+
+async fn start(docker: &Docker, name: &str) -> anyhow::Result<()> {
+    match docker.start_container(name, None).await {
+        Ok(()) => Ok(()),
+        Err(BollardError::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(()),
+        Err(e) => Err(start_problem(name, &engine_message(&e)).into()),
+    }
+}
+
+/// The container's last `lines` log lines (stdout and stderr).
+pub async fn last_log_lines(docker: &Docker, name: &str, lines: usize) -> Vec<String> {
+    let options = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .tail(&lines.to_string())
+        .build();
+    let mut stream = docker.logs(name, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    text.lines().map(str::to_string).collect()
+}
+
+/// Waits until the container is healthy. On timeout, exit or a crash loop it prints the
+/// container's last log lines and returns what went wrong.
+pub async fn wait_healthy(
+    docker: &Docker,
+    name: &str,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let spinner = printer.spinner(format!("waiting for {name} to become healthy"));
+    let started = Instant::now();
+    let failure = loop {
+        let Some(container) = inspect_container(docker, name).await? else {
+            break format!("the container {name} disappeared");
+        };
+        if is_healthy(&container) {
+            spinner.finish_and_clear();
+            printer.info(format!(
+                "{} {name} is healthy ({}s)",
+                printer.mark(crate::output::Mark::Ok),
+                started.elapsed().as_secs()
+            ));
+            return Ok(());
+        }
+        let state = container.state.clone().unwrap_or_default();
+        let restarts = container.restart_count.unwrap_or(0);
+        match state.status {
+            Some(ContainerStateStatusEnum::EXITED) | Some(ContainerStateStatusEnum::DEAD) => {
+                break format!(
+                    "{name} exited with status {}",
+                    state.exit_code.unwrap_or_default()
+                )
+            }
+            _ if restarts >= 2 => {
+                break format!(
+                    "{name} keeps crashing (restarted {restarts} times, last exit status {})",
+                    state.exit_code.unwrap_or_default()
+                )
+            }
+            _ => {}
+        }
+        if started.elapsed() >= timeout {
+            let health = state
+                .health
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            break format!(
+                "{name} is not healthy after {}s (health: {health})",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    spinner.finish_and_clear();
+    let logs = last_log_lines(docker, name, 20).await;
+    if !logs.is_empty() {
+        printer.info(format!("last log lines of {name}:"));
+        for line in logs {
+            printer.info(format!("  | {line}"));
+        }
+    }
+    Err(anyhow::anyhow!(failure))
+}
+
+/// Creates, starts and waits for a brand-new container; on failure the new one is removed so
+/// that a re-run starts clean.
+pub async fn create_fresh(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    create_and_start(docker, name, body).await?;
+    if let Err(e) = wait_healthy(docker, name, timeout, printer).await {
+        let _ = remove(docker, name).await;
+        return Err(
+            Problem::user(format!("the new container failed: {e}; it was removed"))
+                .hint(
+                    "read the log lines above; fix the setting or the image and run install again",
+                )
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Replaces the container `name` with one made from `body`, in the order that never loses the
+/// old one: stop old; rename it to `<name>-previous`; create and start new; wait until healthy;
+/// remove old. Any failure removes the new one, renames the old one back and starts it.
+/// (The caller pulls the image first.)
+pub async fn replace_with_rollback(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let previous = previous_name(name);
+    printer.info(format!("Stopping {name}"));
+    if let Err(e) = stop(docker, name).await {
+        let _ = start(docker, name).await;
+        return Err(rolled_back(name, &e.to_string()));
+    }
+    if let Err(e) = rename(docker, name, &previous).await {
+        let _ = start(docker, name).await;
+        return Err(rolled_back(name, &e.to_string()));
+    }
+    printer.info(format!("Starting the new {name}"));
+    let outcome = match create_and_start(docker, name, body).await {
+        Ok(()) => wait_healthy(docker, name, timeout, printer).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = outcome {
+        let cause = crate::error::error_lines(&e)
+            .into_iter()
+            .filter(|(label, _)| *label != "hint")
+            .map(|(_, text)| text)
+            .collect::<Vec<_>>()
+            .join(": ");
+        printer.warn(format!("the new {name} failed, rolling back: {cause}"));
+        restore_previous(docker, name, printer).await?;
+        return Err(rolled_back(name, &cause));
+    }
+    if let Err(e) = remove(docker, &previous).await {
+        printer.warn(format!(
+            "the new {name} runs, but the old one could not be removed: {e:#}; remove it with: docker rm -f {previous}"
+        ));
+    }
+    Ok(())
+}
+
+fn rolled_back(name: &str, cause: &str) -> anyhow::Error {
+    Problem::user(format!(
+        "replacing {name} failed, and the previous container was put back: {cause}"
+    ))
+    .hint(format!(
+        "read the log lines above; `docker logs {name}` shows the running one"
+    ))
+    .into()
+}
+
+/// The name the old container carries while it is being replaced.
+pub fn previous_name(name: &str) -> String {
+    format!("{name}-previous")
+}
+
+/// Removes whatever holds `name`, renames `<name>-previous` back and starts it.
+async fn restore_previous(docker: &Docker, name: &str, printer: &Printer) -> anyhow::Result<()> {
+    let previous = previous_name(name);
+    remove(docker, name).await?;
+    rename(docker, &previous, name).await.map_err(|e| {
+        Problem::tool(format!("could not put back the previous container: {e:#}")).hint(format!(
+            "docker rename {previous} {name} && docker start {name}"
+        ))
+    })?;
+    start(docker, name).await.map_err(|e| {
+        anyhow::Error::new(Problem::tool(format!(
+            "the previous container is back as {name} but did not start: {e:#}"
+        )))
+        .context(format!("docker start {name}"))
+    })?;
+    printer.info(format!(
+        "{} the previous {name} is back and started",
+        printer.mark(crate::output::Mark::Warn)
+    ));
+    Ok(())
+}
+
+/// What [`recover_interrupted`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// No leftover `<name>-previous`.
+    Nothing,
+    /// The new container was healthy: the leftover old one was removed.
+    Finished,
+    /// The new container was missing or unhealthy: the old one was put back and started.
+    RolledBack,
+}
+
+/// Finishes or undoes a replacement that was interrupted (the process killed midway): with a
+/// healthy `<name>` the leftover `<name>-previous` is removed; otherwise the old one is put
+/// back and started, and the caller's install or upgrade then runs again from a sound state.
+pub async fn recover_interrupted(
+    docker: &Docker,
+    name: &str,
+    printer: &Printer,
+) -> anyhow::Result<Recovery> {
+    let previous = previous_name(name);
+    if inspect_container(docker, &previous).await?.is_none() {
+        return Ok(Recovery::Nothing);
+    }
+    let current = inspect_container(docker, name).await?;
+    if current.as_ref().is_some_and(is_healthy) {
+        printer.info(format!(
+            "Found {previous} from an interrupted replacement; {name} is healthy, so removing the old one"
+        ));
+        remove(docker, &previous).await?;
+        return Ok(Recovery::Finished);
+    }
+    printer.info(format!(
+        "Found {previous} from an interrupted replacement; putting it back as {name} first"
+    ));
+    restore_previous(docker, name, printer).await?;
+    Ok(Recovery::RolledBack)
+}
+
+/// The create request for a replacement of `old` running `new_image`: every env variable,
+/// port, volume, label, restart policy and other host setting of the old container, without
+/// what the old image itself set (so the new image's defaults apply), and `labels` on top.
+pub fn body_from_existing(
+    old: &ContainerInspectResponse,
+    old_image: Option<&bollard::models::ImageConfig>,
+    new_image: &str,
+    labels: &BTreeMap<String, String>,
+) -> ContainerCreateBody {
+    let config = old.config.clone().unwrap_or_default();
+    let image_env: Vec<String> = old_image.and_then(|c| c.env.clone()).unwrap_or_default();
+    let old_labels = config.labels.clone().unwrap_or_default();
+    let kept_keys: Vec<String> = old_labels
+        .get(LABEL_ENV_KEYS)
+        .map(|k| k.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let env: Vec<String> = config
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| {
+            let key = entry.split('=').next().unwrap_or_default();
+            kept_keys.iter().any(|k| k == key) || !image_env.contains(entry)
+        })
+        .collect();
+    let image_labels = old_image.and_then(|c| c.labels.clone()).unwrap_or_default();
+    let mut new_labels: HashMap<String, String> = old_labels
+        .into_iter()
+        .filter(|(k, v)| image_labels.get(k) != Some(v))
+        .collect();
+    for (k, v) in labels {
+        new_labels.insert(k.clone(), v.clone());
+    }
+    let same_as_image = |ours: &Option<Vec<String>>, image: Option<Vec<String>>| {
+        ours.as_ref()
+            .map(|v| Some(v) == image.as_ref())
+            .unwrap_or(true)
+    };
+    let cmd = (!same_as_image(&config.cmd, old_image.and_then(|c| c.cmd.clone())))
+        .then(|| config.cmd.clone())
+        .flatten();
+    let entrypoint = (!same_as_image(
+        &config.entrypoint,
+        old_image.and_then(|c| c.entrypoint.clone()),
+    ))
+    .then(|| config.entrypoint.clone())
+    .flatten();
+    let working_dir = config
+        .working_dir
+        .clone()
+        .filter(|w| Some(w) != old_image.and_then(|c| c.working_dir.as_ref()));
+    let user = config
+        .user
+        .clone()
+        .filter(|u| Some(u) != old_image.and_then(|c| c.user.as_ref()));
+    // The engine makes the hostname from the container id; a new container gets its own.
+    let id_prefix: String = old
+        .id
+        .clone()
+        .unwrap_or_default()
+        .chars()
+        .take(12)
+        .collect();
+    let hostname = config
+        .hostname
+        .clone()
+        .filter(|h| !h.is_empty() && *h != id_prefix);
+    let mut body = ContainerCreateBody {
+        hostname,
+        domainname: config.domainname.clone(),
+        user,
+        exposed_ports: config.exposed_ports.clone(),
+        tty: config.tty,
+        open_stdin: config.open_stdin,
+        env: Some(env),
+        cmd,
+        healthcheck: config.healthcheck.clone(),
+        image: Some(new_image.to_string()),
+        working_dir,
+        entrypoint,
+        labels: Some(new_labels),
+        stop_signal: config.stop_signal.clone(),
+        stop_timeout: config.stop_timeout,
+        host_config: old.host_config.clone(),
+        ..Default::default()
+    };
+    let hash = settings_hash(&body);
+    body.labels
+        .get_or_insert_with(HashMap::new)
+        .insert(LABEL_SETTINGS_HASH.to_string(), hash);
+    body
+}
+
+/// What [`ensure_container`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Applied {
+    /// The container was already as asked (same settings hash) and healthy.
+    Unchanged,
+    /// There was none; it was created.
+    Created,
+    /// It had other settings; it was replaced the safe way.
+    Replaced,
+}
+
+/// Makes the container `name` match `body`: nothing when its settings hash label matches and
+/// it runs; created when absent; otherwise replaced with rollback. An interrupted earlier
+/// replacement is finished or undone first. Pulls the image as `pull` says.
+pub async fn ensure_container(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+    pull: Pull,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<Applied> {
+    recover_interrupted(docker, name, printer).await?;
+    let wanted_hash = body
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_SETTINGS_HASH).cloned())
+        .unwrap_or_default();
+    let image = body.image.clone().unwrap_or_default();
+    match inspect_container(docker, name).await? {
+        Some(existing) if labels_of(&existing).get(LABEL_SETTINGS_HASH) == Some(&wanted_hash) => {
+            if !is_running(&existing) {
+                printer.info(format!("{name} is as asked but stopped; starting it"));
+                start(docker, name).await?;
+                wait_healthy(docker, name, timeout, printer).await?;
+            } else {
+                printer.info(format!(
+                    "{} {name} already runs with these settings",
+                    printer.mark(crate::output::Mark::Ok)
+                ));
+            }
+            Ok(Applied::Unchanged)
+        }
+        Some(_) => {
+            printer.info(format!("{name} has other settings; replacing it"));
+            ensure_image(docker, &image, pull, printer).await?;
+            replace_with_rollback(docker, name, body, timeout, printer).await?;
+            Ok(Applied::Replaced)
+        }
+        None => {
+            check_ports_free(name, &body)?;
+            ensure_image(docker, &image, pull, printer).await?;
+            printer.info(format!("Creating {name}"));
+            create_fresh(docker, name, body, timeout, printer).await?;
+            Ok(Applied::Created)
+        }
+    }
+}
+
+/// Fails early, before pulling, when a host port the container publishes is taken.
+fn check_ports_free(name: &str, body: &ContainerCreateBody) -> anyhow::Result<()> {
+    let bindings = body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.port_bindings.clone())
+        .unwrap_or_default();
+    for binding in bindings.values().flatten().flatten() {
+        let Some(port) = binding
+            .host_port
+            .as_deref()
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        let ip = binding
+            .host_ip
+            .clone()
+            .filter(|ip| !ip.is_empty())
+            .unwrap_or_else(|| "0.0.0.0".into());
+        if let Err(e) = std::net::TcpListener::bind((ip.as_str(), port)) {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                return Err(start_problem(
+                    name,
+                    &format!("listen tcp {ip}:{port}: bind: address already in use"),
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the engine has the NVIDIA runtime (needed for GPU device requests).
+pub async fn has_nvidia_runtime(docker: &Docker) -> anyhow::Result<bool> {
+    let info = docker
+        .info()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the engine's info: {}", engine_message(&e)))?;
+    let runtimes = info.runtimes.unwrap_or_default();
+    Ok(runtimes.keys().any(|k| k.contains("nvidia"))
+        || info.default_runtime.is_some_and(|r| r.contains("nvidia")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gateway_spec() -> ContainerSpec {
+        ContainerSpec {
+            image: "registry.example.com/ai/model-gateway:self-hosted-v17.5.0-ee".into(),
+            env: BTreeMap::from([
+                (
+                    "AIGW_GITLAB_URL".into(),
+                    "https://gitlab.example.com".into(),
+                ),
+                (
+                    "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY".into(),
+                    "pem".into(),
+                ),
+            ]),
+            ports: vec![PortMapping {
+                host_ip: String::new(),
+                host_port: 5052,
+                container_port: 5052,
+            }],
+            binds: vec!["/srv/gitlab-agw:/var/log/gitlab-aigw".into()],
+            health: Some(HttpProbe {
+                port: 5052,
+                path: "/monitoring/healthz".into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn references_split_at_the_tag_not_the_port() {
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b:self-hosted-v17.5.0-ee"),
+            ("127.0.0.1:5000/a/b", "self-hosted-v17.5.0-ee")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", "latest")
+        );
+        assert_eq!(
+            split_reference("vllm/vllm-openai:v1"),
+            ("vllm/vllm-openai", "v1")
+        );
+    }
+
+    #[test]
+    fn the_hash_follows_settings_not_order() {
+        let a = gateway_spec();
+        let mut b = a.clone();
+        b.env.insert("AIGW_LOGGING__LEVEL".into(), "debug".into());
+        let hash = |s: &ContainerSpec| s.create_body().labels.unwrap()[LABEL_SETTINGS_HASH].clone();
+        assert_eq!(hash(&a), hash(&a.clone()));
+        assert_ne!(hash(&a), hash(&b));
+        let mut c = a.clone();
+        c.image = "x:self-hosted-v17.6.0-ee".into();
+        assert_ne!(hash(&a), hash(&c));
+    }
+
+    #[test]
+    fn create_body_has_restart_policy_ports_healthcheck_and_env_keys() {
+        let body = gateway_spec().create_body();
+        let host = body.host_config.clone().unwrap();
+        assert_eq!(
+            host.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED)
+        );
+        let bindings = host.port_bindings.unwrap();
+        assert_eq!(
+            bindings["5052/tcp"].as_ref().unwrap()[0]
+                .host_port
+                .as_deref(),
+            Some("5052")
+        );
+        let test = body.healthcheck.unwrap().test.unwrap();
+        assert_eq!(test[0], "CMD-SHELL");
+        assert!(test[1].contains("http://127.0.0.1:5052/monitoring/healthz"));
+        assert_eq!(
+            body.labels.unwrap()[LABEL_ENV_KEYS],
+            "AIGW_GITLAB_URL,DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_env_shown() {
+        let masked = gateway_spec().masked_env();
+        assert!(masked.contains(&"AIGW_GITLAB_URL=https://gitlab.example.com".to_string()));
+        assert!(masked.contains(&"DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY=****".to_string()));
+    }
+
+    #[test]
+    fn gpus_become_a_device_request_for_every_gpu() {
+        let spec = ContainerSpec {
+            gpus: true,
+            ..gateway_spec()
+        };
+        let requests = spec
+            .create_body()
+            .host_config
+            .unwrap()
+            .device_requests
+            .unwrap();
+        assert_eq!(requests[0].count, Some(-1));
+        assert_eq!(
+            requests[0].capabilities,
+            Some(vec![vec!["gpu".to_string()]])
+        );
+    }
+
+    #[test]
+    fn a_replacement_keeps_settings_but_not_image_defaults() {
+        let body = gateway_spec().create_body();
+        let mut env = body.env.clone().unwrap();
+        env.push("PATH=/usr/bin".into());
+        env.push("EXTRA=1".into());
+        let old = ContainerInspectResponse {
+            id: Some("0123456789abcdef".into()),
+            config: Some(bollard::models::ContainerConfig {
+                hostname: Some("0123456789ab".into()),
+                env: Some(env),
+                labels: body.labels.clone(),
+                entrypoint: Some(vec!["/entrypoint.sh".into()]),
+                ..Default::default()
+            }),
+            host_config: body.host_config.clone(),
+            ..Default::default()
+        };
+        let image = bollard::models::ImageConfig {
+            env: Some(vec![
+                "PATH=/usr/bin".into(),
+                "AIGW_GITLAB_URL=https://gitlab.example.com".into(),
+            ]),
+            entrypoint: Some(vec!["/entrypoint.sh".into()]),
+            ..Default::default()
+        };
+        let new = body_from_existing(&old, Some(&image), "x:new", &BTreeMap::new());
+        let new_env = new.env.clone().unwrap();
+        assert!(new_env.contains(&"AIGW_GITLAB_URL=https://gitlab.example.com".to_string()));
+        assert!(new_env.contains(&"EXTRA=1".to_string()));
+        assert!(!new_env.contains(&"PATH=/usr/bin".to_string()));
+        assert_eq!(new.entrypoint, None);
+        assert_eq!(new.hostname, None);
+        assert_eq!(new.image.as_deref(), Some("x:new"));
+        assert_eq!(new.host_config, body.host_config);
+    }
+
+    #[test]
+    fn port_conflicts_are_named() {
+        let p = start_problem(
+            "gw",
+            "driver failed programming external connectivity on endpoint gw: Bind for 0.0.0.0:5052 failed: port is already allocated",
+        );
+        assert!(p.message.starts_with("port 5052 is already in use"));
+        assert!(p.hint.unwrap().contains("--gateway-port"));
+    }
 }

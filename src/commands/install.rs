@@ -1,12 +1,1087 @@
-//! `duo-selfhost install`.
+//! `duo-selfhost install`: the steps an administrator would take. Gather the settings (flags,
+//! gitlab.rb, the GitLab API, prompts), choose the gateway image, plan the containers, show the
+//! plan, apply it the safe way (replace with rollback), point GitLab at the gateway, and record
+//! what was done in the state file.
 
-use crate::cli::InstallArgs;
-use crate::error::{not_built, ExitStatus};
-use crate::output::Printer;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-pub fn run(_args: InstallArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
-    if _args.target == crate::cli::Target::Helm {
-        return super::helm_target::install(&_args, _printer);
+use serde::Serialize;
+
+use crate::cli::{GitlabConnectionArgs, InstallArgs, ModelRuntime, PullPolicy, Target};
+use crate::docker::{self, ContainerSpec, HttpProbe, PortMapping};
+use crate::error::{ExitStatus, Problem};
+use crate::gitlab_api::GitlabClient;
+use crate::gitlab_config::{self, PointRequest, PointStep};
+use crate::image_tag::{self, RegistryChoice};
+use crate::output::{Mark, Printer};
+use crate::state;
+
+/// The gateway's container port (HTTP API).
+const GATEWAY_PORT: u16 = 5052;
+/// The Agent Platform (Duo Workflow Service) gRPC port, published from GitLab 18.4.
+const AGENT_PLATFORM_PORT: u16 = 50052;
+/// Where the log directory is mounted inside the gateway container.
+const CONTAINER_LOG_DIR: &str = "/var/log/gitlab-aigw";
+/// The port vLLM serves on.
+const VLLM_PORT: u16 = 8000;
+/// The port `duo-selfhost serve` listens on under the systemd unit.
+const EMBEDDED_PORT: u16 = 8080;
+const UNIT_NAME: &str = "duo-selfhost-serve.service";
+const UNIT_TEMPLATE: &str = include_str!("../../templates/duo-selfhost-serve.service");
+
+const GITLAB_REPOSITORY: &str =
+    "registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway";
+const DOCKERHUB_REPOSITORY: &str = "gitlab/model-gateway";
+
+pub fn run(args: InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    if args.target == Target::Helm {
+        return super::helm_target::install(&args, printer);
     }
-    Err(not_built("install"))
+    let runtime = super::runtime()?;
+    let client = gitlab_client(&args.gitlab, args.gitlab.gitlab_url.as_deref())?;
+    let settings = gather_settings(&args, client.as_ref(), &runtime, printer)?;
+    // The client for pointing GitLab at the gateway: at the URL finally chosen.
+    let client = gitlab_client(&args.gitlab, Some(&settings.gitlab_url))?;
+    runtime.block_on(install_docker(&args, settings, client.as_ref(), printer))
+}
+
+/// A GitLab API client when a URL is known (the token, if any, makes admin calls possible).
+pub fn gitlab_client(
+    gitlab: &GitlabConnectionArgs,
+    url: Option<&str>,
+) -> anyhow::Result<Option<GitlabClient>> {
+    url.map(|url| {
+        GitlabClient::new(
+            url,
+            gitlab.gitlab_token.clone(),
+            gitlab.ca_cert.as_deref(),
+            Duration::from_secs(15),
+        )
+    })
+    .transpose()
+}
+
+/// The version from `/api/v4/metadata`, when a client with a token is at hand.
+async fn version_from_api(
+    client: Option<&GitlabClient>,
+    printer: &Printer,
+) -> Option<semver::Version> {
+    let client = client.filter(|c| c.has_token())?;
+    match client.metadata().await {
+        Ok(metadata) => {
+            let version = metadata.semver();
+            if let Some(v) = &version {
+                printer.detail(format!(
+                    "GitLab version {v} from {}api/v4/metadata",
+                    client.base_url()
+                ));
+            }
+            version
+        }
+        Err(e) => {
+            printer.warn(format!(
+                "could not read GitLab's version from its API: {e:#}"
+            ));
+            None
+        }
+    }
+}
+
+/// Where the GitLab version came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionSource {
+    Flag,
+    Api,
+    Host,
+    State,
+    Prompt,
+}
+
+/// The GitLab version from the API (`/api/v4/metadata`), else this host's omnibus manifest,
+/// else `fallback` (the state file or the container's label). `None` when nothing knows it.
+pub async fn detect_gitlab_version(
+    client: Option<&GitlabClient>,
+    fallback: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<Option<(semver::Version, VersionSource)>> {
+    if let Some(version) = version_from_api(client, printer).await {
+        return Ok(Some((version, VersionSource::Api)));
+    }
+    if let Some(version) = version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
+        printer.detail(format!(
+            "GitLab version {version} from /opt/gitlab/version-manifest.json"
+        ));
+        return Ok(Some((version, VersionSource::Host)));
+    }
+    if let Some(text) = fallback {
+        let version = image_tag::parse_gitlab_version(text)?;
+        printer.detail(format!("GitLab version {version} from the state file"));
+        return Ok(Some((version, VersionSource::State)));
+    }
+    Ok(None)
+}
+
+/// `build_version` of an omnibus version manifest, such as `17.5.0-ee`.
+fn version_from_manifest(path: &Path) -> Option<semver::Version> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let build = json.get("build_version")?.as_str()?;
+    image_tag::parse_gitlab_version(build).ok()
+}
+
+/// The registry an image reference comes from, for choosing its upgrade.
+pub fn registry_of_image(image: &str) -> RegistryChoice {
+    let (repository, _) = docker::split_reference(image);
+    match repository {
+        GITLAB_REPOSITORY => RegistryChoice::Gitlab,
+        DOCKERHUB_REPOSITORY | "docker.io/gitlab/model-gateway" => RegistryChoice::Dockerhub,
+        other => RegistryChoice::Mirror(other.to_string()),
+    }
+}
+
+pub fn pull_policy(policy: PullPolicy) -> docker::Pull {
+    match policy {
+        PullPolicy::Always => docker::Pull::Always,
+        PullPolicy::Missing => docker::Pull::Missing,
+        PullPolicy::Never => docker::Pull::Never,
+    }
+}
+
+/// Every value install needs, from flags, files, the API or prompts.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub gitlab_url: String,
+    pub gitlab_version: semver::Version,
+    pub gitlab_version_source: VersionSource,
+    pub gateway_host: String,
+    pub extra_env: BTreeMap<String, String>,
+    pub model_endpoint: Option<String>,
+    pub model: Option<String>,
+    pub served_model_name: Option<String>,
+}
+
+impl Settings {
+    pub fn gateway_url(&self, port: u16) -> String {
+        format!("http://{}:{port}", host_for_url(&self.gateway_host))
+    }
+}
+
+fn host_for_url(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Asks for a value on the terminal; `None` when prompting is not possible.
+fn ask(printer: &Printer, prompt: &str, default: Option<&str>) -> anyhow::Result<Option<String>> {
+    if !printer.interactive {
+        return Ok(None);
+    }
+    let mut input = dialoguer::Input::<String>::new().with_prompt(prompt);
+    if let Some(default) = default {
+        input = input.default(default.to_string());
+    }
+    // Ctrl-C here ends the process before anything was changed: every prompt comes first.
+    Ok(Some(input.interact_text()?.trim().to_string()))
+}
+
+fn missing(what: &str, flag: &str) -> anyhow::Error {
+    Problem::user(format!("{what} is needed and was not given"))
+        .hint(format!(
+            "give it with {flag}, or run without --yes on a terminal to be asked"
+        ))
+        .into()
+}
+
+/// The settings from the flags, gitlab.rb and the host, asking for what is missing when on a
+/// terminal. Nothing is changed here.
+pub fn gather_settings(
+    args: &InstallArgs,
+    client: Option<&GitlabClient>,
+    runtime: &tokio::runtime::Runtime,
+    printer: &Printer,
+) -> anyhow::Result<Settings> {
+    let gitlab_url = match &args.gitlab.gitlab_url {
+        Some(url) => url.clone(),
+        None => {
+            let from_rb = external_url_of(&args.gitlab.gitlab_rb);
+            match (ask(printer, "GitLab URL", from_rb.as_deref())?, from_rb) {
+                (Some(answer), _) => answer,
+                (None, Some(url)) => url,
+                (None, None) => return Err(missing("GitLab's URL", "--gitlab-url URL")),
+            }
+        }
+    };
+    let gitlab_url = validate_gitlab_url(&gitlab_url)?;
+    let api_client;
+    let client = match client {
+        Some(c) => Some(c),
+        None => {
+            api_client = gitlab_client(&args.gitlab, Some(&gitlab_url))?;
+            api_client.as_ref()
+        }
+    };
+
+    let from_api = match &args.gitlab_version {
+        Some(_) => None,
+        None => runtime.block_on(version_from_api(client, printer)),
+    };
+    let (gitlab_version, gitlab_version_source) = match (&args.gitlab_version, from_api) {
+        (Some(text), _) => (image_tag::parse_gitlab_version(text)?, VersionSource::Flag),
+        (None, Some(version)) => (version, VersionSource::Api),
+        (None, None) => match version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
+            Some(v) => (v, VersionSource::Host),
+            None => match ask(printer, "GitLab version (such as 17.5.0)", None)? {
+                Some(answer) => (image_tag::parse_gitlab_version(&answer)?, VersionSource::Prompt),
+                None => {
+                    return Err(missing(
+                        "the GitLab version (no API token and no /opt/gitlab/version-manifest.json here)",
+                        "--gitlab-version 17.5.0",
+                    ))
+                }
+            },
+        },
+    };
+
+    let gateway_host = match &args.gateway_host {
+        Some(host) => host.clone(),
+        None => {
+            let default = this_host_name();
+            match ask(
+                printer,
+                "Host name GitLab reaches the gateway by",
+                default.as_deref(),
+            )? {
+                Some(answer) => answer,
+                None => {
+                    default.ok_or_else(|| missing("the gateway host", "--gateway-host HOST"))?
+                }
+            }
+        }
+    };
+    check_gateway_host(&gateway_host, args.allow_localhost)?;
+
+    let mut extra_env = BTreeMap::new();
+    for entry in &args.env {
+        let (key, value) = entry
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| {
+                Problem::user(format!("`--env {entry}` is not KEY=VALUE"))
+                    .hint("write it as --env AIGW_LOGGING__LEVEL=debug")
+            })?;
+        extra_env.insert(key.to_string(), value.to_string());
+    }
+
+    let model_endpoint = match (args.model_runtime, &args.model_endpoint) {
+        (ModelRuntime::None, Some(endpoint)) => Some(endpoint.clone()),
+        (ModelRuntime::None, None) => ask(
+            printer,
+            "Model endpoint, ending in /v1 (empty: none yet)",
+            Some(""),
+        )?
+        .filter(|s| !s.is_empty()),
+        _ => None,
+    };
+    let model = match args.model_runtime {
+        ModelRuntime::None => args.model.clone(),
+        ModelRuntime::Embedded => Some(
+            args.model
+                .clone()
+                .unwrap_or_else(|| crate::catalog::DEMO_MODEL.to_string()),
+        ),
+        ModelRuntime::Vllm => match &args.model {
+            Some(model) => Some(model.clone()),
+            None => Some(
+                ask(
+                    printer,
+                    "Model to serve with vLLM (a Hugging Face repository)",
+                    None,
+                )?
+                .ok_or_else(|| missing("the model for vLLM", "--model ORG/NAME"))?,
+            ),
+        },
+    };
+    Ok(Settings {
+        gitlab_url,
+        gitlab_version,
+        gitlab_version_source,
+        gateway_host,
+        extra_env,
+        model_endpoint,
+        model,
+        served_model_name: args.served_model_name.clone(),
+    })
+}
+
+/// `external_url` of gitlab.rb, when the file is there and sets it.
+fn external_url_of(gitlab_rb: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(gitlab_rb).ok()?;
+    crate::gitlab_rb::external_url(&text)
+}
+
+fn validate_gitlab_url(text: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(text.trim()).map_err(|e| {
+        Problem::user(format!("`{text}` is not a URL: {e}"))
+            .hint("give GitLab's external URL, such as --gitlab-url https://gitlab.example.com")
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Problem::user(format!("`{text}` is not an http(s) URL"))
+            .hint("give GitLab's external URL, such as --gitlab-url https://gitlab.example.com")
+            .into());
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
+}
+
+fn is_local_name(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
+}
+
+/// GitLab must reach the gateway over the network: a loopback name only works on one host.
+fn check_gateway_host(host: &str, allow_localhost: bool) -> anyhow::Result<()> {
+    if host.is_empty() {
+        return Err(missing("the gateway host", "--gateway-host HOST"));
+    }
+    if is_local_name(host) && !allow_localhost {
+        return Err(Problem::user(format!(
+            "the gateway host `{host}` is a loopback name: GitLab (and its Sidekiq and Workhorse) must reach the gateway over the network"
+        ))
+        .hint("give the name or address GitLab reaches this host by, such as --gateway-host aigw.example.com (--allow-localhost for a one-host lab)")
+        .into());
+    }
+    Ok(())
+}
+
+fn this_host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).to_string();
+    (!name.is_empty() && !is_local_name(&name)).then_some(name)
+}
+
+/// The gateway container as install wants it.
+pub fn gateway_spec(
+    settings: &Settings,
+    image: &str,
+    gateway_port: u16,
+    log_dir: &Path,
+) -> ContainerSpec {
+    let mut env = BTreeMap::from([
+        ("AIGW_GITLAB_URL".to_string(), settings.gitlab_url.clone()),
+        (
+            "AIGW_GITLAB_API_URL".to_string(),
+            format!("{}/api/v4/", settings.gitlab_url),
+        ),
+        (
+            "AIGW_CUSTOM_MODELS__ENABLED".to_string(),
+            "true".to_string(),
+        ),
+        (
+            "AIGW_LOGGING__TO_FILE".to_string(),
+            format!("{CONTAINER_LOG_DIR}/ai-gateway.log"),
+        ),
+    ]);
+    let agent_platform = has_agent_platform(&settings.gitlab_version);
+    if agent_platform {
+        env.insert(
+            "DUO_WORKFLOW_LOGGING__TO_FILE".to_string(),
+            format!("{CONTAINER_LOG_DIR}/duo-workflow-service.log"),
+        );
+    }
+    env.extend(settings.extra_env.clone());
+    let mut ports = vec![PortMapping {
+        host_ip: String::new(),
+        host_port: gateway_port,
+        container_port: GATEWAY_PORT,
+    }];
+    if agent_platform {
+        ports.push(PortMapping {
+            host_ip: String::new(),
+            host_port: AGENT_PLATFORM_PORT,
+            container_port: AGENT_PLATFORM_PORT,
+        });
+    }
+    ContainerSpec {
+        image: image.to_string(),
+        env,
+        ports,
+        binds: vec![format!("{}:{CONTAINER_LOG_DIR}", log_dir.display())],
+        cmd: Vec::new(),
+        labels: BTreeMap::from([
+            (
+                docker::LABEL_VERSION.to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            (
+                docker::LABEL_GITLAB_VERSION.to_string(),
+                settings.gitlab_version.to_string(),
+            ),
+            (
+                docker::LABEL_LOG_DIR.to_string(),
+                log_dir.display().to_string(),
+            ),
+        ]),
+        health: Some(HttpProbe {
+            port: GATEWAY_PORT,
+            path: "/monitoring/healthz".to_string(),
+        }),
+        gpus: false,
+    }
+}
+
+/// GitLab 18.4 brought the Agent Platform, served by the same image on 50052.
+fn has_agent_platform(version: &semver::Version) -> bool {
+    (version.major, version.minor) >= (18, 4)
+}
+
+/// The served name of a model: the flag, else the last part of its name, lowercased.
+fn served_name(model: &str, flag: Option<&str>) -> String {
+    flag.map(str::to_string).unwrap_or_else(|| {
+        model
+            .rsplit('/')
+            .next()
+            .unwrap_or(model)
+            .to_ascii_lowercase()
+    })
+}
+
+/// The vLLM container: the pinned image, every GPU, the model and its served name, the
+/// Hugging Face cache as a volume, port 8000.
+pub fn vllm_spec(model: &str, served_model_name: &str, hf_cache: &Path) -> ContainerSpec {
+    ContainerSpec {
+        image: docker::VLLM_IMAGE.to_string(),
+        env: BTreeMap::from([(
+            "HF_HOME".to_string(),
+            "/root/.cache/huggingface".to_string(),
+        )]),
+        ports: vec![PortMapping {
+            host_ip: String::new(),
+            host_port: VLLM_PORT,
+            container_port: VLLM_PORT,
+        }],
+        binds: vec![format!("{}:/root/.cache/huggingface", hf_cache.display())],
+        cmd: vec![
+            "--model".to_string(),
+            model.to_string(),
+            "--served-model-name".to_string(),
+            served_model_name.to_string(),
+            "--host".to_string(),
+            "0.0.0.0".to_string(),
+            "--port".to_string(),
+            VLLM_PORT.to_string(),
+        ],
+        labels: BTreeMap::from([(
+            docker::LABEL_VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]),
+        health: Some(HttpProbe {
+            port: VLLM_PORT,
+            path: "/health".to_string(),
+        }),
+        gpus: true,
+    }
+}
+
+/// The Hugging Face cache on this host ($HF_HOME, else ~/.cache/huggingface).
+fn hf_cache_dir() -> PathBuf {
+    std::env::var_os("HF_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cache/huggingface")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cache/huggingface"))
+}
+
+/// The systemd unit for `duo-selfhost serve`, from templates/.
+pub fn render_unit(
+    exe: &Path,
+    model: &str,
+    served_model_name: &str,
+    port: u16,
+    hf_home: &Path,
+) -> anyhow::Result<String> {
+    let env = minijinja::Environment::new();
+    Ok(env.render_str(
+        UNIT_TEMPLATE,
+        minijinja::context! {
+            exe => exe.display().to_string(),
+            model => model,
+            served_model_name => served_model_name,
+            host => "0.0.0.0",
+            port => port,
+            hf_home => hf_home.display().to_string(),
+        },
+    )?)
+}
+
+/// A container install manages, with its name and what it is for.
+struct PlannedContainer {
+    role: &'static str,
+    name: String,
+    spec: ContainerSpec,
+}
+
+/// What install did, for the summary and `--json`.
+#[derive(Debug, Serialize)]
+struct Outcome {
+    gateway_url: String,
+    gateway_image: String,
+    gitlab_version: String,
+    gitlab_version_source: VersionSource,
+    containers: BTreeMap<String, docker::Applied>,
+    state_file: PathBuf,
+    state_changed: bool,
+    gitlab: gitlab_config::PointOutcome,
+}
+
+async fn install_docker(
+    args: &InstallArgs,
+    settings: Settings,
+    client: Option<&GitlabClient>,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let image = match &args.image.image {
+        Some(image) => image.clone(),
+        None => {
+            let registry = args
+                .image
+                .registry
+                .clone()
+                .unwrap_or(RegistryChoice::Gitlab);
+            let choice = image_tag::resolve(
+                &settings.gitlab_version,
+                &registry,
+                args.image.available_tags.as_deref(),
+                false,
+            )
+            .await?;
+            for warning in &choice.warnings {
+                printer.warn(warning);
+            }
+            choice.image
+        }
+    };
+    let gateway_url = settings.gateway_url(args.gateway_port);
+    if has_agent_platform(&settings.gitlab_version)
+        && !settings
+            .extra_env
+            .contains_key("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY")
+    {
+        printer.warn(
+            "GitLab 18.4 and later: the Agent Platform needs DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY; \
+             generate one (openssl genrsa 2048) and pass it with --env DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY=...",
+        );
+    }
+    if is_local_name(
+        url::Url::parse(&settings.gitlab_url)?
+            .host_str()
+            .unwrap_or(""),
+    ) {
+        printer.warn(format!(
+            "AIGW_GITLAB_URL is {}: inside the container that names the container itself, not GitLab",
+            settings.gitlab_url
+        ));
+    }
+
+    let mut planned = vec![PlannedContainer {
+        role: "gateway",
+        name: args.container_name.clone(),
+        spec: gateway_spec(&settings, &image, args.gateway_port, &args.log_dir),
+    }];
+    let model_endpoint = match args.model_runtime {
+        ModelRuntime::None => settings.model_endpoint.clone(),
+        ModelRuntime::Vllm => {
+            let model = settings.model.clone().unwrap_or_default();
+            let served = served_name(&model, settings.served_model_name.as_deref());
+            planned.push(PlannedContainer {
+                role: "vllm",
+                name: format!("{}-vllm", args.container_name),
+                spec: vllm_spec(&model, &served, &hf_cache_dir()),
+            });
+            Some(format!(
+                "http://{}:{VLLM_PORT}/v1",
+                host_for_url(&settings.gateway_host)
+            ))
+        }
+        ModelRuntime::Embedded => Some(format!(
+            "http://{}:{EMBEDDED_PORT}/v1",
+            host_for_url(&settings.gateway_host)
+        )),
+    };
+
+    let point = |dry_run: bool| PointRequest {
+        gateway_url: &gateway_url,
+        gitlab_version: &settings.gitlab_version,
+        gitlab_rb: Some(args.gitlab.gitlab_rb.as_path()),
+        client,
+        allow_localhost: args.allow_localhost,
+        reconfigure: gitlab_ctl_here(),
+        dry_run,
+    };
+    if args.dry_run {
+        print_plan(args, &settings, &planned, &gateway_url, printer)?;
+        printer.info("GitLab:");
+        let outcome = gitlab_config::point_gitlab_at_gateway(&point(true), printer).await?;
+        print_manual_steps(&outcome.manual_steps, printer);
+        return Ok(ExitStatus::Success);
+    }
+    // Refuse a gateway URL GitLab could not use before touching any container.
+    gitlab_config::validate_gateway_url(&gateway_url, args.allow_localhost)?;
+
+    let engine = docker::connect().await?;
+    if args.model_runtime == ModelRuntime::Vllm && !docker::has_nvidia_runtime(&engine).await? {
+        return Err(Problem::user(
+            "the Docker Engine has no NVIDIA runtime, so a vLLM container could not use a GPU; nothing was changed",
+        )
+        .hint("install the NVIDIA Container Toolkit (nvidia-ctk runtime configure --runtime=docker, then restart Docker), or use --model-runtime embedded, or --model-runtime none --model-endpoint URL")
+        .into());
+    }
+
+    create_log_dir(&args.log_dir)?;
+    let mut applied = BTreeMap::new();
+    for container in &planned {
+        printer.info(format!("{} container {}", container.role, container.name));
+        let outcome = docker::ensure_container(
+            &engine,
+            &container.name,
+            container.spec.create_body(),
+            pull_policy(args.image.pull),
+            Duration::from_secs(args.health_timeout),
+            printer,
+        )
+        .await?;
+        applied.insert(container.name.clone(), outcome);
+    }
+
+    let state_path = state::resolve_path(args.state_file.as_deref());
+    if args.model_runtime == ModelRuntime::Embedded {
+        install_embedded_unit(&settings, &state_path, printer)?;
+    }
+
+    let served = settings
+        .model
+        .as_deref()
+        .map(|m| served_name(m, settings.served_model_name.as_deref()))
+        .or_else(|| settings.served_model_name.clone());
+    let gateway_body = planned[0].spec.create_body();
+    let new_state = state::State {
+        gitlab: Some(state::GitlabState {
+            url: settings.gitlab_url.clone(),
+            version: settings.gitlab_version.to_string(),
+            gitlab_rb: args
+                .gitlab
+                .gitlab_rb
+                .exists()
+                .then(|| args.gitlab.gitlab_rb.clone()),
+        }),
+        gateway: Some(state::GatewayState {
+            target: "docker".to_string(),
+            url: gateway_url.clone(),
+            image: image.clone(),
+            container_name: Some(args.container_name.clone()),
+            log_dir: Some(args.log_dir.clone()),
+            settings_hash: gateway_body
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(docker::LABEL_SETTINGS_HASH).cloned())
+                .unwrap_or_default(),
+            ..Default::default()
+        }),
+        model: model_endpoint.map(|endpoint| state::ModelState {
+            runtime: match args.model_runtime {
+                ModelRuntime::None => "none",
+                ModelRuntime::Embedded => "embedded",
+                ModelRuntime::Vllm => "vllm",
+            }
+            .to_string(),
+            endpoint,
+            identifier: served
+                .as_deref()
+                .map(|s| format!("custom_openai/{s}"))
+                .unwrap_or_default(),
+            catalog_name: settings
+                .model
+                .as_deref()
+                .and_then(crate::catalog::find)
+                .map(|m| m.name.to_string()),
+            container_name: (args.model_runtime == ModelRuntime::Vllm)
+                .then(|| format!("{}-vllm", args.container_name)),
+        }),
+        ..Default::default()
+    };
+    // Recorded before GitLab is touched: the containers exist whatever happens next.
+    let state_changed = save_state_if_changed(&state_path, new_state)?;
+
+    let pointed = gitlab_config::point_gitlab_at_gateway(&point(false), printer).await?;
+    let gitlab_unchanged = pointed.steps.iter().all(|step| {
+        matches!(
+            step,
+            PointStep::GitlabRbUnchanged { .. }
+                | PointStep::SettingUnchanged
+                | PointStep::FeatureFlagAlreadyOn
+        )
+    });
+
+    let all_unchanged = applied.values().all(|a| *a == docker::Applied::Unchanged)
+        && !state_changed
+        && gitlab_unchanged;
+    let outcome = Outcome {
+        gateway_url: gateway_url.clone(),
+        gateway_image: image.clone(),
+        gitlab_version: settings.gitlab_version.to_string(),
+        gitlab_version_source: settings.gitlab_version_source,
+        containers: applied,
+        state_file: state_path.clone(),
+        state_changed,
+        gitlab: pointed.clone(),
+    };
+    if printer.json {
+        printer.json_document(&serde_json::to_value(&outcome)?);
+    } else if all_unchanged {
+        printer.result(format!(
+            "{} already installed as asked: {} runs {image}; nothing changed",
+            printer.mark(Mark::Ok),
+            args.container_name
+        ));
+    } else {
+        printer.result(format!(
+            "{} the AI Gateway runs at {gateway_url} ({image}); state recorded in {}",
+            printer.mark(Mark::Ok),
+            state_path.display()
+        ));
+    }
+    if !printer.json {
+        print_manual_steps(&pointed.manual_steps, printer);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn print_manual_steps(steps: &[String], printer: &Printer) {
+    if steps.is_empty() {
+        return;
+    }
+    printer.info("still to do by hand:");
+    for step in steps {
+        printer.info(format!("  {step}"));
+    }
+}
+
+/// Whether omnibus' gitlab-ctl is on this host (so a gitlab.rb change can be applied here).
+fn gitlab_ctl_here() -> bool {
+    Path::new("/opt/gitlab/bin/gitlab-ctl").exists()
+        || std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join("gitlab-ctl").is_file())
+        })
+}
+
+/// Creates the gateway's log directory. The gateway runs as a non-root user whose uid the
+/// host does not know, so a directory made here is world-writable with the sticky bit, like
+/// /tmp; an existing directory is left as its owner set it.
+fn create_log_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Problem::user(format!(
+            "could not create the log directory {}: {e}",
+            dir.display()
+        ))
+        .hint("run as root, or choose a writable place with --log-dir DIR")
+    })?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))?;
+    Ok(())
+}
+
+/// Writes the state file unless it already says the same; whether it was written.
+fn save_state_if_changed(path: &Path, new: state::State) -> anyhow::Result<bool> {
+    let old = state::load(path)?;
+    let same = old.as_ref().is_some_and(|old| {
+        old.gitlab == new.gitlab && old.gateway == new.gateway && old.model == new.model
+    });
+    if same {
+        return Ok(false);
+    }
+    state::save(path, &new)?;
+    Ok(true)
+}
+
+/// Writes the unit for `duo-selfhost serve` and starts it where systemd runs; elsewhere writes
+/// it beside the state file and says how to run the server.
+fn install_embedded_unit(
+    settings: &Settings,
+    state_path: &Path,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let model = settings
+        .model
+        .clone()
+        .unwrap_or_else(|| crate::catalog::DEMO_MODEL.to_string());
+    let served = served_name(&model, settings.served_model_name.as_deref());
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("duo-selfhost"));
+    let unit = render_unit(&exe, &model, &served, EMBEDDED_PORT, &hf_cache_dir())?;
+    let systemd = Path::new("/run/systemd/system").is_dir();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if systemd && root {
+        let path = Path::new("/etc/systemd/system").join(UNIT_NAME);
+        write_if_changed(&path, &unit)?;
+        for args in [vec!["daemon-reload"], vec!["enable", "--now", UNIT_NAME]] {
+            let status = std::process::Command::new("systemctl")
+                .args(&args)
+                .status()?;
+            if !status.success() {
+                return Err(Problem::user(format!(
+                    "systemctl {} failed ({status})",
+                    args.join(" ")
+                ))
+                .hint(format!("journalctl -u {UNIT_NAME} shows why"))
+                .into());
+            }
+        }
+        printer.info(format!(
+            "{} {UNIT_NAME} is enabled and started",
+            printer.mark(Mark::Ok)
+        ));
+    } else {
+        let dir = state_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let path = dir.join(UNIT_NAME);
+        write_if_changed(&path, &unit)?;
+        printer.warn(format!(
+            "systemd is not running here{}, so the model server was not started. Run it with:\n  {} serve --model {model} --served-model-name {served} --host 0.0.0.0 --port {EMBEDDED_PORT}\n(the unit for a systemd host is in {})",
+            if root { "" } else { " (or this is not root)" },
+            exe.display(),
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, text.as_bytes())?;
+    tmp.persist(path)
+        .map_err(|e| anyhow::Error::new(e.error).context(format!("writing {}", path.display())))?;
+    Ok(())
+}
+
+fn print_plan(
+    args: &InstallArgs,
+    settings: &Settings,
+    planned: &[PlannedContainer],
+    gateway_url: &str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    if printer.json {
+        let containers: Vec<_> = planned
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "role": c.role,
+                    "name": c.name,
+                    "image": c.spec.image,
+                    "env": c.spec.masked_env(),
+                    "ports": c.spec.ports,
+                    "volumes": c.spec.binds,
+                    "cmd": c.spec.cmd,
+                    "gpus": c.spec.gpus,
+                    "restart": "unless-stopped",
+                })
+            })
+            .collect();
+        printer.json_document(&serde_json::json!({
+            "dry_run": true,
+            "gitlab_url": settings.gitlab_url,
+            "gitlab_version": settings.gitlab_version.to_string(),
+            "gateway_url": gateway_url,
+            "containers": containers,
+        }));
+        return Ok(());
+    }
+    printer.result(format!(
+        "Plan (dry run): GitLab {} at {}, gateway at {gateway_url}",
+        settings.gitlab_version, settings.gitlab_url
+    ));
+    for c in planned {
+        printer.result(format!("{} container {}:", c.role, c.name));
+        printer.result(format!("  image: {}", c.spec.image));
+        printer.result("  env:");
+        for line in c.spec.masked_env() {
+            printer.result(format!("    {line}"));
+        }
+        let ports: Vec<String> = c
+            .spec
+            .ports
+            .iter()
+            .map(|p| format!("{}:{}", p.host_port, p.container_port))
+            .collect();
+        printer.result(format!("  ports: {}", ports.join(", ")));
+        printer.result(format!("  volumes: {}", c.spec.binds.join(", ")));
+        if !c.spec.cmd.is_empty() {
+            printer.result(format!("  arguments: {}", c.spec.cmd.join(" ")));
+        }
+        if c.spec.gpus {
+            printer.result("  GPUs: all (NVIDIA runtime required)");
+        }
+        printer.result("  restart: unless-stopped");
+    }
+    if args.model_runtime == ModelRuntime::Embedded {
+        printer.result(format!(
+            "model: {UNIT_NAME} running duo-selfhost serve on port {EMBEDDED_PORT}"
+        ));
+    }
+    printer.result("nothing changed (--dry-run)");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(version: &str) -> Settings {
+        Settings {
+            gitlab_url: "https://gitlab.example.com".into(),
+            gitlab_version: semver::Version::parse(version).unwrap(),
+            gitlab_version_source: VersionSource::Flag,
+            gateway_host: "aigw.example.com".into(),
+            extra_env: BTreeMap::from([("AIGW_AUTH__SECRET_TOKEN".into(), "s3cret".into())]),
+            model_endpoint: None,
+            model: None,
+            served_model_name: None,
+        }
+    }
+
+    #[test]
+    fn gateway_env_ports_and_log_volume() {
+        let spec = gateway_spec(
+            &settings("17.5.0"),
+            "img:1",
+            5052,
+            Path::new("/srv/gitlab-agw"),
+        );
+        assert_eq!(spec.env["AIGW_GITLAB_URL"], "https://gitlab.example.com");
+        assert_eq!(
+            spec.env["AIGW_GITLAB_API_URL"],
+            "https://gitlab.example.com/api/v4/"
+        );
+        assert_eq!(spec.env["AIGW_CUSTOM_MODELS__ENABLED"], "true");
+        assert_eq!(spec.ports.len(), 1);
+        assert_eq!(spec.binds, vec!["/srv/gitlab-agw:/var/log/gitlab-aigw"]);
+        assert!(spec
+            .masked_env()
+            .contains(&"AIGW_AUTH__SECRET_TOKEN=****".to_string()));
+    }
+
+    #[test]
+    fn the_agent_platform_port_from_18_4() {
+        let ports = |v: &str| {
+            gateway_spec(&settings(v), "i", 5052, Path::new("/l"))
+                .ports
+                .iter()
+                .map(|p| p.container_port)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ports("18.3.0"), vec![5052]);
+        assert_eq!(ports("18.4.0"), vec![5052, 50052]);
+    }
+
+    #[test]
+    fn loopback_gateway_hosts_are_refused_unless_allowed() {
+        for host in ["localhost", "127.0.0.1", "::1", "0.0.0.0"] {
+            assert!(check_gateway_host(host, false).is_err(), "{host}");
+            assert!(check_gateway_host(host, true).is_ok(), "{host}");
+        }
+        assert!(check_gateway_host("aigw.example.com", false).is_ok());
+    }
+
+    #[test]
+    fn external_url_is_read_from_gitlab_rb() {
+        let dir = tempfile::tempdir().unwrap();
+        let rb = dir.path().join("gitlab.rb");
+        std::fs::write(
+            &rb,
+            "# external_url 'x'\nexternal_url 'https://gitlab.example.com'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            external_url_of(&rb).as_deref(),
+            Some("https://gitlab.example.com")
+        );
+    }
+
+    #[test]
+    fn the_unit_runs_serve_with_the_model() {
+        let unit = render_unit(
+            Path::new("/usr/local/bin/duo-selfhost"),
+            "smollm2-135m",
+            "smollm2",
+            8080,
+            Path::new("/var/cache/hf"),
+        )
+        .unwrap();
+        assert!(unit.contains(
+            "ExecStart=/usr/local/bin/duo-selfhost serve --model smollm2-135m --served-model-name smollm2 --host 0.0.0.0 --port 8080"
+        ));
+        assert!(unit.contains("Environment=HF_HOME=/var/cache/hf"));
+        assert!(unit.contains("WantedBy=multi-user.target"));
+    }
+
+    #[test]
+    fn vllm_requests_gpus_and_names_the_model() {
+        let spec = vllm_spec(
+            "mistralai/Codestral-22B-v0.1",
+            "codestral",
+            Path::new("/hf"),
+        );
+        assert!(spec.gpus);
+        assert_eq!(
+            spec.cmd[..4],
+            [
+                "--model",
+                "mistralai/Codestral-22B-v0.1",
+                "--served-model-name",
+                "codestral"
+            ]
+        );
+        assert_eq!(spec.binds, vec!["/hf:/root/.cache/huggingface"]);
+        assert_eq!(
+            served_name("mistralai/Codestral-22B-v0.1", None),
+            "codestral-22b-v0.1"
+        );
+    }
+
+    #[test]
+    fn registries_are_recognised_from_the_image() {
+        assert_eq!(
+            registry_of_image(&format!("{GITLAB_REPOSITORY}:self-hosted-v17.5.0-ee")),
+            RegistryChoice::Gitlab
+        );
+        assert_eq!(
+            registry_of_image("127.0.0.1:5000/a/model-gateway:self-hosted-v17.5.0-ee"),
+            RegistryChoice::Mirror("127.0.0.1:5000/a/model-gateway".into())
+        );
+    }
 }

@@ -1,12 +1,297 @@
-//! `duo-selfhost upgrade`.
+//! `duo-selfhost upgrade`: moves the gateway container to the image for the current GitLab
+//! version, keeping every env variable, port, volume, label and the restart policy of the old
+//! container, with rollback when the new one does not become healthy.
 
-use crate::cli::UpgradeArgs;
-use crate::error::{not_built, ExitStatus};
-use crate::output::Printer;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-pub fn run(_args: UpgradeArgs, _printer: &Printer) -> anyhow::Result<ExitStatus> {
-    if _args.target == Some(crate::cli::Target::Helm) {
-        return super::helm_target::upgrade(&_args, _printer);
+use crate::cli::{Target, UpgradeArgs};
+use crate::commands::install::{
+    detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, VersionSource,
+};
+use crate::docker;
+use crate::error::{ExitStatus, Problem};
+use crate::image_tag;
+use crate::output::{Mark, Printer};
+use crate::state;
+
+pub fn run(args: UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let state_path = state::resolve_path(args.state_file.as_deref());
+    let saved = state::load(&state_path)?;
+    let target = args.target.unwrap_or_else(|| {
+        match saved
+            .as_ref()
+            .and_then(|s| s.gateway.as_ref())
+            .map(|g| g.target.as_str())
+        {
+            Some("helm") => Target::Helm,
+            _ => Target::Docker,
+        }
+    });
+    if target == Target::Helm {
+        return super::helm_target::upgrade(&args, printer);
     }
-    Err(not_built("upgrade"))
+    super::runtime()?.block_on(upgrade_docker(&args, saved, &state_path, printer))
+}
+
+/// What the upgrade decided, for `--check`, `--dry-run` and `--json`.
+#[derive(Debug, serde::Serialize)]
+struct Decision {
+    container: String,
+    current_image: String,
+    target_image: String,
+    gitlab_version: String,
+    gitlab_version_source: VersionSource,
+    upgrade_available: bool,
+}
+
+async fn upgrade_docker(
+    args: &UpgradeArgs,
+    saved: Option<state::State>,
+    state_path: &std::path::Path,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let saved_gateway = saved.as_ref().and_then(|s| s.gateway.clone());
+    let name = args
+        .container_name
+        .clone()
+        .or_else(|| {
+            saved_gateway
+                .as_ref()
+                .and_then(|g| g.container_name.clone())
+        })
+        .unwrap_or_else(|| "gitlab-aigw".to_string());
+    let engine = docker::connect().await?;
+    let read_only = args.check || args.dry_run;
+
+    if read_only {
+        if docker::inspect_container(&engine, &docker::previous_name(&name))
+            .await?
+            .is_some()
+        {
+            printer.warn(format!(
+                "{} is left from an interrupted replacement; a run without --check/--dry-run finishes it",
+                docker::previous_name(&name)
+            ));
+        }
+    } else {
+        docker::recover_interrupted(&engine, &name, printer).await?;
+    }
+
+    let Some(old) = docker::inspect_container(&engine, &name).await? else {
+        return Err(Problem::user(format!(
+            "there is no container named {name} on this Docker Engine"
+        ))
+        .hint("install the gateway first (duo-selfhost install), or name the container with --container-name")
+        .into());
+    };
+    let current_image = old
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    let old_labels = docker::labels_of(&old);
+
+    let (version, version_source) = match &args.to_version {
+        Some(text) => (image_tag::parse_gitlab_version(text)?, VersionSource::Flag),
+        None => {
+            let fallback = saved
+                .as_ref()
+                .and_then(|s| s.gitlab.as_ref())
+                .map(|g| g.version.clone())
+                .or_else(|| old_labels.get(docker::LABEL_GITLAB_VERSION).cloned());
+            let url = args.gitlab.gitlab_url.clone().or_else(|| {
+                saved
+                    .as_ref()
+                    .and_then(|s| s.gitlab.as_ref())
+                    .map(|g| g.url.clone())
+            });
+            let client = gitlab_client(&args.gitlab, url.as_deref())?;
+            detect_gitlab_version(client.as_ref(), fallback.as_deref(), printer)
+                .await?
+                .ok_or_else(|| {
+                    Problem::user("the GitLab version could not be found")
+                        .hint("give it with --to-version, such as --to-version 17.6.0")
+                })?
+        }
+    };
+
+    let target_image = match &args.image.image {
+        Some(image) => image.clone(),
+        None => {
+            let registry = args
+                .image
+                .registry
+                .clone()
+                .unwrap_or_else(|| registry_of_image(&current_image));
+            let choice = image_tag::resolve(
+                &version,
+                &registry,
+                args.image.available_tags.as_deref(),
+                false,
+            )
+            .await?;
+            for warning in &choice.warnings {
+                printer.warn(warning);
+            }
+            choice.image
+        }
+    };
+
+    let decision = Decision {
+        container: name.clone(),
+        current_image: current_image.clone(),
+        target_image: target_image.clone(),
+        gitlab_version: version.to_string(),
+        gitlab_version_source: version_source,
+        upgrade_available: current_image != target_image,
+    };
+
+    if args.check {
+        if printer.json {
+            printer.json_document(&serde_json::to_value(&decision)?);
+        }
+        if decision.upgrade_available {
+            printer.result(format!(
+                "upgrade available for {name}: {current_image} -> {target_image} (GitLab {version})"
+            ));
+            return Ok(ExitStatus::UpgradeAvailable);
+        }
+        printer.result(format!("{name} is up to date: {current_image}"));
+        return Ok(ExitStatus::Success);
+    }
+
+    if !decision.upgrade_available {
+        if printer.json {
+            printer.json_document(&serde_json::to_value(&decision)?);
+        }
+        printer.result(format!(
+            "{} {name} is up to date: {current_image} (GitLab {version}); nothing changed",
+            printer.mark(Mark::Ok)
+        ));
+        return Ok(ExitStatus::Success);
+    }
+
+    // Labels of the replacement: ours refreshed, everything else kept.
+    let labels = BTreeMap::from([
+        (
+            docker::LABEL_VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        (
+            docker::LABEL_GITLAB_VERSION.to_string(),
+            version.to_string(),
+        ),
+    ]);
+    let old_image_config = match old.image.as_deref() {
+        Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
+        None => None,
+    };
+    let body = docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
+
+    if args.dry_run {
+        if printer.json {
+            printer.json_document(&serde_json::json!({
+                "decision": decision,
+                "env": masked(&body.env.clone().unwrap_or_default()),
+            }));
+            return Ok(ExitStatus::Success);
+        }
+        printer.result(format!(
+            "would replace {name}: {current_image} -> {target_image} (GitLab {version})"
+        ));
+        printer.result("keeping env:");
+        for line in masked(&body.env.clone().unwrap_or_default()) {
+            printer.result(format!("  {line}"));
+        }
+        let host = body.host_config.clone().unwrap_or_default();
+        let mut ports: Vec<String> = host
+            .port_bindings
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(container, bindings)| {
+                bindings.unwrap_or_default().into_iter().map(move |b| {
+                    format!(
+                        "{}:{} -> {container}",
+                        b.host_ip
+                            .filter(|h| !h.is_empty())
+                            .unwrap_or("0.0.0.0".into()),
+                        b.host_port.unwrap_or_default()
+                    )
+                })
+            })
+            .collect();
+        ports.sort();
+        printer.result(format!("keeping ports: {}", ports.join(", ")));
+        printer.result(format!(
+            "keeping volumes: {}",
+            host.binds.unwrap_or_default().join(", ")
+        ));
+        printer.result(format!(
+            "keeping restart policy: {}",
+            host.restart_policy
+                .and_then(|r| r.name)
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "no".into())
+        ));
+        printer.result("nothing changed (--dry-run)");
+        return Ok(ExitStatus::Success);
+    }
+
+    if !printer.confirm(&format!(
+        "Replace {name} ({current_image}) with {target_image}?"
+    ))? {
+        printer.result("nothing changed");
+        return Ok(ExitStatus::Failure);
+    }
+
+    docker::ensure_image(
+        &engine,
+        &target_image,
+        pull_policy(args.image.pull),
+        printer,
+    )
+    .await?;
+    let hash = body
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(docker::LABEL_SETTINGS_HASH).cloned())
+        .unwrap_or_default();
+    docker::replace_with_rollback(
+        &engine,
+        &name,
+        body,
+        Duration::from_secs(args.health_timeout),
+        printer,
+    )
+    .await?;
+
+    if let Some(mut saved) = saved {
+        if let Some(gateway) = saved.gateway.as_mut() {
+            gateway.image = target_image.clone();
+            gateway.settings_hash = hash;
+            gateway.container_name = Some(name.clone());
+        }
+        if let Some(gitlab) = saved.gitlab.as_mut() {
+            gitlab.version = version.to_string();
+        }
+        state::save(state_path, &saved)?;
+    }
+    if printer.json {
+        printer.json_document(&serde_json::to_value(&decision)?);
+    }
+    printer.result(format!(
+        "{} upgraded {name}: {current_image} -> {target_image}",
+        printer.mark(Mark::Ok)
+    ));
+    Ok(ExitStatus::Success)
+}
+
+fn masked(env: &[String]) -> Vec<String> {
+    env.iter()
+        .map(|entry| match entry.split_once('=') {
+            Some((key, _)) if docker::is_secret_key(key) => format!("{key}=****"),
+            _ => entry.clone(),
+        })
+        .collect()
 }

@@ -1,5 +1,168 @@
-//! Helpers shared by the integration tests (each test file includes this with `mod support;`).
-
+//! Shared helpers for the integration tests: the real binary in a private home, unique names,
+//! free ports, and the Docker fixtures (a stand-in gateway image and a local registry).
 #![allow(dead_code)]
 
+pub mod docker_fixtures;
 pub mod gitlab_fixture;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The binary under test.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_duo-selfhost"))
+}
+
+/// A private HOME and XDG dirs, so a test never touches the machine's config or /etc.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for sub in ["home", "config", "data", "cache"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        Sandbox { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state_file(&self) -> PathBuf {
+        self.path().join("state.toml")
+    }
+
+    /// A copy of the real omnibus gitlab.rb template to point GitLab at the gateway in.
+    pub fn gitlab_rb(&self) -> PathBuf {
+        let path = self.path().join("gitlab.rb");
+        if !path.exists() {
+            std::fs::copy("/work/shared/fixtures/gitlab.rb.template", &path)
+                .or_else(|_| {
+                    std::fs::copy(
+                        Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("tests/fixtures/gitlab.rb.template"),
+                        &path,
+                    )
+                })
+                .expect("copy the gitlab.rb template");
+        }
+        path
+    }
+
+    /// The binary with the sandbox's HOME/XDG dirs and no inherited GitLab/Docker overrides.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.env("HOME", self.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env("DUO_SELFHOST_STATE", self.state_file())
+            .env("DUO_SELFHOST_GITLAB_RB", self.path().join("gitlab.rb"))
+            .env("NO_COLOR", "1")
+            .env_remove("GITLAB_TOKEN")
+            .env_remove("DOCKER_HOST");
+        cmd
+    }
+}
+
+/// A run's outcome with its output as text, for readable assertions.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn from_output(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams when the exit code is not the expected one.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code {} (expected {code})\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    Run::from_output(cmd.output().expect("run the binary"))
+}
+
+/// A name no other test (or other run) uses: prefix, process id, counter.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A TCP port free on every interface right now.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).expect("bind a free port");
+    listener.local_addr().unwrap().port()
+}
+
+/// Flags for an unattended install of GitLab `version` from the local registry.
+pub fn install_args(sandbox: &Sandbox, name: &str, port: u16, version: &str) -> Vec<String> {
+    let registry = docker_fixtures::registry();
+    let log_dir = sandbox.path().join("logs");
+    // GitLab before 17.9 reads the gateway URL from gitlab.rb: a copy of the real template.
+    sandbox.gitlab_rb();
+    vec![
+        "--yes".into(),
+        "install".into(),
+        "--gitlab-url".into(),
+        "https://gitlab.example.com".into(),
+        "--gitlab-version".into(),
+        version.into(),
+        "--gateway-host".into(),
+        "aigw.example.com".into(),
+        "--gateway-port".into(),
+        port.to_string(),
+        "--registry".into(),
+        registry.mirror(),
+        "--container-name".into(),
+        name.into(),
+        "--log-dir".into(),
+        log_dir.display().to_string(),
+        "--health-timeout".into(),
+        "60".into(),
+    ]
+}
+
+/// The container's id; panics when it does not exist.
+pub fn container_id(name: &str) -> String {
+    docker_fixtures::inspect(name).expect("the container exists")["Id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Waits (20 s at most) for 200 on /monitoring/healthz at 127.0.0.1:PORT; the body.
+pub fn wait_healthz(port: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some((200, body)) = docker_fixtures::http_get(port, "/monitoring/healthz") {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answered /monitoring/healthz on {port}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,471 @@
+//! `duo-selfhost install` against the real Docker Engine, with the stand-in gateway images
+//! served by a local registry (tests/support/docker_fixtures.rs). No engine: these fail.
+
+mod support;
+
+use std::path::Path;
+
+use support::docker_fixtures as fx;
+use support::{run, unique_name, Sandbox};
+
+use support::{container_id, install_args, wait_healthz};
+
+#[test]
+fn fresh_install_then_idempotent_rerun_then_changed_env() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    let registry = fx::registry();
+
+    // Fresh install: pulled from the local registry layer by layer, created, healthy.
+    let args = install_args(&sandbox, &name, port, "17.5.0");
+    let out = run(sandbox.command().arg("-v").args(&args)).expect_code(0);
+    assert!(
+        out.stderr
+            .contains(&format!("Pulling {}", registry.image("17.5.0"))),
+        "{}",
+        out.stderr
+    );
+    // Per-layer progress (as lines with -v, since there is no terminal): a real download.
+    let layer_done = regex::Regex::new(r"layer [0-9a-f]{12}: Pull complete").unwrap();
+    assert!(
+        layer_done.is_match(&out.stderr),
+        "no per-layer progress:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains("the AI Gateway runs at http://aigw.example.com:"),
+        "{}",
+        out.stdout
+    );
+    let c = fx::inspect(&name).expect("the gateway container exists");
+    assert_eq!(c["Config"]["Image"], registry.image("17.5.0"));
+    let env = fx::env_of(&c);
+    for wanted in [
+        "AIGW_GITLAB_URL=https://gitlab.example.com",
+        "AIGW_GITLAB_API_URL=https://gitlab.example.com/api/v4/",
+        "AIGW_CUSTOM_MODELS__ENABLED=true",
+        "AIGW_LOGGING__TO_FILE=/var/log/gitlab-aigw/ai-gateway.log",
+    ] {
+        assert!(
+            env.contains(&wanted.to_string()),
+            "{wanted} missing from {env:?}"
+        );
+    }
+    assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["5052/tcp"][0]["HostPort"],
+        port.to_string()
+    );
+    assert!(
+        c["HostConfig"]["PortBindings"].get("50052/tcp").is_none(),
+        "17.5 has no Agent Platform port"
+    );
+    let labels = &c["Config"]["Labels"];
+    assert_eq!(labels["duo-selfhost.gitlab-version"], "17.5.0");
+    assert_eq!(labels["duo-selfhost.version"], env!("CARGO_PKG_VERSION"));
+    assert!(labels["duo-selfhost.settings-hash"]
+        .as_str()
+        .is_some_and(|h| h.len() == 24));
+    assert_eq!(
+        labels["duo-selfhost.log-dir"],
+        sandbox.path().join("logs").display().to_string()
+    );
+    assert!(c["Config"]["Healthcheck"]["Test"][1]
+        .as_str()
+        .unwrap()
+        .contains("/monitoring/healthz"));
+    assert_eq!(c["State"]["Health"]["Status"], "healthy");
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
+    // The log directory is mounted and the gateway's file logging lands in it.
+    let log = std::fs::read_to_string(sandbox.path().join("logs/ai-gateway.log")).unwrap();
+    assert!(log.contains("fixture gateway 17.5.0 started"), "{log}");
+    let state = std::fs::read_to_string(sandbox.state_file()).unwrap();
+    assert!(
+        state.contains(&format!("image = \"{}\"", registry.image("17.5.0"))),
+        "{state}"
+    );
+    assert!(
+        state.contains(&format!("container_name = \"{name}\"")),
+        "{state}"
+    );
+    // GitLab (17.5: gitlab.rb) points at the gateway; reconfigure is left to the admin here.
+    let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
+    assert!(
+        rb.contains(&format!(
+            "'AI_GATEWAY_URL' => 'http://aigw.example.com:{port}'"
+        )),
+        "gitlab.rb:\n{}",
+        rb.lines()
+            .filter(|l| l.contains("AI_GATEWAY"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        out.stderr.contains("gitlab-ctl reconfigure"),
+        "{}",
+        out.stderr
+    );
+    let first_id = container_id(&name);
+    let state_before = state;
+
+    // The same inputs again: nothing changes, and it says so.
+    let out = run(sandbox.command().args(&args)).expect_code(0);
+    assert!(out.stdout.contains("nothing changed"), "{}", out.stdout);
+    assert_eq!(container_id(&name), first_id);
+    assert_eq!(
+        std::fs::read_to_string(sandbox.state_file()).unwrap(),
+        state_before
+    );
+
+    // Changed env: replaced the safe way; the new one has it, nothing is left over.
+    let mut changed = args.clone();
+    changed.extend(["--env".to_string(), "AIGW_LOGGING__LEVEL=debug".to_string()]);
+    let out = run(sandbox.command().args(&changed)).expect_code(0);
+    assert!(out.stderr.contains("replacing"), "{}", out.stderr);
+    assert_ne!(container_id(&name), first_id);
+    let env = fx::env_of(&fx::inspect(&name).unwrap());
+    assert!(
+        env.contains(&"AIGW_LOGGING__LEVEL=debug".to_string()),
+        "{env:?}"
+    );
+    assert!(env.contains(&"AIGW_GITLAB_URL=https://gitlab.example.com".to_string()));
+    assert!(fx::inspect(&format!("{name}-previous")).is_none());
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
+}
+
+#[test]
+fn agent_platform_port_from_18_4() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-184");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    // 50052 is fixed on the host; make sure nothing else of ours holds it.
+    if std::net::TcpListener::bind(("0.0.0.0", 50052)).is_err() {
+        panic!("port 50052 is taken on this host; the 18.4 test needs it");
+    }
+    let out = run(sandbox
+        .command()
+        .args(install_args(&sandbox, &name, port, "18.4.0")))
+    .expect_code(0);
+    assert!(
+        out.stderr
+            .contains("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"),
+        "{}",
+        out.stderr
+    );
+    let c = fx::inspect(&name).unwrap();
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["50052/tcp"][0]["HostPort"],
+        "50052"
+    );
+    assert!(fx::env_of(&c).contains(
+        &"DUO_WORKFLOW_LOGGING__TO_FILE=/var/log/gitlab-aigw/duo-workflow-service.log".to_string()
+    ));
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error_and_nothing_is_created() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-port");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = run(sandbox
+        .command()
+        .args(install_args(&sandbox, &name, port, "17.5.0")))
+    .expect_code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("port {port} is already in use")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint:") && out.stderr.contains("--gateway-port"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx::inspect(&name).is_none());
+    assert!(!sandbox.state_file().exists());
+}
+
+#[test]
+fn docker_unreachable_names_the_cause_and_the_fix() {
+    let sandbox = Sandbox::new();
+    let out = run(sandbox
+        .command()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args([
+            "--yes",
+            "install",
+            "--gitlab-url",
+            "https://gitlab.example.com",
+            "--gitlab-version",
+            "17.5.0",
+            "--gateway-host",
+            "aigw.example.com",
+            "--image",
+            "example.invalid/gw:self-hosted-v17.5.0-ee",
+        ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains(
+            "error: the Docker Engine at unix:///nonexistent/docker.sock does not answer"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: check DOCKER_HOST"),
+        "{}",
+        out.stderr
+    );
+    assert!(!sandbox.state_file().exists());
+}
+
+#[test]
+fn dry_run_prints_the_plan_with_secrets_masked_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-dry");
+    let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
+    let out = run(sandbox.command().args([
+        "--yes",
+        "install",
+        "--dry-run",
+        "--gitlab-url",
+        "https://gitlab.example.com",
+        "--gitlab-version",
+        "17.6.0",
+        "--gateway-host",
+        "aigw.example.com",
+        "--image",
+        "example.invalid/gw:self-hosted-v17.6.0-ee",
+        "--container-name",
+        &name,
+        "--env",
+        "AIGW_SELF_SIGNED_JWT__SIGNING_KEY=very-secret-pem",
+    ]))
+    .expect_code(0);
+    assert!(
+        out.stdout
+            .contains("image: example.invalid/gw:self-hosted-v17.6.0-ee"),
+        "{}",
+        out.stdout
+    );
+    assert!(out
+        .stdout
+        .contains("AIGW_GITLAB_API_URL=https://gitlab.example.com/api/v4/"));
+    assert!(
+        out.stdout
+            .contains("AIGW_SELF_SIGNED_JWT__SIGNING_KEY=****"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("very-secret-pem") && !out.stderr.contains("very-secret-pem"));
+    assert!(out.stdout.contains("ports: 5052:5052"));
+    assert!(out.stdout.contains("nothing changed (--dry-run)"));
+    // The gitlab.rb diff is part of the plan; the file itself is untouched.
+    assert!(
+        out.stdout.contains("+") && out.stdout.contains("AI_GATEWAY_URL"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
+    assert!(fx::inspect(&name).is_none());
+    assert!(!sandbox.state_file().exists());
+}
+
+#[test]
+fn a_loopback_gateway_host_is_refused() {
+    let sandbox = Sandbox::new();
+    let out = run(sandbox.command().args([
+        "--yes",
+        "install",
+        "--dry-run",
+        "--gitlab-url",
+        "https://gitlab.example.com",
+        "--gitlab-version",
+        "17.6.0",
+        "--gateway-host",
+        "localhost",
+    ]))
+    .expect_code(1);
+    assert!(out.stderr.contains("loopback"), "{}", out.stderr);
+    assert!(out.stderr.contains("--allow-localhost"), "{}", out.stderr);
+}
+
+#[test]
+fn vllm_is_refused_without_an_nvidia_runtime_and_nothing_changes() {
+    fx::require_engine();
+    let info = fx::docker(&["info", "--format", "{{json .Runtimes}}"]);
+    assert!(
+        !info.contains("nvidia"),
+        "this test expects an engine without the NVIDIA runtime"
+    );
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-vllm");
+    let _cleanup = fx::Cleanup::new(&[&name, &format!("{name}-vllm")]);
+    let port = support::free_port();
+    let mut args = install_args(&sandbox, &name, port, "17.5.0");
+    args.extend(
+        [
+            "--model-runtime",
+            "vllm",
+            "--model",
+            "mistralai/Codestral-22B-v0.1",
+        ]
+        .map(String::from),
+    );
+    let out = run(sandbox.command().args(&args)).expect_code(1);
+    assert!(out.stderr.contains("no NVIDIA runtime"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("hint: install the NVIDIA Container Toolkit"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx::inspect(&name).is_none());
+    assert!(fx::inspect(&format!("{name}-vllm")).is_none());
+    assert!(!sandbox.state_file().exists());
+}
+
+#[test]
+fn the_vllm_container_spec_requests_gpus_and_serves_the_model() {
+    fx::ensure_images();
+    let name = unique_name("duo-vllm-spec");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let spec = duo_selfhost::commands::install::vllm_spec(
+        "mistralai/Codestral-22B-v0.1",
+        "codestral",
+        Path::new("/srv/hf-cache"),
+    );
+    // Created (never started: there is no GPU here) through the engine, then read back.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let docker = duo_selfhost::docker::connect().await.unwrap();
+        let options = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+            .name(&name)
+            .build();
+        docker
+            .create_container(Some(options), spec.create_body())
+            .await
+            .unwrap();
+    });
+    let c = fx::inspect(&name).unwrap();
+    assert_eq!(c["Config"]["Image"], duo_selfhost::docker::VLLM_IMAGE);
+    let request = &c["HostConfig"]["DeviceRequests"][0];
+    assert_eq!(request["Count"], -1);
+    assert_eq!(request["Capabilities"][0][0], "gpu");
+    let cmd: Vec<&str> = c["Config"]["Cmd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cmd,
+        [
+            "--model",
+            "mistralai/Codestral-22B-v0.1",
+            "--served-model-name",
+            "codestral",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8000"
+        ]
+    );
+    assert_eq!(
+        c["HostConfig"]["Binds"][0],
+        "/srv/hf-cache:/root/.cache/huggingface"
+    );
+    assert_eq!(
+        c["HostConfig"]["PortBindings"]["8000/tcp"][0]["HostPort"],
+        "8000"
+    );
+    assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+}
+
+fn pty_session(sandbox: &Sandbox, args: &[&str]) -> rexpect::session::PtySession {
+    let mut cmd = sandbox.command();
+    cmd.args(args).env("TERM", "xterm");
+    rexpect::session::spawn_with_options(
+        cmd,
+        rexpect::reader::Options::new()
+            .timeout_ms(Some(30_000))
+            .strip_ansi_escape_codes(true),
+    )
+    .expect("spawn in a pseudo-terminal")
+}
+
+#[test]
+fn prompts_ask_for_what_is_missing_on_a_terminal() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-pty");
+    let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
+    let mut p = pty_session(
+        &sandbox,
+        &[
+            "install",
+            "--dry-run",
+            "--image",
+            "example.invalid/gw:self-hosted-v17.6.0-ee",
+            "--container-name",
+            &name,
+        ],
+    );
+    p.exp_string("GitLab URL").unwrap();
+    p.send_line("https://gitlab.pty.example").unwrap();
+    p.exp_string("GitLab version").unwrap();
+    p.send_line("17.6.0").unwrap();
+    p.exp_string("Host name GitLab reaches the gateway by")
+        .unwrap();
+    // Clear any default the prompt offers, then type ours.
+    p.send_line("aigw.pty.example").unwrap();
+    p.exp_string("Model endpoint").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("AIGW_GITLAB_URL=https://gitlab.pty.example")
+        .unwrap();
+    p.exp_string("nothing changed (--dry-run)").unwrap();
+    // The plan ends with the gitlab.rb diff for 17.6.
+    p.exp_string("AI_GATEWAY_URL").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!sandbox.state_file().exists());
+    assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-ctrlc");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let log_dir = sandbox.path().join("logs");
+    let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
+    let mut p = pty_session(
+        &sandbox,
+        &[
+            "install",
+            "--image",
+            "example.invalid/gw:self-hosted-v17.6.0-ee",
+            "--container-name",
+            &name,
+            "--log-dir",
+            log_dir.to_str().unwrap(),
+        ],
+    );
+    p.exp_string("GitLab URL").unwrap();
+    p.send_line("https://gitlab.pty.example").unwrap();
+    p.exp_string("GitLab version").unwrap();
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    let status = format!("{:?}", p.process().wait().unwrap());
+    // Killed by SIGINT (console re-raises it): not a clean exit 0.
+    assert!(status.contains("SIGINT"), "Ctrl-C ended as {status}");
+    assert!(!sandbox.state_file().exists());
+    assert!(!log_dir.exists());
+    assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
+    assert!(fx::inspect(&name).is_none());
+}

@@ -1,0 +1,311 @@
+//! `duo-selfhost upgrade` against the real Docker Engine, with the stand-in gateway images
+//! served by a local registry (tests/support/docker_fixtures.rs). No engine: these fail.
+
+mod support;
+
+use support::docker_fixtures as fx;
+use support::{container_id, install_args, run, unique_name, wait_healthz, Sandbox};
+
+/// The fixtures themselves: the registry lists the tags, and a healthy image answers healthz.
+#[test]
+fn fixtures_serve_tags_and_answer_healthz() {
+    let registry = fx::registry();
+    let (status, body) = fx::http_get(
+        registry.port,
+        &format!("/v2/{}/tags/list", fx::GATEWAY_PATH),
+    )
+    .expect("the registry answers");
+    assert_eq!(status, 200, "{body}");
+    for (version, _) in fx::VERSIONS {
+        assert!(
+            body.contains(&format!("self-hosted-v{version}-ee")),
+            "{body}"
+        );
+    }
+    let name = unique_name("duo-fixture");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    fx::docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &format!("127.0.0.1:{port}:5052"),
+        &fx::gateway_image("17.5.0"),
+    ]);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
+}
+
+/// Installs 17.5.0 with an extra env variable; the sandbox's state file records it.
+fn install_17_5(sandbox: &Sandbox, name: &str, port: u16) {
+    let mut args = install_args(sandbox, name, port, "17.5.0");
+    args.extend(
+        [
+            "--env",
+            "AIGW_LOGGING__LEVEL=debug",
+            "--env",
+            "HTTPS_PROXY=http://proxy.example:3128",
+        ]
+        .map(String::from),
+    );
+    run(sandbox.command().args(&args)).expect_code(0);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
+}
+
+/// The env a container was given (the image's own defaults, FIXTURE_*, PATH, HF_HOME, left out).
+fn own_env(name: &str) -> Vec<String> {
+    let mut env: Vec<String> = fx::env_of(&fx::inspect(name).unwrap())
+        .into_iter()
+        .filter(|e| {
+            !e.starts_with("FIXTURE_") && !e.starts_with("PATH=") && !e.starts_with("HF_HOME=")
+        })
+        .collect();
+    env.sort();
+    env
+}
+
+fn upgrade(sandbox: &Sandbox, extra: &[&str]) -> support::Run {
+    // No --container-name: it comes from the state file install wrote.
+    run(sandbox
+        .command()
+        .args(["--yes", "upgrade", "--health-timeout", "12"])
+        .args(extra))
+}
+
+#[test]
+fn upgrade_17_5_to_17_6_keeps_every_setting() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    let before = fx::inspect(&name).unwrap();
+    let env_before = own_env(&name);
+    assert!(env_before.contains(&"HTTPS_PROXY=http://proxy.example:3128".to_string()));
+
+    let out = upgrade(&sandbox, &["--to-version", "17.6.0"]).expect_code(0);
+    let registry = fx::registry();
+    // Tag discovery picked the highest 17.6 patch from the registry.
+    assert!(
+        out.stdout
+            .contains(&format!("-> {}", registry.image("17.6.1"))),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let after = fx::inspect(&name).unwrap();
+    assert_eq!(after["Config"]["Image"], registry.image("17.6.1"));
+    assert_ne!(after["Id"], before["Id"]);
+    assert_eq!(own_env(&name), env_before, "every env variable is kept");
+    for key in ["PortBindings", "Binds", "RestartPolicy"] {
+        assert_eq!(
+            after["HostConfig"][key], before["HostConfig"][key],
+            "{key} kept"
+        );
+    }
+    let (labels_before, labels_after) = (&before["Config"]["Labels"], &after["Config"]["Labels"]);
+    assert_eq!(
+        labels_after["duo-selfhost.log-dir"],
+        labels_before["duo-selfhost.log-dir"]
+    );
+    assert_eq!(
+        labels_after["duo-selfhost.env-keys"],
+        labels_before["duo-selfhost.env-keys"]
+    );
+    assert_eq!(labels_after["duo-selfhost.gitlab-version"], "17.6.0");
+    // The new image's own defaults apply (they were not pinned from the old image).
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.6.1"}"#);
+    assert!(fx::inspect(&format!("{name}-previous")).is_none());
+    let state = std::fs::read_to_string(sandbox.state_file()).unwrap();
+    assert!(state.contains(&registry.image("17.6.1")), "{state}");
+
+    // Install with the inputs matching the upgraded container is then a no-op.
+    let mut args = install_args(&sandbox, &name, port, "17.6.0");
+    args.extend(
+        [
+            "--env",
+            "AIGW_LOGGING__LEVEL=debug",
+            "--env",
+            "HTTPS_PROXY=http://proxy.example:3128",
+        ]
+        .map(String::from),
+    );
+    let out = run(sandbox.command().args(&args)).expect_code(0);
+    assert!(
+        out.stdout.contains("nothing changed"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn check_exits_0_when_up_to_date_and_100_when_an_upgrade_is_available() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-check");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    let id = container_id(&name);
+
+    let out = upgrade(&sandbox, &["--check", "--to-version", "17.5.0"]).expect_code(0);
+    assert!(out.stdout.contains("is up to date"), "{}", out.stdout);
+    let out = upgrade(&sandbox, &["--check", "--to-version", "17.6.0"]).expect_code(100);
+    assert!(out.stdout.contains("upgrade available"), "{}", out.stdout);
+    let out = upgrade(&sandbox, &["--dry-run", "--to-version", "17.6.0"]).expect_code(0);
+    assert!(out.stdout.contains("would replace"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("HTTPS_PROXY=http://proxy.example:3128"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("nothing changed (--dry-run)"));
+    assert_eq!(
+        container_id(&name),
+        id,
+        "--check and --dry-run change nothing"
+    );
+}
+
+#[test]
+fn an_unhealthy_new_image_is_rolled_back_and_the_old_one_answers_again() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-unhealthy");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    let id = container_id(&name);
+    let env_before = own_env(&name);
+
+    let out = upgrade(&sandbox, &["--to-version", "17.7.0"]).expect_code(1);
+    assert!(out.stderr.contains("rolling back"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not healthy after 12s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("last log lines"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("/monitoring/healthz fails"),
+        "the container's own log lines:\n{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("error: replacing"), "{}", out.stderr);
+    assert_eq!(container_id(&name), id, "the old container is back");
+    assert!(fx::inspect(&format!("{name}-previous")).is_none());
+    assert_eq!(own_env(&name), env_before);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
+}
+
+#[test]
+fn a_crash_looping_new_image_is_rolled_back() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-crash");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    let id = container_id(&name);
+
+    let out = upgrade(&sandbox, &["--to-version", "17.8.0"]).expect_code(1);
+    assert!(out.stderr.contains("crashing on purpose"), "{}", out.stderr);
+    assert!(out.stderr.contains("rolling back"), "{}", out.stderr);
+    assert_eq!(container_id(&name), id);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
+}
+
+#[test]
+fn an_upgrade_killed_between_stop_and_start_is_finished_by_the_next_run() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-killed");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    let env_before = own_env(&name);
+
+    // What a kill right after "stop old; rename old to <name>-previous" leaves behind.
+    let previous = format!("{name}-previous");
+    fx::docker(&["stop", &name]);
+    fx::docker(&["rename", &name, &previous]);
+    assert!(fx::http_get(port, "/monitoring/healthz").is_none());
+
+    let out = upgrade(&sandbox, &["--to-version", "17.6.0"]).expect_code(0);
+    assert!(
+        out.stderr.contains("interrupted replacement"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx::inspect(&previous).is_none(), "nothing is left over");
+    assert_eq!(
+        fx::inspect(&name).unwrap()["Config"]["Image"],
+        fx::registry().image("17.6.1")
+    );
+    assert_eq!(own_env(&name), env_before);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.6.1"}"#);
+}
+
+#[test]
+fn a_replacement_killed_after_the_new_one_was_healthy_is_finished_by_install() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-late-kill");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    // A leftover old container beside a healthy current one (killed before "remove old").
+    let previous = format!("{name}-previous");
+    fx::docker(&["create", "--name", &previous, &fx::gateway_image("17.5.0")]);
+    let id = container_id(&name);
+    let mut args = install_args(&sandbox, &name, port, "17.5.0");
+    args.extend(
+        [
+            "--env",
+            "AIGW_LOGGING__LEVEL=debug",
+            "--env",
+            "HTTPS_PROXY=http://proxy.example:3128",
+        ]
+        .map(String::from),
+    );
+    let out = run(sandbox.command().args(&args)).expect_code(0);
+    assert!(
+        out.stderr.contains("interrupted replacement"),
+        "{}",
+        out.stderr
+    );
+    assert!(fx::inspect(&previous).is_none());
+    assert_eq!(container_id(&name), id);
+}
+
+#[test]
+fn docker_unreachable_names_the_cause_and_the_fix() {
+    let sandbox = Sandbox::new();
+    let out = run(sandbox
+        .command()
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .args(["--yes", "upgrade", "--to-version", "17.6.0"]))
+    .expect_code(1);
+    assert!(out.stderr.contains("does not answer"), "{}", out.stderr);
+    assert!(out.stderr.contains("hint:"), "{}", out.stderr);
+}
+
+#[test]
+fn no_container_is_a_clear_error() {
+    fx::require_engine();
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-none");
+    let out = upgrade(
+        &sandbox,
+        &["--container-name", &name, "--to-version", "17.6.0"],
+    )
+    .expect_code(1);
+    assert!(
+        out.stderr
+            .contains(&format!("there is no container named {name}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: install the gateway first"),
+        "{}",
+        out.stderr
+    );
+}
