@@ -1013,6 +1013,9 @@ fn plan_hash_edits(
                 });
             }
             None => {
+                // Every entry is gone (or there were none): the new items replace the whole
+                // inside of the braces, which already covers the removals planned above.
+                edits.retain(|e| e.end <= hash.open || e.start > hash.close);
                 edits.push(Edit {
                     start: hash.open + 1,
                     end: hash.close,
@@ -1036,6 +1039,15 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn one_line_hash_with_every_entry_replaced() {
+        // Found by tests/gitlab_rb_props.rs: the removal and the new items used to overlap.
+        let text = "gitlab_rails['env'] = { 'A' => '' }\n";
+        let changes = [EnvChange::unset("A"), EnvChange::set("B", "b")];
+        let new = plan_edit(text, &changes).unwrap().unwrap();
+        assert_eq!(new, "gitlab_rails['env'] = { 'B' => 'b' }\n");
     }
 
     #[test]
