@@ -808,3 +808,116 @@ fn set_json_reports_the_outcome() {
         .contains("+gitlab_rails['env'] = { 'A' => 'b' }"));
     assert!(Path::new(doc["backup"].as_str().unwrap()).is_file());
 }
+
+#[test]
+fn heredocs_percent_literals_and_strings_that_look_like_env_hashes_are_not_active() {
+    let setup = Setup::new();
+    let text = r#"external_url 'https://gitlab.example.com'
+gitlab_rails['ldap_servers'] = YAML.load <<-'EOS'
+  main:
+    label: 'LDAP'
+    note: |
+      gitlab_rails['env'] = { 'FROM_HEREDOC' => 'no' }
+EOS
+pgbouncer['admin_users'] = %w(gitlab-psql postgres)
+nginx['custom_gitlab_server_config'] = "location /x { # gitlab_rails['env'] = { 'NO' => 'no' }\n}"
+=begin
+gitlab_rails['env'] = { 'FROM_BLOCK_COMMENT' => 'no' }
+=end
+gitlab_rails['env'] = {
+  'REAL' => "yes #{'interpolation-free'.length rescue 0}".length.to_s
+}
+"#;
+    // That hash value is an expression: refused, and the message says which line.
+    let path = setup.file(text);
+    let run = setup.run(&["gitlab-rb", "show", "--file", path.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("gitlab.rb:14:"), "{}", run.stderr);
+
+    // With a literal value, only the real hash counts, and Ruby agrees.
+    let text = text.replace(
+        r#""yes #{'interpolation-free'.length rescue 0}".length.to_s"#,
+        "'yes'",
+    );
+    let path = setup.file(&text);
+    assert_eq!(ruby_env(&path), map(&[("REAL", "yes")]));
+    let run = setup.run(&[
+        "gitlab-rb",
+        "set",
+        "--file",
+        path.to_str().unwrap(),
+        "-y",
+        "AI_GATEWAY_URL=http://gw:5052",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        text.replace(
+            "  'REAL' => 'yes'\n",
+            "  'REAL' => 'yes',\n  'AI_GATEWAY_URL' => 'http://gw:5052'\n"
+        )
+    );
+    ruby_syntax_ok(&path);
+    assert_eq!(
+        ruby_env(&path),
+        map(&[("REAL", "yes"), ("AI_GATEWAY_URL", "http://gw:5052")])
+    );
+}
+
+mod values {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Writes `value` with set into a hash of the given quote style and returns what Ruby reads.
+    fn round_trip(value: &str, quote: char) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gitlab.rb");
+        let text = format!(
+            "gitlab_rails['env'] = {{\n  {q}A{q} => {q}a{q}\n}}\n",
+            q = quote
+        );
+        let new = gitlab_rb::plan_edit(
+            &text,
+            &[EnvChange::set("A", value), EnvChange::set("B", value)],
+        )
+        .unwrap()
+        .unwrap();
+        fs::write(&path, new).unwrap();
+        let env = ruby_env(&path);
+        assert_eq!(
+            env.get("A"),
+            env.get("B"),
+            "replaced and added entries agree"
+        );
+        env["A"].clone()
+    }
+
+    #[test]
+    fn tricky_values_read_back_exactly_in_ruby() {
+        for value in [
+            r#"it's "quoted""#,
+            r"C:\path\to\file\",
+            r"\\server\share \' \n \t",
+            "#{ENV['HOME']} #@ivar #$global \\#{x}",
+            "tab\there, unicode é ✓",
+            "",
+            "   spaces   ",
+            "'",
+            "\"",
+            "\\",
+        ] {
+            for quote in ['\'', '"'] {
+                assert_eq!(round_trip(value, quote), value, "quote {quote}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn any_printable_value_reads_back_exactly(value in "[ -~\t\u{e9}\u{2713}]{0,40}", double in any::<bool>()) {
+            let quote = if double { '"' } else { '\'' };
+            prop_assert_eq!(round_trip(&value, quote), value);
+        }
+    }
+}

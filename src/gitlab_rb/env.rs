@@ -408,6 +408,7 @@ fn parse(text: &str) -> Result<EnvFile, EnvError> {
         .iter()
         .filter(|t| t.kind != TokenKind::Comment)
         .collect();
+    let depth = block_depths(&sig);
     let mut parser = Parser { sig, pos: 0 };
     let mut statements = Vec::new();
     while parser.pos < parser.sig.len() {
@@ -418,6 +419,12 @@ fn parse(text: &str) -> Result<EnvFile, EnvError> {
         }
         let start_token = parser.sig[i];
         let line = start_token.line;
+        if depth[i] > 0 {
+            return Err(unsupported(
+                line,
+                "gitlab_rails['env'] is set inside a condition or block (if/unless/case/do ... end), so duo-selfhost cannot tell whether it applies",
+            ));
+        }
         match parser.peek().map(|t| &t.kind) {
             None | Some(TokenKind::Newline) | Some(TokenKind::Punct(";")) => {}
             Some(TokenKind::Punct("=")) => {
@@ -486,6 +493,54 @@ fn parse(text: &str) -> Result<EnvFile, EnvError> {
         statements,
         template_example_end: template_example_end(text, &tokens),
     })
+}
+
+/// For each significant token, how many `if`/`unless`/`case`/`def`/`do`/... blocks enclose
+/// it. Modifier forms (`x = 1 if y`) do not open a block: only keywords at a statement start do.
+fn block_depths(sig: &[&Token]) -> Vec<usize> {
+    let mut depths = Vec::with_capacity(sig.len());
+    let mut depth = 0usize;
+    // `while x do` uses `do` as part of the loop it already counted.
+    let mut loop_line = None;
+    for (i, token) in sig.iter().enumerate() {
+        depths.push(depth);
+        let TokenKind::Ident(word) = &token.kind else {
+            continue;
+        };
+        // `x.end` or `:if` are method names and symbols, not keywords.
+        let after_dot_or_colon = i > 0
+            && (matches!(
+                sig[i - 1].kind,
+                TokenKind::Punct(".") | TokenKind::Punct("::")
+            ) || (sig[i - 1].kind == TokenKind::Punct(":") && sig[i - 1].end == token.start));
+        if after_dot_or_colon {
+            continue;
+        }
+        match word.as_str() {
+            "if" | "unless" | "case" | "def" | "class" | "module" | "begin"
+                if at_statement_start(sig, i) || follows_assignment(sig, i) =>
+            {
+                depth += 1
+            }
+            "while" | "until" | "for" if at_statement_start(sig, i) => {
+                depth += 1;
+                loop_line = Some(token.line);
+            }
+            "do" if loop_line != Some(token.line) => depth += 1,
+            "end" => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    depths
+}
+
+/// `x = if ...`: a keyword right after `=` opens a block too.
+fn follows_assignment(sig: &[&Token], i: usize) -> bool {
+    i > 0
+        && matches!(
+            sig[i - 1].kind,
+            TokenKind::Punct("=") | TokenKind::Punct("||=")
+        )
 }
 
 /// The end of the last commented `# gitlab_rails['env'] = {` ... `# }` block (the template's
@@ -1173,6 +1228,32 @@ mod tests {
             plan_edit("", &[EnvChange::set("1A", "x")]),
             Err(EnvError::BadChange(_))
         ));
+    }
+
+    #[test]
+    fn assignments_inside_blocks_are_refused_but_modifiers_and_closed_blocks_are_not() {
+        let err =
+            effective_env("if File.exist?('/x')\n  gitlab_rails['env'] = { 'A' => 'b' }\nend\n")
+                .unwrap_err();
+        assert_eq!(err.line(), Some(2));
+        let err = effective_env("%w(a).each do |x|\n  gitlab_rails['env']['A'] = 'b'\nend\n")
+            .unwrap_err();
+        assert_eq!(err.line(), Some(2));
+        let text = "x = 1 if y\nwhile z do\n  z = false\nend\nfoo.end\ngitlab_rails['env'] = { 'A' => 'b' }\n";
+        assert_eq!(env(text), pairs(&[("A", "b")]));
+    }
+
+    #[test]
+    fn label_style_keys_are_read_and_extended_in_their_style() {
+        let text = "gitlab_rails['env'] = {\n  A: 'a',\n  \"B\": \"b\"\n}\n";
+        assert_eq!(env(text), pairs(&[("A", "a"), ("B", "b")]));
+        let new = plan_edit(text, &[EnvChange::set("C", "c")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            new,
+            "gitlab_rails['env'] = {\n  A: 'a',\n  \"B\": \"b\",\n  C: \"c\"\n}\n"
+        );
     }
 
     #[test]

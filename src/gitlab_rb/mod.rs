@@ -14,7 +14,7 @@ pub use env::{
 };
 pub use write::{
     backup_path_for, find_gitlab_ctl, reconfigure, ruby_syntax_check, unified_diff,
-    verify_rendered_env, write_atomically, RubyCheck, WriteHooks, ENVDIR_OVERRIDE_VAR,
+    verify_rendered_env, write_atomically, RubyCheck, WriteHook, WriteHooks, ENVDIR_OVERRIDE_VAR,
 };
 
 use crate::error::Problem;

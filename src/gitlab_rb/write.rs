@@ -27,11 +27,14 @@ pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
         .to_string()
 }
 
+/// A step hook: gets the temporary file's path; an error aborts the write.
+pub type WriteHook = Box<dyn Fn(&Path) -> io::Result<()>>;
+
 /// Test hooks into [`write_atomically`]: each runs at its step and may fail it.
 #[derive(Default)]
 pub struct WriteHooks {
     /// Runs after the temporary file is written and checked, just before the rename.
-    pub before_rename: Option<Box<dyn Fn(&Path) -> io::Result<()>>>,
+    pub before_rename: Option<WriteHook>,
 }
 
 /// The result of `ruby -c` on the new content.

@@ -3,6 +3,7 @@
 # Usage: ruby eval_env.rb GITLAB_RB [ENVDIR]
 # With ENVDIR, also renders the env like `gitlab-ctl reconfigure` does: one file per variable.
 require 'json'
+require 'yaml' # gitlab.rb files use YAML.load for LDAP settings
 require 'fileutils'
 
 # Like Gitlab::ConfigMash under auto_vivify: reading a missing key creates a nested hash, so

@@ -411,13 +411,17 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-/// `Ok(is_admin)` when the token is acceptable; a 401 otherwise.
-fn authenticate(config: &FakeGitlabConfig, headers: &HeaderMap) -> Result<bool, Response> {
+/// `Some(is_admin)` when the token is acceptable; `None` means 401.
+fn authenticate(config: &FakeGitlabConfig, headers: &HeaderMap) -> Option<bool> {
     match (&config.token, presented_token(headers)) {
-        (None, _) => Ok(config.admin),
-        (Some(expected), Some(given)) if *expected == given => Ok(config.admin),
-        _ => Err(message(StatusCode::UNAUTHORIZED, "401 Unauthorized")),
+        (None, _) => Some(config.admin),
+        (Some(expected), Some(given)) if *expected == given => Some(config.admin),
+        _ => None,
     }
+}
+
+fn unauthorized() -> Response {
+    message(StatusCode::UNAUTHORIZED, "401 Unauthorized")
 }
 
 async fn handle(
@@ -467,8 +471,8 @@ async fn handle(
             }
         }
         ("GET", "/api/v4/metadata") => {
-            if let Err(denied) = authenticate(&config, &headers) {
-                return denied;
+            if authenticate(&config, &headers).is_none() {
+                return unauthorized();
             }
             Json(json!({
                 "version": config.version,
@@ -479,17 +483,17 @@ async fn handle(
             .into_response()
         }
         ("GET", "/api/v4/license") => match authenticate(&config, &headers) {
-            Err(denied) => denied,
-            Ok(false) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
-            Ok(true) => match &config.license {
+            None => unauthorized(),
+            Some(false) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
+            Some(true) => match &config.license {
                 Some(license) => Json(license.clone()).into_response(),
                 None => message(StatusCode::NOT_FOUND, "404 Not Found"),
             },
         },
         ("GET", "/api/v4/features") => match authenticate(&config, &headers) {
-            Err(denied) => denied,
-            Ok(false) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
-            Ok(true) => Json(Value::Array(
+            None => unauthorized(),
+            Some(false) => message(StatusCode::FORBIDDEN, "403 Forbidden"),
+            Some(true) => Json(Value::Array(
                 config
                     .features
                     .iter()
@@ -500,9 +504,9 @@ async fn handle(
         },
         ("POST", p) if p.starts_with("/api/v4/features/") => {
             match authenticate(&config, &headers) {
-                Err(denied) => return denied,
-                Ok(false) => return message(StatusCode::FORBIDDEN, "403 Forbidden"),
-                Ok(true) => {}
+                None => return unauthorized(),
+                Some(false) => return message(StatusCode::FORBIDDEN, "403 Forbidden"),
+                Some(true) => {}
             }
             let name = p.trim_start_matches("/api/v4/features/").to_string();
             let value = form_or_json_value(&body);
