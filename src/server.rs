@@ -1,2 +1,800 @@
 //! The OpenAI-compatible HTTP API over the engine: /v1/models, /v1/chat/completions,
 //! /v1/completions (with fill-in-the-middle), /health and /metrics.
+//! Wire format and errors only; decoding and scheduling live in `engine`.
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use llama_cpp_2::token::LlamaToken;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::engine::prompt::{self, ChatMessage, FimMode};
+use crate::engine::{Engine, Event, FinishReason, Metrics, SamplingParams, SubmitError, Usage};
+use crate::secret::Secret;
+
+/// The response header that says how a fill-in-the-middle request was served.
+pub const FIM_HEADER: &str = "x-duo-selfhost-fim";
+
+pub struct ServerConfig {
+    pub served_name: String,
+    pub api_key: Option<Secret>,
+    pub max_body_bytes: usize,
+}
+
+/// Shared by every handler. The engine arrives once the model is loaded; until then
+/// /health and the /v1 routes answer 503.
+pub struct AppState {
+    pub config: ServerConfig,
+    pub metrics: Arc<Metrics>,
+    pub engine: OnceLock<Engine>,
+    created: u64,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(AppState {
+            config,
+            metrics,
+            engine: OnceLock::new(),
+            created: unix_now(),
+        })
+    }
+
+    fn engine(&self) -> Result<&Engine, ApiError> {
+        self.engine.get().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the model is still loading; retry shortly",
+                "server_error",
+                "model_loading",
+            )
+            .retry_after(2)
+        })
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/models", get(list_models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/completions", post(completions))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(v1)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// An OpenAI-shaped error: `{"error": {"message", "type", "code"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    code: &'static str,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        message: impl Into<String>,
+        kind: &'static str,
+        code: &'static str,
+    ) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+            kind,
+            code,
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            message,
+            "invalid_request_error",
+            "invalid_request",
+        )
+    }
+
+    fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"message": self.message, "type": self.kind, "code": self.code}});
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::QueueFull(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+                "server_error",
+                "queue_full",
+            )
+            .retry_after(1),
+            SubmitError::PromptTooLong { .. } => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("{e}; shorten the prompt or restart serve with a larger --ctx-size"),
+                "invalid_request_error",
+                "context_length_exceeded",
+            ),
+            SubmitError::Stopped => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+                "server_error",
+                "shutting_down",
+            ),
+        }
+    }
+}
+
+impl From<prompt::PromptError> for ApiError {
+    fn from(e: prompt::PromptError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no such route",
+        "invalid_request_error",
+        "not_found",
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware
+
+/// Every /v1 route needs the key when one is set. The digests are compared in constant time,
+/// so neither the key's bytes nor its length leak through timing.
+async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(key) = &state.config.api_key {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = sha2_digest(key.expose().as_bytes());
+        let offered = sha2_digest(given.as_bytes());
+        if !bool::from(expected.ct_eq(&offered)) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong API key: send it as `Authorization: Bearer <key>`",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+async fn count_requests(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let endpoint = match request.uri().path() {
+        p
+        @ ("/v1/models" | "/v1/chat/completions" | "/v1/completions" | "/health" | "/metrics") => p,
+        _ => "other",
+    }
+    .to_string();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .count_request(&endpoint, response.status().as_u16());
+    response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plain routes
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    match state.engine.get() {
+        Some(_) => Json(json!({"status": "ok"})).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "loading"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let engine = state.engine()?;
+    Ok(Json(json!({
+        "object": "list",
+        "data": [{
+            "id": state.config.served_name,
+            "object": "model",
+            "created": state.created,
+            "owned_by": "duo-selfhost",
+            "fim": engine.info.fim.label(),
+            "context_length": engine.info.slot_context,
+            "n_ctx_train": engine.info.n_ctx_train,
+            "parallel": engine.info.parallel,
+        }]
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StopField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// The sampling fields both endpoints share.
+#[derive(Debug, Deserialize)]
+struct SamplingFields {
+    max_tokens: Option<i64>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    top_k: Option<i32>,
+    seed: Option<i64>,
+    presence_penalty: Option<f32>,
+    frequency_penalty: Option<f32>,
+    stop: Option<StopField>,
+    #[serde(default)]
+    stream: bool,
+    stream_options: Option<StreamOptions>,
+    n: Option<u32>,
+}
+
+impl SamplingFields {
+    fn to_params(&self, max_tokens: Option<i64>) -> Result<SamplingParams, ApiError> {
+        let max_tokens = match max_tokens.or(self.max_tokens) {
+            None => None,
+            Some(n) if n < 1 => {
+                return Err(ApiError::bad_request(format!(
+                    "max_tokens must be at least 1, got {n}"
+                )))
+            }
+            Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+        };
+        let temperature = self.temperature.unwrap_or(1.0);
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(ApiError::bad_request(format!(
+                "temperature must be between 0 and 2, got {temperature}"
+            )));
+        }
+        let top_p = self.top_p.unwrap_or(1.0);
+        if !(top_p > 0.0 && top_p <= 1.0) {
+            return Err(ApiError::bad_request(format!(
+                "top_p must be above 0 and at most 1, got {top_p}"
+            )));
+        }
+        for (name, value) in [
+            ("presence_penalty", self.presence_penalty),
+            ("frequency_penalty", self.frequency_penalty),
+        ] {
+            if let Some(v) = value {
+                if !(-2.0..=2.0).contains(&v) {
+                    return Err(ApiError::bad_request(format!(
+                        "{name} must be between -2 and 2, got {v}"
+                    )));
+                }
+            }
+        }
+        if self.n.is_some_and(|n| n != 1) {
+            return Err(ApiError::bad_request("only n = 1 is supported"));
+        }
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(StopField::One(s)) => vec![s.clone()],
+            Some(StopField::Many(list)) => list.clone(),
+        };
+        Ok(SamplingParams {
+            max_tokens,
+            temperature,
+            top_p,
+            top_k: self.top_k.unwrap_or(0).max(0),
+            // OpenAI seeds are 64-bit; llama.cpp takes 32.
+            seed: self.seed.map(|s| s as u32),
+            presence_penalty: self.presence_penalty.unwrap_or(0.0),
+            frequency_penalty: self.frequency_penalty.unwrap_or(0.0),
+            stop: stop.into_iter().filter(|s| !s.is_empty()).collect(),
+        })
+    }
+
+    fn include_usage(&self) -> bool {
+        self.stream_options
+            .as_ref()
+            .is_some_and(|o| o.include_usage)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Content {
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+#[derive(Debug, Deserialize)]
+struct ContentPart {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InMessage {
+    role: String,
+    content: Option<Content>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ChatRequest {
+    messages: Vec<InMessage>,
+    max_completion_tokens: Option<i64>,
+    #[serde(flatten)]
+    sampling: SamplingFields,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PromptField {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+struct CompletionRequest {
+    prompt: PromptField,
+    suffix: Option<String>,
+    #[serde(flatten)]
+    sampling: SamplingFields,
+}
+
+/// Reads the body within the limit: a declared length over it is refused before reading.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
+    let limit = state.config.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over the limit of {limit} bytes (serve --max-body-bytes)"),
+            "invalid_request_error",
+            "body_too_large",
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large())?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
+}
+
+fn flatten_content(content: Option<Content>) -> Result<String, ApiError> {
+    match content {
+        None => Ok(String::new()),
+        Some(Content::Text(text)) => Ok(text),
+        Some(Content::Parts(parts)) => {
+            let mut text = String::new();
+            for part in parts {
+                match (part.kind.as_str(), part.text) {
+                    ("text", Some(t)) => text.push_str(&t),
+                    (kind, _) => {
+                        return Err(ApiError::bad_request(format!(
+                            "content parts of type `{kind}` are not supported; send text"
+                        )))
+                    }
+                }
+            }
+            Ok(text)
+        }
+    }
+}
+
+/// What kind of answer the caller wants back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Chat,
+    Text,
+}
+
+struct Answer {
+    shape: Shape,
+    model: String,
+    id: String,
+    created: u64,
+    fim: Option<FimMode>,
+}
+
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: ChatRequest = read_json(&state, &headers, body).await?;
+    let params = request.sampling.to_params(request.max_completion_tokens)?;
+    if request.messages.is_empty() {
+        return Err(ApiError::bad_request("messages must not be empty"));
+    }
+    let messages = request
+        .messages
+        .into_iter()
+        .map(|m| {
+            Ok(ChatMessage {
+                role: m.role,
+                content: flatten_content(m.content)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let engine = state.engine()?;
+    // GitLab code completion: Codestral FIM inside a chat message, run as a true FIM.
+    let (tokens, fim) = match prompt::codestral_chat_fim(&messages) {
+        Some((prefix, suffix)) => {
+            let mode = engine.info.fim;
+            let tokens =
+                prompt::fim_tokens(engine.model(), engine.template(), mode, &prefix, &suffix)?;
+            (tokens, Some(mode))
+        }
+        None => (engine.template().tokens(engine.model(), &messages)?, None),
+    };
+    let answer = Answer {
+        shape: Shape::Chat,
+        model: state.config.served_name.clone(),
+        id: format!("chatcmpl-{}", random_id()),
+        created: unix_now(),
+        fim,
+    };
+    run(engine, tokens, params, &request.sampling, answer).await
+}
+
+async fn completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: CompletionRequest = read_json(&state, &headers, body).await?;
+    let params = request.sampling.to_params(None)?;
+    let prompt_text = match request.prompt {
+        PromptField::One(p) => p,
+        PromptField::Many(mut list) if list.len() == 1 => list.remove(0),
+        PromptField::Many(_) => {
+            return Err(ApiError::bad_request(
+                "prompt must be one string (batches of prompts are not supported)",
+            ))
+        }
+    };
+    let engine = state.engine()?;
+    let (tokens, fim): (Vec<LlamaToken>, _) = match &request.suffix {
+        // A suffix is never ignored: it makes the request fill-in-the-middle.
+        Some(suffix) => {
+            let mode = engine.info.fim;
+            let tokens = prompt::fim_tokens(
+                engine.model(),
+                engine.template(),
+                mode,
+                &prompt_text,
+                suffix,
+            )?;
+            (tokens, Some(mode))
+        }
+        None => (
+            prompt::completion_tokens(engine.model(), &prompt_text),
+            None,
+        ),
+    };
+    let answer = Answer {
+        shape: Shape::Text,
+        model: state.config.served_name.clone(),
+        id: format!("cmpl-{}", random_id()),
+        created: unix_now(),
+        fim,
+    };
+    run(engine, tokens, params, &request.sampling, answer).await
+}
+
+async fn run(
+    engine: &Engine,
+    tokens: Vec<LlamaToken>,
+    params: SamplingParams,
+    sampling: &SamplingFields,
+    answer: Answer,
+) -> Result<Response, ApiError> {
+    let events = engine.submit(tokens, params)?;
+    let fim = answer.fim;
+    let mut response = if sampling.stream {
+        stream_response(events, answer, sampling.include_usage()).into_response()
+    } else {
+        whole_response(events, answer).await?.into_response()
+    };
+    if let Some(mode) = fim {
+        response
+            .headers_mut()
+            .insert(FIM_HEADER, HeaderValue::from_static(mode.label()));
+    }
+    Ok(response)
+}
+
+fn usage_json(usage: &Usage) -> Value {
+    json!({
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+    })
+}
+
+/// Waits for the whole answer. If the client goes away, this future is dropped with the
+/// receiver, and the engine frees the slot at its next step.
+async fn whole_response(
+    mut events: UnboundedReceiver<Event>,
+    answer: Answer,
+) -> Result<Json<Value>, ApiError> {
+    let mut text = String::new();
+    let (finish, usage) = loop {
+        match events.recv().await {
+            Some(Event::Text(piece)) => text.push_str(&piece),
+            Some(Event::Done { finish, usage }) => break (finish, usage),
+            Some(Event::Failed(message)) => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    message,
+                    "server_error",
+                    "engine_error",
+                ))
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the engine stopped before finishing",
+                    "server_error",
+                    "engine_error",
+                ))
+            }
+        }
+    };
+    let choice = match answer.shape {
+        Shape::Chat => json!({
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "logprobs": null,
+            "finish_reason": finish.as_str(),
+        }),
+        Shape::Text => json!({
+            "index": 0,
+            "text": text,
+            "logprobs": null,
+            "finish_reason": finish.as_str(),
+        }),
+    };
+    Ok(Json(json!({
+        "id": answer.id,
+        "object": match answer.shape { Shape::Chat => "chat.completion", Shape::Text => "text_completion" },
+        "created": answer.created,
+        "model": answer.model,
+        "choices": [choice],
+        "usage": usage_json(&usage),
+    })))
+}
+
+fn chunk(answer: &Answer, delta_or_text: Value, finish: Option<FinishReason>) -> Value {
+    let finish = finish.map(FinishReason::as_str);
+    match answer.shape {
+        Shape::Chat => json!({
+            "id": answer.id,
+            "object": "chat.completion.chunk",
+            "created": answer.created,
+            "model": answer.model,
+            "choices": [{"index": 0, "delta": delta_or_text, "logprobs": null, "finish_reason": finish}],
+        }),
+        Shape::Text => json!({
+            "id": answer.id,
+            "object": "text_completion",
+            "created": answer.created,
+            "model": answer.model,
+            "choices": [{"index": 0, "text": delta_or_text, "logprobs": null, "finish_reason": finish}],
+        }),
+    }
+}
+
+/// Server-sent events: one chunk per text piece, a final chunk with finish_reason, a usage chunk
+/// when asked (stream_options.include_usage), then `data: [DONE]`. Dropping the stream (client
+/// gone) drops the receiver, which frees the slot.
+fn stream_response(
+    events: UnboundedReceiver<Event>,
+    answer: Answer,
+    include_usage: bool,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let opening = match answer.shape {
+        Shape::Chat => vec![chunk(
+            &answer,
+            json!({"role": "assistant", "content": ""}),
+            None,
+        )],
+        Shape::Text => Vec::new(),
+    };
+    let state = Some((events, answer));
+    let body = stream::unfold(state, move |state| async move {
+        let (mut events, answer) = state?;
+        let piece = |v: Value| SseEvent::default().data(v.to_string());
+        match events.recv().await {
+            Some(Event::Text(text)) => {
+                let value = match answer.shape {
+                    Shape::Chat => json!({"content": text}),
+                    Shape::Text => json!(text),
+                };
+                Some((
+                    vec![piece(chunk(&answer, value, None))],
+                    Some((events, answer)),
+                ))
+            }
+            Some(Event::Done { finish, usage }) => {
+                let empty = match answer.shape {
+                    Shape::Chat => json!({}),
+                    Shape::Text => json!(""),
+                };
+                let mut out = vec![piece(chunk(&answer, empty, Some(finish)))];
+                if include_usage {
+                    let mut last = chunk(&answer, json!({}), None);
+                    last["choices"] = json!([]);
+                    last["usage"] = usage_json(&usage);
+                    out.push(piece(last));
+                }
+                out.push(SseEvent::default().data("[DONE]"));
+                Some((out, None))
+            }
+            Some(Event::Failed(message)) => {
+                let error = json!({"error": {"message": message, "type": "server_error", "code": "engine_error"}});
+                Some((vec![piece(error), SseEvent::default().data("[DONE]")], None))
+            }
+            None => None,
+        }
+    });
+    let opening = stream::iter(
+        opening
+            .into_iter()
+            .map(|v| SseEvent::default().data(v.to_string())),
+    );
+    Sse::new(
+        opening
+            .chain(body.flat_map(stream::iter))
+            .map(Ok::<_, Infallible>),
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn random_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    fn state(key: Option<&str>) -> Arc<AppState> {
+        AppState::new(
+            ServerConfig {
+                served_name: "m".into(),
+                api_key: key.map(Secret::new),
+                max_body_bytes: 1024,
+            },
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    async fn call(app: Router, method: &str, uri: &str, auth: Option<&str>) -> Response {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(a) = auth {
+            request = request.header(header::AUTHORIZATION, a);
+        }
+        app.oneshot(request.body(Body::from("{}")).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn before_the_model_is_loaded_health_and_v1_answer_503() {
+        let app = router(state(None));
+        let health = call(app.clone(), "GET", "/health", None).await;
+        assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let models = call(app, "GET", "/v1/models", None).await;
+        assert_eq!(models.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(models.headers().contains_key(header::RETRY_AFTER));
+        let body = axum::body::to_bytes(models.into_body(), 4096)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["code"], "model_loading");
+    }
+
+    #[tokio::test]
+    async fn the_key_is_checked_before_anything_else() {
+        let app = router(state(Some("k1")));
+        for auth in [None, Some("Bearer k2"), Some("k1"), Some("Bearer k1 ")] {
+            let r = call(app.clone(), "POST", "/v1/completions", auth).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{auth:?}");
+        }
+        // The right key passes the guard: to the body check, or to the loading model.
+        let r = call(app.clone(), "POST", "/v1/completions", Some("Bearer k1")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let r = call(app, "GET", "/v1/models", Some("Bearer k1")).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,1248 @@
+//! `duo-selfhost serve` end to end: the real binary on the real SmolLM2 GGUF, on a free
+//! loopback port, called over HTTP (reqwest) and by the real `openai` and `litellm` Python
+//! packages. Tests fail, never skip, when the model or the Python clients are missing.
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use duo_selfhost::engine::prompt::{self, FimMode};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_duo-selfhost");
+const FETCH_HINT: &str =
+    "run `scripts/fetch-test-model` (or `duo-selfhost models pull smollm2-135m`)";
+
+fn model_path() -> PathBuf {
+    let model = duo_selfhost::catalog::find("smollm2-135m").expect("demo model in the catalog");
+    let path = duo_selfhost::model_cache::snapshot_path(model.gguf.as_ref().expect("demo GGUF"));
+    assert!(
+        path.is_file(),
+        "the test model SmolLM2-135M-Instruct is missing at {}: {FETCH_HINT}",
+        path.display()
+    );
+    path
+}
+
+fn vocab() -> &'static llama_cpp_2::model::LlamaModel {
+    static VOCAB: std::sync::OnceLock<llama_cpp_2::model::LlamaModel> = std::sync::OnceLock::new();
+    VOCAB.get_or_init(|| duo_selfhost::engine::load_vocab_only(&model_path()).expect("vocab loads"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running `serve` in a private HOME; stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    home: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(extra: &[&str]) -> Server {
+        Self::start_with_env(extra, &[]).await
+    }
+
+    async fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let model = model_path();
+        let home = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let stderr = std::fs::File::create(home.path().join("stderr.log")).unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--model"])
+            .arg(&model)
+            .args(["--port", &port.to_string(), "--threads", "1"])
+            .args(extra)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env_remove("DUO_SELFHOST_API_KEY")
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        if !extra.contains(&"--ctx-size") {
+            cmd.args(["--ctx-size", "4096"]);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("serve starts");
+        let mut server = Server { child, port, home };
+        server.wait_healthy().await;
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    async fn wait_healthy(&mut self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "serve exited with {status} before it was healthy:\n{}",
+                    self.stderr()
+                );
+            }
+            if let Ok(r) = client.get(self.url("/health")).send().await {
+                if r.status() == StatusCode::OK {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve not healthy in 60 s:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, headers, value)
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, _, value) = self.post(path, body).await;
+        assert_eq!(status, StatusCode::OK, "{value}");
+        value
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn metric(&self, name: &str) -> f64 {
+        metric(&self.metrics().await, name)
+    }
+
+    /// Polls a metric until `pred` holds (or fails after `secs`).
+    async fn wait_metric(&self, name: &str, secs: u64, pred: impl Fn(f64) -> bool) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let v = self.metric(name).await;
+            if pred(v) {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed at {v} for {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "serve did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("metric {name} missing from:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn text_of(v: &Value) -> String {
+    let choice = &v["choices"][0];
+    choice["message"]["content"]
+        .as_str()
+        .or_else(|| choice["text"].as_str())
+        .unwrap_or_else(|| panic!("no text in {v}"))
+        .to_string()
+}
+
+/// Reads a whole SSE response into its `data:` payloads.
+async fn sse_events(response: reqwest::Response) -> Vec<String> {
+    let body = response.text().await.unwrap();
+    body.split("\n\n")
+        .filter_map(|e| e.trim().strip_prefix("data: ").map(str::to_string))
+        .collect()
+}
+
+fn chat(content: &str, max_tokens: u32) -> Value {
+    json!({"model": "smollm2-135m", "messages": [{"role": "user", "content": content}],
+           "temperature": 0, "max_tokens": max_tokens})
+}
+
+/// Raw text completion greedy SmolLM2 keeps going with (no early end of sequence).
+const COUNTING: &str = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_models_and_metrics_endpoints() {
+    let server = Server::start(&["--served-model-name", "codestral-local"]).await;
+    let health: Value = reqwest::get(server.url("/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let models: Value = reqwest::get(server.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["object"], "list");
+    assert_eq!(models["data"][0]["id"], "codestral-local");
+    assert_eq!(
+        models["data"][0]["fim"], "emulated",
+        "SmolLM2 has no FIM tokens"
+    );
+    assert_eq!(
+        models["data"][0]["context_length"], 1024,
+        "4096 tokens over 4 slots"
+    );
+
+    server
+        .ok(
+            "/v1/completions",
+            json!({"prompt": "Hello", "max_tokens": 2, "temperature": 0}),
+        )
+        .await;
+    let text = server.metrics().await;
+    for name in [
+        "duo_selfhost_requests_total",
+        "duo_selfhost_prompt_tokens_total",
+        "duo_selfhost_prompt_tokens_reused_total",
+        "duo_selfhost_generated_tokens_total",
+        "duo_selfhost_queue_depth",
+        "duo_selfhost_busy_slots",
+        "duo_selfhost_time_to_first_token_seconds_bucket",
+        "duo_selfhost_time_per_output_token_seconds_bucket",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    assert!(
+        text.contains("duo_selfhost_requests_total{endpoint=\"/v1/completions\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "duo_selfhost_generated_tokens_total"), 2.0);
+    assert_eq!(
+        metric(&text, "duo_selfhost_time_to_first_token_seconds_count"),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "duo_selfhost_time_per_output_token_seconds_count"),
+        1.0
+    );
+
+    let (status, _, body) = server.post("/v1/nothing", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chat_uses_the_gguf_template_with_its_default_system_prompt() {
+    let server = Server::start(&[]).await;
+    let template = prompt::ChatTemplate::from_model(vocab()).unwrap();
+    let messages = [prompt::ChatMessage {
+        role: "user".into(),
+        content: "What is 2+2?".into(),
+    }];
+    let rendered = template.render(&messages).unwrap();
+    assert!(
+        rendered.starts_with("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.ends_with("<|im_start|>user\nWhat is 2+2?<|im_end|>\n<|im_start|>assistant\n"),
+        "{rendered}"
+    );
+    let expected = template.tokens(vocab(), &messages).unwrap();
+
+    let v = server
+        .ok("/v1/chat/completions", chat("What is 2+2?", 6))
+        .await;
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+    assert_eq!(
+        v["usage"]["prompt_tokens"],
+        expected.len(),
+        "the engine evaluated the template's tokens"
+    );
+    let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
+    assert_eq!(
+        v["usage"]["total_tokens"].as_u64().unwrap(),
+        expected.len() as u64 + completion
+    );
+    match v["choices"][0]["finish_reason"].as_str().unwrap() {
+        "length" => assert_eq!(completion, 6),
+        "stop" => assert!(completion < 6),
+        other => panic!("finish_reason {other}"),
+    }
+
+    // A system message of the caller's own replaces the default one.
+    let v = server
+        .ok(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2+2?"}],
+                   "temperature": 0, "max_tokens": 1}),
+        )
+        .await;
+    let own = template
+        .tokens(
+            vocab(),
+            &[
+                prompt::ChatMessage {
+                    role: "system".into(),
+                    content: "Be brief.".into(),
+                },
+                prompt::ChatMessage {
+                    role: "user".into(),
+                    content: "What is 2+2?".into(),
+                },
+            ],
+        )
+        .unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], own.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_tokens_is_exact_and_usage_counts() {
+    let server = Server::start(&[]).await;
+    let prompt_len = prompt::completion_tokens(vocab(), COUNTING).len();
+    for n in [1u64, 3, 7, 20] {
+        let v = server
+            .ok(
+                "/v1/completions",
+                json!({"prompt": COUNTING, "max_tokens": n, "temperature": 0}),
+            )
+            .await;
+        assert_eq!(v["object"], "text_completion");
+        assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
+        assert_eq!(v["usage"]["completion_tokens"], n, "{v}");
+        assert_eq!(v["usage"]["prompt_tokens"], prompt_len as u64);
+        assert_eq!(v["usage"]["total_tokens"], prompt_len as u64 + n);
+        // The text is exactly those n tokens.
+        let tokens = prompt::tokenize_text(vocab(), &text_of(&v));
+        assert!(
+            tokens.len() as u64 <= n + 1,
+            "{} tokens of text for {n}",
+            tokens.len()
+        );
+    }
+    let v = server
+        .ok(
+            "/v1/completions",
+            json!({"prompt": COUNTING, "max_tokens": 12, "temperature": 0}),
+        )
+        .await;
+    assert!(
+        text_of(&v).starts_with(" 13, 14,"),
+        "greedy SmolLM2 counts on: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_strings_end_generation_and_are_not_emitted() {
+    let server = Server::start(&[]).await;
+    let free = text_of(
+        &server
+            .ok(
+                "/v1/completions",
+                json!({"prompt": COUNTING, "max_tokens": 24, "temperature": 0}),
+            )
+            .await,
+    );
+    assert!(free.contains(" 16,"), "{free}");
+    let cut = free.find(" 16,").unwrap();
+
+    for stop in [json!(" 16,"), json!(["nope", " 16,"]), json!("6,")] {
+        let v = server
+            .ok(
+                "/v1/completions",
+                json!({"prompt": COUNTING, "max_tokens": 24, "temperature": 0, "stop": stop}),
+            )
+            .await;
+        let first = match &stop {
+            Value::String(s) => free.find(s.as_str()).unwrap(),
+            _ => cut,
+        };
+        assert_eq!(text_of(&v), free[..first], "stop {stop}");
+        assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    }
+
+    // Streaming holds back a possible stop string and never emits it.
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/completions"))
+        .json(&json!({"prompt": COUNTING, "max_tokens": 24, "temperature": 0, "stop": [" 16,"], "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let events = sse_events(response).await;
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let mut text = String::new();
+    let mut finish = None;
+    for e in &events[..events.len() - 1] {
+        let v: Value = serde_json::from_str(e).unwrap();
+        text.push_str(v["choices"][0]["text"].as_str().unwrap());
+        if let Some(f) = v["choices"][0]["finish_reason"].as_str() {
+            finish = Some(f.to_string());
+        }
+    }
+    assert_eq!(text, free[..cut]);
+    assert_eq!(finish.as_deref(), Some("stop"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_chat_sends_chunks_usage_and_done() {
+    let server = Server::start(&[]).await;
+    let whole = server
+        .ok("/v1/chat/completions", chat("Tell me about cats.", 10))
+        .await;
+
+    let mut body = chat("Tell me about cats.", 10);
+    body["stream"] = json!(true);
+    body["stream_options"] = json!({"include_usage": true});
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events = sse_events(response).await;
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let mut text = String::new();
+    for c in &chunks {
+        assert_eq!(c["object"], "chat.completion.chunk");
+        if let Some(piece) = c["choices"][0]["delta"]["content"].as_str() {
+            text.push_str(piece);
+        }
+    }
+    assert_eq!(
+        text,
+        text_of(&whole),
+        "streamed and whole answers match at temperature 0"
+    );
+    let usage_chunk = chunks.last().unwrap();
+    assert_eq!(usage_chunk["choices"], json!([]));
+    // cached_tokens differs: the second run reuses the first one's prefix.
+    for field in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        assert_eq!(
+            usage_chunk["usage"][field], whole["usage"][field],
+            "{field}"
+        );
+    }
+    let finish_chunk = &chunks[chunks.len() - 2];
+    assert_eq!(
+        finish_chunk["choices"][0]["finish_reason"],
+        whole["choices"][0]["finish_reason"]
+    );
+
+    // Without include_usage: no usage chunk.
+    body["stream_options"] = json!(null);
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let events = sse_events(response).await;
+    assert!(
+        events.iter().all(|e| !e.contains("\"usage\"")),
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap(), "[DONE]");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fim_prompt_builder_on_the_real_smollm2_vocabulary() {
+    let model = vocab();
+    let template = prompt::ChatTemplate::from_model(model).unwrap();
+    // SmolLM2 has no FIM tokens of its own: emulated.
+    assert_eq!(prompt::detect_fim(model, None).unwrap(), FimMode::Emulated);
+
+    // Native, naming three unused special tokens by text.
+    let mode = prompt::detect_fim(model, Some("<filename>,<gh_stars>,<issue_start>")).unwrap();
+    let FimMode::Native(fim) = mode else {
+        panic!("expected native, got {mode:?}")
+    };
+    assert_eq!(
+        (fim.pre.0, fim.suf.0, fim.mid.0),
+        (6, 7, 8),
+        "SmolLM2's ids for <filename>, <gh_stars>, <issue_start>"
+    );
+    for (token, text) in [
+        (fim.pre, "<filename>"),
+        (fim.suf, "<gh_stars>"),
+        (fim.mid, "<issue_start>"),
+    ] {
+        assert_eq!(model.vocab().text(token).unwrap().to_str().unwrap(), text);
+    }
+    let prefix = "def add(a, b):\n    ";
+    let suffix = "\n\nprint(add(1, 2))\n";
+    let tokens = prompt::fim_tokens(model, &template, mode, prefix, suffix).unwrap();
+    let mut expected = vec![6];
+    expected.extend(prompt::tokenize_text(model, prefix).iter().map(|t| t.0));
+    expected.push(7);
+    expected.extend(prompt::tokenize_text(model, suffix).iter().map(|t| t.0));
+    expected.push(8);
+    assert_eq!(tokens.iter().map(|t| t.0).collect::<Vec<_>>(), expected);
+    // The text pieces round-trip, and special-token text in user code stays plain text.
+    let injected = prompt::tokenize_text(model, "<filename>");
+    assert!(
+        injected.len() > 1 && !injected.contains(&fim.pre),
+        "{injected:?}"
+    );
+
+    // Emulated: the chat template carries both parts.
+    let emulated = prompt::fim_tokens(model, &template, FimMode::Emulated, prefix, suffix).unwrap();
+    let rendered = template
+        .render(&prompt::emulated_fim_messages(prefix, suffix))
+        .unwrap();
+    assert!(
+        rendered.contains(prefix)
+            && rendered.contains(suffix)
+            && rendered.contains("<|im_start|>assistant\n")
+    );
+    assert_eq!(
+        emulated,
+        template
+            .tokens(model, &prompt::emulated_fim_messages(prefix, suffix))
+            .unwrap()
+    );
+
+    // Bad --fim-tokens are refused with the reason.
+    assert!(prompt::detect_fim(model, Some("<filename>,<gh_stars>")).is_err());
+    let err = prompt::detect_fim(model, Some("<filename>,not a token,<issue_start>")).unwrap_err();
+    assert!(err.to_string().contains("not a token"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn completions_with_suffix_are_fill_in_the_middle() {
+    let prefix = "def add(a, b):\n    ";
+    let suffix = "\n\nprint(add(1, 2))\n";
+    let template = prompt::ChatTemplate::from_model(vocab()).unwrap();
+
+    // Emulated on SmolLM2 as is.
+    let server = Server::start(&[]).await;
+    let (status, headers, v) = server
+        .post(
+            "/v1/completions",
+            json!({"prompt": prefix, "suffix": suffix, "max_tokens": 8, "temperature": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(headers["x-duo-selfhost-fim"], "emulated");
+    let emulated =
+        prompt::fim_tokens(vocab(), &template, FimMode::Emulated, prefix, suffix).unwrap();
+    assert_eq!(
+        v["usage"]["prompt_tokens"],
+        emulated.len(),
+        "the suffix went into the prompt"
+    );
+    let (_, headers, plain) = server
+        .post(
+            "/v1/completions",
+            json!({"prompt": prefix, "max_tokens": 1}),
+        )
+        .await;
+    assert!(headers.get("x-duo-selfhost-fim").is_none());
+    assert_eq!(
+        plain["usage"]["prompt_tokens"],
+        prompt::completion_tokens(vocab(), prefix).len()
+    );
+    drop(server);
+
+    // Native with --fim-tokens: exactly the builder's tokens are evaluated.
+    let server = Server::start(&["--fim-tokens", "<filename>,<gh_stars>,<issue_start>"]).await;
+    let models: Value = reqwest::get(server.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["fim"], "native");
+    let mode = prompt::detect_fim(vocab(), Some("<filename>,<gh_stars>,<issue_start>")).unwrap();
+    let native = prompt::fim_tokens(vocab(), &template, mode, prefix, suffix).unwrap();
+    let before = server.metric("duo_selfhost_prompt_tokens_total").await;
+    let (status, headers, v) = server
+        .post(
+            "/v1/completions",
+            json!({"prompt": prefix, "suffix": suffix, "max_tokens": 4, "temperature": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(headers["x-duo-selfhost-fim"], "native");
+    assert_eq!(v["usage"]["prompt_tokens"], native.len());
+    assert_eq!(
+        server.metric("duo_selfhost_prompt_tokens_total").await - before,
+        native.len() as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gitlab_codestral_chat_shape_runs_as_fim() {
+    let prefix = "def sum_list(xs):\n    total = 0\n";
+    let suffix = "\n    return total\n";
+    let body = |content: String| {
+        json!({"model": "codestral", "temperature": 0.32, "max_tokens": 64, "n": 1,
+               "stop": ["[INST]", "[/INST]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"],
+               "messages": [{"role": "system", "content": "You are a code completion tool. Fill the gap between prefix and suffix, code only."},
+                            {"role": "user", "content": content}]})
+    };
+    let template = prompt::ChatTemplate::from_model(vocab()).unwrap();
+    let mode = prompt::detect_fim(vocab(), Some("<filename>,<gh_stars>,<issue_start>")).unwrap();
+    let native = prompt::fim_tokens(vocab(), &template, mode, prefix, suffix).unwrap();
+
+    let server = Server::start(&["--fim-tokens", "<filename>,<gh_stars>,<issue_start>"]).await;
+    let (status, headers, v) = server
+        .post(
+            "/v1/chat/completions",
+            body(format!("<s>[SUFFIX]{suffix}[PREFIX]{prefix}")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(headers["x-duo-selfhost-fim"], "native");
+    assert_eq!(
+        v["usage"]["prompt_tokens"],
+        native.len(),
+        "ran as FIM with the model's tokens, not as chat"
+    );
+    let text = text_of(&v);
+    for marker in ["[INST]", "[/INST]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"] {
+        assert!(!text.contains(marker), "{text}");
+    }
+    drop(server);
+
+    // Without FIM tokens the same shape becomes an emulated fill.
+    let server = Server::start(&[]).await;
+    let (status, headers, v) = server
+        .post(
+            "/v1/chat/completions",
+            body(format!("<s>[SUFFIX]{suffix}[PREFIX]{prefix}")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(headers["x-duo-selfhost-fim"], "emulated");
+    let emulated =
+        prompt::fim_tokens(vocab(), &template, FimMode::Emulated, prefix, suffix).unwrap();
+    assert_eq!(v["usage"]["prompt_tokens"], emulated.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eight_concurrent_requests_match_each_run_alone() {
+    let server = Server::start(&["--parallel", "4"]).await;
+    let questions = [
+        "What is the capital of France?",
+        "Write a haiku about the sea.",
+        "List three fruits.",
+        "How do I reverse a list in Python?",
+        "What is 12 times 12?",
+        "Name a famous painter.",
+        "Why is the sky blue?",
+        "Say something kind.",
+    ];
+    let mut alone = Vec::new();
+    for q in questions {
+        alone.push(text_of(
+            &server.ok("/v1/chat/completions", chat(q, 24)).await,
+        ));
+    }
+    let steps_before = server.metric("duo_selfhost_decode_steps_total").await;
+    let seqs_before = server.metric("duo_selfhost_decode_sequences_total").await;
+    let together = futures_util::future::join_all(questions.iter().map(|q| {
+        let server = &server;
+        async move { text_of(&server.ok("/v1/chat/completions", chat(q, 24)).await) }
+    }))
+    .await;
+    let steps = server.metric("duo_selfhost_decode_steps_total").await - steps_before;
+    let seqs = server.metric("duo_selfhost_decode_sequences_total").await - seqs_before;
+    let width = seqs / steps;
+    eprintln!("8 concurrent requests: {steps} decode steps, mean batch width {width:.2}");
+    assert!(
+        width > 1.5,
+        "requests were not batched together (mean width {width})"
+    );
+
+    let differing: Vec<_> = (0..questions.len())
+        .filter(|&i| alone[i] != together[i])
+        .collect();
+    for &i in &differing {
+        eprintln!(
+            "differs for {:?}:\n  alone:    {:?}\n  together: {:?}",
+            questions[i], alone[i], together[i]
+        );
+    }
+    assert!(
+        differing.is_empty(),
+        "{} of 8 answers differ between batched and alone",
+        differing.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_prompt_prefix_is_evaluated_once() {
+    let server = Server::start(&["--parallel", "2"]).await;
+    let file: String = (0..60)
+        .map(|i| format!("let value_{i} = compute({i}, {});\n", i * 7))
+        .collect();
+    let first_len = prompt::completion_tokens(vocab(), &file).len();
+    assert!(first_len > 400, "{first_len}");
+    server
+        .ok(
+            "/v1/completions",
+            json!({"prompt": file, "max_tokens": 1, "temperature": 0}),
+        )
+        .await;
+    let evaluated = server
+        .metric("duo_selfhost_prompt_tokens_evaluated_total")
+        .await;
+    let reused = server
+        .metric("duo_selfhost_prompt_tokens_reused_total")
+        .await;
+    assert_eq!(evaluated, first_len as f64);
+    assert_eq!(reused, 0.0);
+
+    // The IDE case: the same file again with one more line.
+    let second = format!("{file}let extra = compute(99, 1);\n");
+    let second_len = prompt::completion_tokens(vocab(), &second).len();
+    let v = server
+        .ok(
+            "/v1/completions",
+            json!({"prompt": second, "max_tokens": 1, "temperature": 0}),
+        )
+        .await;
+    let evaluated = server
+        .metric("duo_selfhost_prompt_tokens_evaluated_total")
+        .await
+        - evaluated;
+    let reused = server
+        .metric("duo_selfhost_prompt_tokens_reused_total")
+        .await
+        - reused;
+    eprintln!("second prompt {second_len} tokens: {reused} reused, {evaluated} evaluated");
+    assert_eq!(reused + evaluated, second_len as f64);
+    assert!(
+        reused >= (first_len - 2) as f64,
+        "reused only {reused} of {first_len}"
+    );
+    assert!(
+        evaluated <= 20.0,
+        "evaluated {evaluated} tokens, expected only the new line"
+    );
+    assert_eq!(
+        v["usage"]["prompt_tokens_details"]["cached_tokens"]
+            .as_f64()
+            .unwrap(),
+        reused
+    );
+}
+
+/// Starts a long streamed generation and returns it once its first chunk arrived.
+async fn start_long_stream(server: &Server) -> reqwest::Response {
+    let mut response = reqwest::Client::new()
+        .post(server.url("/v1/completions"))
+        .json(&json!({"prompt": COUNTING, "max_tokens": 3000, "temperature": 0, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.chunk().await.unwrap().expect("a first chunk");
+    response
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_max_queue_requests_get_503_with_retry_after() {
+    let server = Server::start(&["--parallel", "1", "--max-queue", "1"]).await;
+    let running = start_long_stream(&server).await;
+    assert_eq!(server.metric("duo_selfhost_busy_slots").await, 1.0);
+
+    let url = server.url("/v1/completions");
+    let queued = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({"prompt": "Hi", "max_tokens": 1}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    server
+        .wait_metric("duo_selfhost_queue_depth", 10, |v| v == 1.0)
+        .await;
+
+    let (status, headers, v) = server
+        .post("/v1/completions", json!({"prompt": "Hi", "max_tokens": 1}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(headers.contains_key("retry-after"));
+    assert_eq!(v["error"]["code"], "queue_full");
+    assert_eq!(v["error"]["type"], "server_error");
+    assert!(v["error"]["message"].as_str().unwrap().contains("busy"));
+
+    drop(running);
+    let status = tokio::time::timeout(Duration::from_secs(30), queued)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the queued request ran once the slot was free"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_frees_its_slot() {
+    let server = Server::start(&["--parallel", "1"]).await;
+
+    // Streaming: drop the response mid-stream.
+    let running = start_long_stream(&server).await;
+    assert_eq!(server.metric("duo_selfhost_busy_slots").await, 1.0);
+    drop(running);
+    server
+        .wait_metric("duo_selfhost_busy_slots", 3, |v| v == 0.0)
+        .await;
+    let generated = server.metric("duo_selfhost_generated_tokens_total").await;
+    assert!(
+        generated < 1000.0,
+        "the abandoned generation ran on ({generated} tokens)"
+    );
+
+    // Non-streaming: abort the request while it waits for the whole answer.
+    let url = server.url("/v1/completions");
+    let waiting = tokio::spawn(async move {
+        let _ = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"prompt": COUNTING, "max_tokens": 3000, "temperature": 0}))
+            .send()
+            .await;
+    });
+    server
+        .wait_metric("duo_selfhost_busy_slots", 10, |v| v == 1.0)
+        .await;
+    waiting.abort();
+    server
+        .wait_metric("duo_selfhost_busy_slots", 3, |v| v == 0.0)
+        .await;
+
+    // The freed slot serves the next request at once.
+    let v = server
+        .ok(
+            "/v1/completions",
+            json!({"prompt": "Hi", "max_tokens": 2, "temperature": 0}),
+        )
+        .await;
+    assert!(
+        v["usage"]["completion_tokens"].as_u64().unwrap() <= 2,
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_400_with_openai_errors() {
+    let server = Server::start(&["--ctx-size", "1024"]).await;
+    let client = reqwest::Client::new();
+
+    let malformed = client
+        .post(server.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .body("{\"messages\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let v: Value = malformed.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid"),
+        "{v}"
+    );
+    assert!(v["error"]["code"].is_string());
+
+    for (path, body, needle) in [
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "max_tokens": "ten"}),
+            "invalid type",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "x", "max_tokens": -5}),
+            "max_tokens must be at least 1, got -5",
+        ),
+        ("/v1/completions", json!({"prompt": 42}), "not valid"),
+        (
+            "/v1/completions",
+            json!({"max_tokens": 3}),
+            "missing field `prompt`",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": "hi"}),
+            "invalid type",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": []}),
+            "messages must not be empty",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "x"}], "temperature": 5}),
+            "temperature",
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "x"}], "stop": 3}),
+            "not valid",
+        ),
+    ] {
+        let (status, _, v) = server.post(path, body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+
+    // A prompt longer than a slot's context (1024 / 4 = 256 tokens) names both lengths.
+    let long: String = "alpha beta gamma delta ".repeat(100);
+    let n = prompt::completion_tokens(vocab(), &long).len();
+    assert!(n > 256);
+    let (status, _, v) = server
+        .post("/v1/completions", json!({"prompt": long, "max_tokens": 1}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("{n} tokens")) && message.contains("256 tokens"),
+        "{message}"
+    );
+    assert_eq!(v["error"]["code"], "context_length_exceeded");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_key_guards_every_v1_route() {
+    let key = "test-key-5f0c1e8d9a";
+    let server = Server::start_with_env(&[], &[("DUO_SELFHOST_API_KEY", key)]).await;
+    let client = reqwest::Client::new();
+    let routes = [
+        ("GET", "/v1/models", json!(null)),
+        ("POST", "/v1/chat/completions", chat("hi", 1)),
+        (
+            "POST",
+            "/v1/completions",
+            json!({"prompt": "hi", "max_tokens": 1}),
+        ),
+    ];
+    for (method, path, body) in &routes {
+        for auth in [
+            None,
+            Some("Bearer wrong-key"),
+            Some("Bearer test-key-5f0c1e8d9"),
+            Some(key),
+        ] {
+            let mut req = if *method == "GET" {
+                client.get(server.url(path))
+            } else {
+                client.post(server.url(path)).json(body)
+            };
+            if let Some(a) = auth {
+                req = req.header("authorization", a);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path} with {auth:?}");
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(v["error"]["code"], "invalid_api_key");
+        }
+        let mut req = if *method == "GET" {
+            client.get(server.url(path))
+        } else {
+            client.post(server.url(path)).json(body)
+        };
+        req = req.bearer_auth(key);
+        assert_eq!(
+            req.send().await.unwrap().status(),
+            StatusCode::OK,
+            "{path} with the key"
+        );
+    }
+    // Health and metrics stay open for probes.
+    assert_eq!(
+        client
+            .get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert!(
+        !server.stderr().contains(key),
+        "the key leaked into the log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_bodies_get_413() {
+    let server = Server::start(&["--max-body-bytes", "2048"]).await;
+    let big = json!({"prompt": "x".repeat(4000), "max_tokens": 1});
+    let (status, _, v) = server.post("/v1/completions", big.clone()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"]["code"], "body_too_large");
+    assert!(v["error"]["message"].as_str().unwrap().contains("2048"));
+
+    // Chunked, so no Content-Length to refuse early: the limit still holds while reading.
+    let bytes = big.to_string().into_bytes();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(512).map(|c| Ok(c.to_vec())).collect();
+    let r = reqwest::Client::new()
+        .post(server.url("/v1/completions"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let small = server
+        .ok("/v1/completions", json!({"prompt": "x", "max_tokens": 1}))
+        .await;
+    assert!(
+        small["usage"]["completion_tokens"].as_u64().unwrap() <= 1,
+        "{small}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_the_server_cleanly() {
+    let mut server = Server::start(&[]).await;
+    // A request running when SIGTERM arrives is finished, not cut off.
+    let url = server.url("/v1/completions");
+    let running = tokio::spawn(async move {
+        let r = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"prompt": COUNTING, "max_tokens": 60, "temperature": 0}))
+            .send()
+            .await
+            .unwrap();
+        (r.status(), r.json::<Value>().await.unwrap())
+    });
+    server
+        .wait_metric("duo_selfhost_busy_slots", 10, |v| v == 1.0)
+        .await;
+    let status = tokio::task::block_in_place(|| server.terminate());
+    let (code, body) = running.await.unwrap();
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["usage"]["completion_tokens"], 60);
+    assert!(status.success(), "{status}:\n{}", server.stderr());
+    assert!(server.stderr().contains("stopped"), "{}", server.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn binding_beyond_loopback_without_a_key_warns() {
+    let server = Server::start(&["--host", "0.0.0.0"]).await;
+    let stderr = server.stderr();
+    assert!(stderr.contains("without an API key"), "{stderr}");
+}
+
+#[test]
+fn a_missing_model_says_how_to_pull_it() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--model",
+            "smollm2-135m",
+            "--port",
+            &free_port().to_string(),
+        ])
+        .env("HOME", home.path())
+        .env("HF_HOME", home.path().join("hf"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("duo-selfhost models pull smollm2-135m"),
+        "{stderr}"
+    );
+}
+
+fn run_python_client(script: &str, server: &Server, model: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
+    let mut child = Command::new("python3")
+        .arg(&path)
+        .env("DUO_BASE_URL", server.url("/v1"))
+        .env("DUO_MODEL", model)
+        .env("DUO_API_KEY", "client-key-for-tests")
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 is needed for the client tests ({e}): install python3, then `python3 -m pip install openai litellm`"));
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{script} failed ({status}); if a module is missing: `python3 -m pip install openai litellm`\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openai_python_client_works() {
+    let server = Server::start_with_env(
+        &["--served-model-name", "smollm2-local"],
+        &[("DUO_SELFHOST_API_KEY", "client-key-for-tests")],
+    )
+    .await;
+    let out = tokio::task::block_in_place(|| {
+        run_python_client("openai_client.py", &server, "smollm2-local")
+    });
+    let summary: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    assert_eq!(summary["fim"], "emulated");
+    eprintln!("openai client: {summary}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn litellm_calls_it_like_the_ai_gateway() {
+    let server = Server::start_with_env(
+        &["--served-model-name", "codestral-selfhosted"],
+        &[("DUO_SELFHOST_API_KEY", "client-key-for-tests")],
+    )
+    .await;
+    let before = server.metrics().await;
+    let out = tokio::task::block_in_place(|| {
+        run_python_client("litellm_client.py", &server, "codestral-selfhosted")
+    });
+    let summary: Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    eprintln!("litellm client: {summary}");
+    let after = server.metrics().await;
+    let chat_ok = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("duo_selfhost_requests_total{endpoint=\"/v1/chat/completions\",status=\"200\"} "))
+            .map(|v| v.parse::<f64>().unwrap())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(
+        chat_ok(&after) - chat_ok(&before),
+        3.0,
+        "plain, streamed and code-completion chats"
+    );
+}
+
+#[test]
+fn bad_fim_tokens_are_refused_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    for (spec, needle) in [
+        ("<filename>,<gh_stars>", "three tokens"),
+        (
+            "<filename>,not a token,<issue_start>",
+            "`not a token` is not a single token",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args([
+                "serve",
+                "--threads",
+                "1",
+                "--port",
+                &free_port().to_string(),
+                "--fim-tokens",
+                spec,
+                "--model",
+            ])
+            .arg(model_path())
+            .env("HOME", home.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(needle) && stderr.contains("hint:"),
+            "{stderr}"
+        );
+    }
+}
