@@ -146,6 +146,15 @@ fn context(haystack: &[u8], at: usize) -> String {
     String::from_utf8_lossy(&haystack[start..end]).into_owned()
 }
 
+fn path_with_stand_ins() -> String {
+    let stand_ins = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stand-ins");
+    format!(
+        "{}:{}",
+        stand_ins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -175,7 +184,7 @@ struct Sandbox {
 impl Sandbox {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["home", "config", "cache", "hf", "assets"] {
+        for sub in ["home", "config", "cache", "hf", "assets", "tmp", "cluster"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         std::fs::copy(template(), dir.path().join("gitlab.rb")).unwrap();
@@ -338,6 +347,12 @@ fn run_case(
         .env("HF_HOME", sandbox.path().join("hf"))
         .env("HF_ENDPOINT", &gitlab.url)
         .env("NO_COLOR", "1")
+        // helm and kubectl stand-ins first on PATH; they log their arguments in the sandbox,
+        // so a secret passed on a command line (visible in `ps`) is caught too.
+        .env("PATH", path_with_stand_ins())
+        .env("STANDIN_STATE", sandbox.path().join("cluster"))
+        .env("STANDIN_LOG", sandbox.path().join("stand-ins.log"))
+        .env("TMPDIR", sandbox.path().join("tmp"))
         .env("GITLAB_TOKEN", &secrets.gitlab_token)
         .env("DUO_SELFHOST_MODEL_API_KEY", &secrets.model_key)
         .env("DUO_SELFHOST_API_KEY", &secrets.api_key)
