@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod commands;
 pub mod docker;
+pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod gitlab_api;

@@ -1,0 +1,1267 @@
+//! `duo-selfhost doctor` end to end: every failure of the troubleshooting table built for real
+//! (stand-in servers on 127.0.0.1, a self-signed HTTPS gateway made with the openssl CLI, a
+//! gateway container on the real Docker Engine), and doctor naming it with the right id and hint.
+
+#[path = "support/stub_server.rs"]
+mod stub_server;
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stub_server::{gateway, openai_model, Reply, StubServer};
+use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
+
+const SECRET_KEY: &str = "sk-doctor-test-secret-4711";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+
+    fn check(&self, id: &str) -> Value {
+        self.json()["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {id} in:\n{}", self.stdout))
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.check(id)["status"].as_str().unwrap().to_string()
+    }
+
+    fn hint(&self, id: &str) -> String {
+        self.check(id)["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn message(&self, id: &str) -> String {
+        self.check(id)["message"].as_str().unwrap().to_string()
+    }
+
+    fn assert_status(&self, id: &str, status: &str) {
+        assert_eq!(
+            self.status(id),
+            status,
+            "{id}: {}\nstdout:\n{}\nstderr:\n{}",
+            self.message(id),
+            self.stdout,
+            self.stderr
+        );
+    }
+}
+
+/// Runs doctor in a private HOME with no state file, no gitlab.rb and no envdir of the machine.
+fn doctor(args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    doctor_in(home.path(), args)
+}
+
+fn doctor_in(home: &Path, args: &[&str]) -> Run {
+    doctor_in_env(home, args, &[])
+}
+
+fn doctor_in_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("DUO_SELFHOST_STATE", home.join("state.toml"))
+        .env("DUO_SELFHOST_GITLAB_RB", home.join("no-gitlab.rb"))
+        .env("DUO_SELFHOST_GITLAB_ENVDIR", home.join("no-envdir"))
+        .arg("--color")
+        .arg("never")
+        .args(args);
+    cmd.envs(env.iter().copied());
+    if let Some(host) = std::env::var_os("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    let start = Instant::now();
+    let out = cmd.output().expect("run duo-selfhost");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: start.elapsed(),
+    }
+}
+
+/// A port that nothing listens on.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+fn model_args<'a>(endpoint: &'a str, identifier: &'a str) -> Vec<&'a str> {
+    vec![
+        "--json",
+        "doctor",
+        "--only",
+        "model",
+        "--model-endpoint",
+        endpoint,
+        "--model-identifier",
+        identifier,
+    ]
+}
+
+#[test]
+fn a_working_model_passes_and_gets_the_gateways_codestral_request() {
+    let model = openai_model("codestral", "return a + b");
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    for id in ["model.endpoint", "model.models", "model.chat", "model.fim"] {
+        run.assert_status(id, "ok");
+    }
+    run.assert_status("model.family", "ok");
+    assert!(run.message("model.family").contains("GitLab-approved"));
+    assert_eq!(run.code, 0);
+
+    let requests = model.requests();
+    let fim = requests
+        .iter()
+        .find(|r| r.body.contains("[SUFFIX]"))
+        .expect("a FIM request reached the model");
+    assert_eq!(fim.path, "/v1/chat/completions");
+    let body: Value = serde_json::from_str(&fim.body).unwrap();
+    assert_eq!(body["model"], "codestral");
+    assert_eq!(body["temperature"], 0.32);
+    assert_eq!(body["max_tokens"], 64);
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        user.starts_with("<s>[SUFFIX]") && user.contains("[PREFIX]def add"),
+        "{user}"
+    );
+    let chat = requests
+        .iter()
+        .find(|r| r.body.contains("\"max_tokens\":1"))
+        .expect("a one-token chat");
+    assert_eq!(chat.path, "/v1/chat/completions");
+}
+
+#[test]
+fn model_endpoint_without_v1() {
+    let model = openai_model("codestral", "x");
+    let run = doctor(&model_args(&model.url(), "custom_openai/codestral"));
+    run.assert_status("model.endpoint", "fail");
+    assert!(run
+        .hint("model.endpoint")
+        .contains(&format!("{}/v1", model.url())));
+    // The served-name check strips /v1 itself, unlike GitLab's rake task, so it still passes.
+    run.assert_status("model.models", "ok");
+    run.assert_status("model.chat", "skip");
+    assert!(run
+        .message("model.chat")
+        .starts_with("needs model.endpoint"));
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn identifier_not_served() {
+    let model = openai_model("codestral", "x");
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/mistral"));
+    run.assert_status("model.models", "fail");
+    assert!(run
+        .message("model.models")
+        .contains("serves only: codestral"));
+    assert!(run.hint("model.models").contains("custom_openai/codestral"));
+    run.assert_status("model.fim", "skip");
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn model_down() {
+    let endpoint = format!("{}/v1", closed_port_url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    run.assert_status("model.models", "fail");
+    assert!(run.message("model.models").contains("cannot be reached"));
+    assert!(run
+        .hint("model.models")
+        .starts_with("start the model server"));
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn model_answering_garbage() {
+    let model = StubServer::start(|_| Reply::Text(200, "<html>it works!</html>".into()));
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    run.assert_status("model.models", "fail");
+    assert!(run
+        .message("model.models")
+        .contains("not an OpenAI model list"));
+    assert!(run
+        .message("model.models")
+        .contains("<html>it works!</html>"));
+    assert!(run.hint("model.models").contains("OpenAI-compatible"));
+
+    let not_http = StubServer::start(|_| Reply::Raw(b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()));
+    let endpoint = format!("{}/v1", not_http.url());
+    let run = doctor(&model_args(&endpoint, "custom_openai/codestral"));
+    run.assert_status("model.models", "fail");
+    assert!(
+        run.message("model.models").contains("not HTTP"),
+        "{}",
+        run.message("model.models")
+    );
+}
+
+#[test]
+fn model_answering_500_never_shows_the_key() {
+    let model = StubServer::start(|req| {
+        // A careless server that echoes the credentials it got.
+        Reply::Text(
+            500,
+            format!(
+                "internal error for {}",
+                req.header("authorization").unwrap_or("-")
+            ),
+        )
+    });
+    let endpoint = format!("{}/v1", model.url());
+    let mut args = model_args(&endpoint, "custom_openai/codestral");
+    args.extend(["--model-api-key", SECRET_KEY]);
+    let run = doctor(&args);
+    run.assert_status("model.models", "fail");
+    assert!(run.message("model.models").contains("answered 500"));
+    assert!(run.message("model.models").contains("Bearer ****"));
+    assert!(run.hint("model.models").contains("logs"));
+    assert!(!run.stdout.contains(SECRET_KEY) && !run.stderr.contains(SECRET_KEY));
+    let requests = model.requests();
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(format!("Bearer {SECRET_KEY}").as_str()),
+        "the key is sent to the model"
+    );
+}
+
+#[test]
+fn black_holes_fail_within_the_budget() {
+    let model = StubServer::black_hole();
+    let gateway = StubServer::black_hole();
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--timeout",
+        "2",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/codestral",
+        "--gateway-url",
+        &gateway.url(),
+    ]);
+    run.assert_status("model.models", "fail");
+    assert!(run
+        .message("model.models")
+        .contains("did not answer within"));
+    assert!(run.hint("model.models").contains("does not answer"));
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run
+        .message("gateway.healthz")
+        .contains("did not answer within"));
+    // 2 s per check plus the run's 1.5 s margin, plus process start-up.
+    assert!(
+        run.elapsed < Duration::from_millis(2000 + 1500 + 1000),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn gateway_down_and_unhealthy() {
+    let url = closed_port_url();
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway.healthz",
+        "--gateway-url",
+        &url,
+    ]);
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run
+        .message("gateway.healthz")
+        .starts_with("the gateway is down"));
+    assert!(run
+        .hint("gateway.healthz")
+        .starts_with("start the AI Gateway"));
+
+    let sick = gateway(503);
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway.healthz",
+        "--gateway-url",
+        &sick.url(),
+        "--container",
+        "gitlab-aigw",
+    ]);
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run.message("gateway.healthz").contains("unhealthy"));
+    assert!(run.message("gateway.healthz").contains("503"));
+    assert!(run
+        .hint("gateway.healthz")
+        .contains("docker logs --tail 50 gitlab-aigw"));
+
+    let well = gateway(200);
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway",
+        "--gateway-url",
+        &well.url(),
+    ]);
+    run.assert_status("gateway.healthz", "ok");
+    run.assert_status("gateway.tls", "skip");
+    assert_eq!(
+        well.requests()[0].header("accept"),
+        Some("application/json")
+    );
+}
+
+/// An HTTPS server (`openssl s_server`) with a self-signed certificate for 127.0.0.1.
+struct SelfSignedServer {
+    child: std::process::Child,
+    port: u16,
+    cert: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SelfSignedServer {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("gateway.crt");
+        let key = dir.path().join("gateway.key");
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "90",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the openssl CLI is needed for this test");
+        assert!(status.success());
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(port.to_string())
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        SelfSignedServer {
+            child,
+            port,
+            cert,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for SelfSignedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn gateway_with_a_self_signed_certificate() {
+    let server = SelfSignedServer::start();
+    let url = format!("https://127.0.0.1:{}", server.port);
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway",
+        "--gateway-url",
+        &url,
+    ]);
+    run.assert_status("gateway.tls", "fail");
+    assert!(run.message("gateway.tls").contains("self-signed"));
+    assert!(run
+        .hint("gateway.tls")
+        .contains("/etc/gitlab/trusted-certs/"));
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run.message("gateway.healthz").contains("TLS"));
+
+    // Trusting the CA makes it valid, with its days left.
+    let cert = server.cert.to_str().unwrap();
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gateway.tls",
+        "--gateway-url",
+        &url,
+        "--ca-cert",
+        cert,
+    ]);
+    run.assert_status("gateway.tls", "ok");
+    let message = run.message("gateway.tls");
+    assert!(
+        message.contains("for 89 more days") || message.contains("for 90 more days"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bedrock_identifier_must_be_an_inference_profile() {
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "bedrock",
+        "--model-identifier",
+        "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ]);
+    run.assert_status("bedrock.identifier", "fail");
+    assert!(run
+        .hint("bedrock.identifier")
+        .contains("bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0"));
+    run.assert_status("bedrock.credentials", "skip");
+
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "bedrock.identifier",
+        "--model-identifier",
+        "bedrock/us.anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ]);
+    run.assert_status("bedrock.identifier", "ok");
+}
+
+#[test]
+fn strict_turns_warnings_into_a_failure_and_bad_selections_exit_2() {
+    // A model the catalog does not know: a warning.
+    let model = openai_model("my-finetune", "x");
+    let endpoint = format!("{}/v1", model.url());
+    let mut args = vec![
+        "--json",
+        "doctor",
+        "--only",
+        "model.family",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/my-finetune",
+    ];
+    let run = doctor(&args);
+    run.assert_status("model.family", "warn");
+    assert_eq!(run.json()["checks"].as_array().unwrap().len(), 1);
+    assert_eq!(run.code, 0);
+    args.push("--strict");
+    assert_eq!(doctor(&args).code, 1);
+
+    let run = doctor(&["doctor", "--only", "gatway.*"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`gatway.*` names no check"));
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn json_report_matches_its_schema() {
+    let model = StubServer::start(|_| Reply::Text(500, "boom".into()));
+    let endpoint = model.url();
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/codestral",
+        "--gateway-url",
+        &closed_port_url(),
+    ]);
+    let doc = run.json();
+    assert_eq!(doc["schema_version"], 1);
+    let summary = &doc["summary"];
+    let total: u64 = ["ok", "warn", "fail", "skip", "error"]
+        .iter()
+        .map(|k| summary[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, doc["checks"].as_array().unwrap().len());
+    assert!(summary["fail"].as_u64().unwrap() >= 2);
+
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/doctor/report.schema.json");
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    std::fs::write(&report, &run.stdout).unwrap();
+    let validate = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1]))\n\
+             jsonschema.Draft202012Validator.check_schema(schema)\n\
+             jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))",
+        ])
+        .arg(&schema)
+        .arg(&report)
+        .output()
+        .expect("python3 with jsonschema (scripts/install-deps installs it)");
+    assert!(
+        validate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validate.stderr)
+    );
+}
+
+#[test]
+fn human_output_snapshot() {
+    let model = openai_model("codestral", "return a + b");
+    let endpoint = format!("{}/v1", model.url());
+    let sick = gateway(503);
+    let run = doctor(&[
+        "doctor",
+        "--skip",
+        "gitlab_rb",
+        "--model-endpoint",
+        &endpoint,
+        "--model-identifier",
+        "custom_openai/mistral",
+        "--gateway-url",
+        &sick.url(),
+    ]);
+    assert_eq!(run.code, 1);
+    insta::with_settings!({filters => vec![
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"\d+ ms", "[n] ms"),
+    ]}, {
+        insta::assert_snapshot!(run.stdout);
+    });
+}
+
+const TOKEN: &str = "glpat-doctor-test-token";
+
+/// A copy of the real omnibus template with `env_block` (Ruby) appended, and an envdir holding
+/// `rendered` as reconfigure would have written it.
+fn gitlab_host(home: &Path, env_block: &str, rendered: &[(&str, &str)]) {
+    let template = std::fs::read_to_string("/work/shared/fixtures/gitlab.rb.template")
+        .or_else(|_| {
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitlab.rb.template"),
+            )
+        })
+        .expect("the omnibus gitlab.rb template");
+    std::fs::write(home.join("gitlab.rb"), format!("{template}\n{env_block}\n")).unwrap();
+    let envdir = home.join("envdir");
+    std::fs::create_dir_all(&envdir).unwrap();
+    for (key, value) in rendered {
+        std::fs::write(envdir.join(key), value).unwrap();
+    }
+}
+
+fn gitlab_doctor(home: &Path, gitlab: &FakeGitlab, only: &str, extra: &[&str]) -> Run {
+    let rb = home.join("gitlab.rb");
+    let envdir = home.join("envdir");
+    let mut args = vec![
+        "--json",
+        "doctor",
+        "--only",
+        only,
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+        "--gitlab-rb",
+        rb.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    let run = doctor_in_env(
+        home,
+        &args,
+        &[("DUO_SELFHOST_GITLAB_ENVDIR", envdir.to_str().unwrap())],
+    );
+    assert!(
+        !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
+        "the token leaked"
+    );
+    run
+}
+
+#[test]
+fn gateway_url_missing_from_gitlab_rb() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(home.path(), "", &[]);
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb", &[]);
+    run.assert_status("gitlab_rb.present", "ok");
+    run.assert_status("gitlab_rb.gateway_url", "fail");
+    assert!(
+        run.message("gitlab_rb.gateway_url")
+            .contains("GitLab 17.5.0"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .hint("gitlab_rb.gateway_url")
+        .starts_with("duo-selfhost gitlab-rb set AI_GATEWAY_URL="));
+    run.assert_status("gitlab_rb.rendered", "skip");
+
+    // From 17.9 the application setting holds it: gitlab.rb may leave it out.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.9.0-ee").token(TOKEN));
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb.gateway_url", &[]);
+    run.assert_status("gitlab_rb.gateway_url", "skip");
+}
+
+#[test]
+fn localhost_gateway_url_in_gitlab_rb() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(
+        home.path(),
+        "gitlab_rails['env'] = {\n  'AI_GATEWAY_URL' => 'http://localhost:5052'\n}",
+        &[("AI_GATEWAY_URL", "http://localhost:5052\n")],
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb", &[]);
+    run.assert_status("gitlab_rb.gateway_url", "fail");
+    assert!(run
+        .message("gitlab_rb.gateway_url")
+        .contains("points at this machine"));
+    assert!(run
+        .hint("gitlab_rb.gateway_url")
+        .contains("gateway host's name or address"));
+    run.assert_status("gitlab_rb.rendered", "ok");
+}
+
+#[test]
+fn reconfigure_not_run() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(
+        home.path(),
+        "gitlab_rails['env'] = {\n  \"AI_GATEWAY_URL\" => \"http://aigw.example.com:5052\", # duo\n  'GITLAB_LICENSE_MODE' => 'production',\n}",
+        &[("AI_GATEWAY_URL", "http://old-gateway.example.com:5052\n")],
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab_rb", &[]);
+    run.assert_status("gitlab_rb.gateway_url", "ok");
+    run.assert_status("gitlab_rb.rendered", "fail");
+    let message = run.message("gitlab_rb.rendered");
+    assert!(message.contains("reconfigure has not run"), "{message}");
+    assert!(
+        message.contains("AI_GATEWAY_URL differs")
+            && message.contains("GITLAB_LICENSE_MODE is missing")
+    );
+    assert_eq!(
+        run.hint("gitlab_rb.rendered"),
+        "sudo gitlab-ctl reconfigure"
+    );
+}
+
+#[test]
+fn gitlab_api_checks_name_version_setting_licence_and_flag() {
+    let home = tempfile::tempdir().unwrap();
+    // 17.5: the flag must be on; it is not.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab", &[]);
+    run.assert_status("gitlab.readiness", "ok");
+    run.assert_status("gitlab.version", "ok");
+    assert_eq!(
+        run.message("gitlab.version"),
+        "GitLab 17.5.0-ee (Enterprise Edition)"
+    );
+    run.assert_status("gitlab.gateway_setting", "skip");
+    run.assert_status("gitlab.license", "ok");
+    run.assert_status("gitlab.feature_flag", "fail");
+    assert!(run
+        .hint("gitlab.feature_flag")
+        .contains("Feature.enable(:ai_custom_model)"));
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("17.5.0-ee")
+            .token(TOKEN)
+            .feature("ai_custom_model", "on"),
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab.feature_flag", &[]);
+    run.assert_status("gitlab.feature_flag", "ok");
+
+    // 18.1: the setting must be there and point at the gateway.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.1.1-ee").token(TOKEN));
+    let run = gitlab_doctor(
+        home.path(),
+        &gitlab,
+        "gitlab",
+        &["--gateway-url", "http://aigw.example.com:5052"],
+    );
+    run.assert_status("gitlab.gateway_setting", "fail");
+    assert!(run.message("gitlab.gateway_setting").contains("empty"));
+    assert!(run
+        .hint("gitlab.gateway_setting")
+        .contains("Local AI Gateway URL: http://aigw.example.com:5052"));
+    run.assert_status("gitlab.feature_flag", "skip");
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("18.1.1-ee")
+            .token(TOKEN)
+            .ai_gateway_url("http://aigw.example.com:5052"),
+    );
+    let run = gitlab_doctor(
+        home.path(),
+        &gitlab,
+        "gitlab.gateway_setting",
+        &["--gateway-url", "http://aigw.example.com:5052"],
+    );
+    run.assert_status("gitlab.gateway_setting", "ok");
+
+    // The Community Edition, and an instance without a licence.
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("17.5.0")
+            .token(TOKEN)
+            .without_license(),
+    );
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab", &[]);
+    run.assert_status("gitlab.version", "fail");
+    assert!(run.message("gitlab.version").contains("Community Edition"));
+    run.assert_status("gitlab.license", "fail");
+
+    // A regular user's token cannot read the licence or flags: those checks lack their input.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN).non_admin());
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab", &[]);
+    run.assert_status("gitlab.version", "ok");
+    run.assert_status("gitlab.license", "skip");
+    assert!(run.message("gitlab.license").contains("administrator"));
+    run.assert_status("gitlab.feature_flag", "skip");
+}
+
+/// A stand-in gateway image (busybox-static, sleeping unless told to serve healthz) under a
+/// `self-hosted-vX.Y.Z-ee` tag: the container checks read state and env and exec into it.
+fn standin_image(version: &str) -> String {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let image = format!("duo-selfhost-doctor-test/model-gateway:self-hosted-v{version}-ee");
+    let mut built = BUILT.lock().unwrap();
+    if built.contains(&image) {
+        return image;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("busybox-static (scripts/install-deps installs it)");
+    for applet in ["sh", "sleep", "wget", "httpd", "mkdir", "printf"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    let tar = dir.path().join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg("bin")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new("docker")
+        .args(["import", "--change", "CMD [\"/bin/sleep\", \"3600\"]"])
+        .arg(&tar)
+        .arg(&image)
+        .output()
+        .expect("the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker import failed (the tests need the Docker Engine): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push(image.clone());
+    image
+}
+
+/// A container that is removed when the test ends, however it ends.
+struct Container(String);
+
+impl Container {
+    fn run(name: &str, args: &[&str], image: &str) -> Self {
+        Self::run_cmd(name, args, image, &[])
+    }
+
+    fn run_cmd(name: &str, args: &[&str], image: &str, cmd: &[&str]) -> Self {
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        let out = Command::new("docker")
+            .args(["run", "-d", "--name", name])
+            .args(args)
+            .arg(image)
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Container(name.to_string())
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+fn container_doctor(gitlab: &FakeGitlab, container: &str) -> Run {
+    doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "docker",
+        "--only",
+        "gateway.container",
+        "--only",
+        "gateway.reaches_gitlab",
+        "--container",
+        container,
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+        "--model-endpoint",
+        "http://127.0.0.1:8000/v1",
+    ])
+}
+
+#[test]
+fn a_well_made_gateway_container_passes() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-good-{}", std::process::id());
+    let env_gitlab = format!("AIGW_GITLAB_URL={}", gitlab.url);
+    let env_api = format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url);
+    let _c = Container::run(
+        &name,
+        &[
+            "--network",
+            "host",
+            "-e",
+            &env_gitlab,
+            "-e",
+            &env_api,
+            "-e",
+            "AIGW_CUSTOM_MODELS__ENABLED=true",
+        ],
+        &standin_image("17.5.0"),
+    );
+    let run = container_doctor(&gitlab, &name);
+    for id in [
+        "docker.engine",
+        "gateway.container.exists",
+        "gateway.container.running",
+        "gateway.container.image_tag",
+        "gateway.container.custom_models",
+        "gateway.container.gitlab_url",
+        "gateway.container.gitlab_api_url",
+        "gateway.container.auth_bypass",
+        "gateway.container.ports",
+        "gateway.container.model_reach",
+        "gateway.reaches_gitlab",
+    ] {
+        run.assert_status(id, "ok");
+    }
+    assert!(gitlab
+        .requests()
+        .iter()
+        .any(|r| r.path == "/api/v4/projects" && r.private_token.is_none()));
+    assert_eq!(run.code, 0);
+}
+
+#[test]
+fn a_misconfigured_gateway_container_is_named_check_by_check() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-bad-{}", std::process::id());
+    let _c = Container::run(
+        &name,
+        &[
+            "-e",
+            "AIGW_GITLAB_URL=http://gitlab.wrong.example",
+            "-e",
+            "AIGW_GITLAB_API_URL=http://gitlab.wrong.example/api/v4/",
+            "-e",
+            "AIGW_AUTH__BYPASS_EXTERNAL=true",
+        ],
+        &standin_image("17.4.0"),
+    );
+    let run = container_doctor(&gitlab, &name);
+    run.assert_status("gateway.container.running", "ok");
+
+    run.assert_status("gateway.container.image_tag", "fail");
+    assert!(run
+        .message("gateway.container.image_tag")
+        .contains("self-hosted-v17.4.0-ee is for GitLab 17.4"));
+    assert!(run
+        .hint("gateway.container.image_tag")
+        .starts_with("duo-selfhost upgrade"));
+
+    run.assert_status("gateway.container.gitlab_url", "fail");
+    assert!(run
+        .message("gateway.container.gitlab_url")
+        .contains("AIGW_GITLAB_URL is http://gitlab.wrong.example"));
+    assert!(run
+        .hint("gateway.container.gitlab_url")
+        .contains(&format!("-e AIGW_GITLAB_URL={}", gitlab.url)));
+
+    run.assert_status("gateway.container.auth_bypass", "fail");
+    assert!(run
+        .message("gateway.container.auth_bypass")
+        .starts_with("AIGW_AUTH__BYPASS_EXTERNAL=true"));
+    assert!(run
+        .hint("gateway.container.auth_bypass")
+        .contains("no AIGW_AUTH__BYPASS_EXTERNAL"));
+
+    run.assert_status("gateway.container.custom_models", "fail");
+    run.assert_status("gateway.container.model_reach", "fail");
+    assert!(run
+        .hint("gateway.container.model_reach")
+        .contains("--network host"));
+    run.assert_status("gateway.container.ports", "fail");
+    assert!(run.hint("gateway.container.ports").contains("-p 5052:5052"));
+    run.assert_status("gateway.reaches_gitlab", "fail");
+    assert!(run
+        .message("gateway.reaches_gitlab")
+        .contains("cannot fetch http://gitlab.wrong.example/api/v4/projects"));
+    assert_eq!(run.code, 1);
+}
+
+#[test]
+fn a_missing_or_stopped_gateway_container() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let run = container_doctor(&gitlab, "duo-doctor-no-such-container");
+    run.assert_status("gateway.container.exists", "fail");
+    assert!(run
+        .hint("gateway.container.exists")
+        .contains("duo-selfhost install"));
+    run.assert_status("gateway.container.gitlab_url", "skip");
+
+    let name = format!("duo-doctor-stopped-{}", std::process::id());
+    let _c = Container::run(&name, &[], &standin_image("17.5.0"));
+    let out = Command::new("docker")
+        .args(["stop", "-t", "0", &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let run = container_doctor(&gitlab, &name);
+    run.assert_status("gateway.container.running", "fail");
+    assert!(run
+        .message("gateway.container.running")
+        .contains("is exited"));
+    assert!(run
+        .hint("gateway.container.running")
+        .starts_with(&format!("docker start {name}")));
+    run.assert_status("gateway.reaches_gitlab", "skip");
+}
+
+/// `duo-selfhost serve` on the real SmolLM2 GGUF, stopped when dropped.
+struct Serve {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Serve {
+    fn start() -> Self {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        let snapshots = Path::new(&home).join(
+            ".cache/huggingface/hub/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/snapshots",
+        );
+        let gguf = std::fs::read_dir(&snapshots)
+            .ok()
+            .and_then(|mut dirs| {
+                dirs.find_map(|d| {
+                    let path = d.ok()?.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+                    path.exists().then_some(path)
+                })
+            })
+            .expect("the SmolLM2 test model: run scripts/fetch-test-model");
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"))
+            .args(["serve", "--model"])
+            .arg(&gguf)
+            .args([
+                "--served-model-name",
+                "smollm2-135m",
+                "--threads",
+                "2",
+                "--ctx-size",
+                "2048",
+            ])
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut serve = Serve { child, port };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("duo-selfhost serve exited early: {status}");
+            }
+            if stub_server_get(port, "/v1/models").is_some_and(|body| body.contains("smollm2-135m"))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not come up in 180 s");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        serve
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain GET on 127.0.0.1, the body when it answered 200.
+fn stub_server_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// This machine's name: a gateway URL GitLab would accept (not localhost), that still stays on
+/// this host.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("/etc/hostname")
+}
+
+#[test]
+fn the_whole_chain_all_green() {
+    let serve = Serve::start();
+    let gateway_port = {
+        let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let gateway_url = format!("http://{}:{gateway_port}", host_name());
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("17.9.0-ee")
+            .token(TOKEN)
+            .feature("ai_custom_model", "on")
+            .ai_gateway_url(&gateway_url),
+    );
+    let name = format!("duo-doctor-green-{}", std::process::id());
+    let env_gitlab = format!("AIGW_GITLAB_URL={}", gitlab.url);
+    let env_api = format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url);
+    let healthz = format!(
+        "mkdir -p /www/monitoring && printf '{{\"status\":\"ok\"}}' > /www/monitoring/healthz && exec httpd -f -p {gateway_port} -h /www"
+    );
+    let _gateway = Container::run_cmd(
+        &name,
+        &[
+            "--network",
+            "host",
+            "-e",
+            &env_gitlab,
+            "-e",
+            &env_api,
+            "-e",
+            "AIGW_CUSTOM_MODELS__ENABLED=true",
+        ],
+        &standin_image("17.9.0"),
+        &["/bin/sh", "-c", &healthz],
+    );
+    let home = tempfile::tempdir().unwrap();
+    gitlab_host(
+        home.path(),
+        &format!("gitlab_rails['env'] = {{\n  'AI_GATEWAY_URL' => '{gateway_url}'\n}}"),
+        &[("AI_GATEWAY_URL", &format!("{gateway_url}\n"))],
+    );
+    let endpoint = format!("http://127.0.0.1:{}/v1", serve.port);
+    let run = gitlab_doctor(
+        home.path(),
+        &gitlab,
+        "*",
+        &[
+            "--gateway-url",
+            &gateway_url,
+            "--container",
+            &name,
+            "--model-endpoint",
+            &endpoint,
+            "--model-identifier",
+            "custom_openai/smollm2-135m",
+            // The model answers slowly on 2 busy cores; the FIM round trip is 64 tokens.
+            "--timeout",
+            "180",
+        ],
+    );
+    let checks = run.json()["checks"].as_array().unwrap().clone();
+    // Only what does not apply to this chain is skipped: TLS on an http URL, the 18.x keys on
+    // 17.9, Bedrock.
+    for check in &checks {
+        let id = check["id"].as_str().unwrap();
+        let expected = match id {
+            "gateway.tls"
+            | "gateway.container.jwt_keys"
+            | "bedrock.identifier"
+            | "bedrock.credentials" => "skip",
+            _ => "ok",
+        };
+        run.assert_status(id, expected);
+    }
+    assert_eq!(checks.len(), doctor_check_count());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+/// Every check doctor knows, from a run that selects all of them.
+fn doctor_check_count() -> usize {
+    doctor(&["--json", "doctor"]).json()["checks"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn inputs_come_from_the_state_file_unless_a_flag_says_otherwise() {
+    let model = openai_model("codestral", "x");
+    let gateway = gateway(200);
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("state.toml"),
+        format!(
+            r#"schema_version = 1
+written_by = "0.1.0"
+updated_at = "2026-11-25T10:00:00Z"
+
+[gitlab]
+url = "http://gitlab.example.com"
+version = "17.5.0"
+
+[gateway]
+target = "docker"
+url = "{}"
+image = "model-gateway:self-hosted-v17.5.0-ee"
+
+[model]
+runtime = "vllm"
+endpoint = "{}/v1"
+identifier = "custom_openai/codestral"
+"#,
+            gateway.url(),
+            model.url()
+        ),
+    )
+    .unwrap();
+    let only = [
+        "--json",
+        "doctor",
+        "--only",
+        "model.models",
+        "--only",
+        "gateway.healthz",
+    ];
+    let run = doctor_in(home.path(), &only);
+    run.assert_status("model.models", "ok");
+    run.assert_status("gateway.healthz", "ok");
+
+    let elsewhere = closed_port_url();
+    let mut args = only.to_vec();
+    args.extend(["--gateway-url", &elsewhere]);
+    let run = doctor_in(home.path(), &args);
+    run.assert_status("model.models", "ok");
+    run.assert_status("gateway.healthz", "fail");
+    assert!(run.message("gateway.healthz").contains(&elsewhere));
+}
+
+#[test]
+fn gitlab_18_gateway_needs_its_jwt_keys_and_the_agent_platform_port() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.4.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-18-{}", std::process::id());
+    let _c = Container::run(&name, &["-p", "127.0.0.1::5052"], &standin_image("18.4.0"));
+    let run = container_doctor(&gitlab, &name);
+    run.assert_status("gateway.container.image_tag", "ok");
+    run.assert_status("gateway.container.jwt_keys", "warn");
+    let message = run.message("gateway.container.jwt_keys");
+    assert!(
+        message.contains("AIGW_SELF_SIGNED_JWT__SIGNING_KEY")
+            && message.contains("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"),
+        "{message}"
+    );
+    assert!(run
+        .hint("gateway.container.jwt_keys")
+        .contains("openssl genrsa"));
+    run.assert_status("gateway.container.ports", "warn");
+    assert!(run
+        .hint("gateway.container.ports")
+        .contains("-p 50052:50052"));
+
+    let key = "-----BEGIN PRIVATE KEY-----\nnot-a-real-key-but-secret\n-----END PRIVATE KEY-----";
+    let aigw = format!("AIGW_SELF_SIGNED_JWT__SIGNING_KEY={key}");
+    let dws = format!("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY={key}");
+    let keyed = format!("{name}-keyed");
+    let _k = Container::run(
+        &keyed,
+        &[
+            "-p",
+            "127.0.0.1::5052",
+            "-p",
+            "127.0.0.1::50052",
+            "-e",
+            &aigw,
+            "-e",
+            &dws,
+        ],
+        &standin_image("18.4.0"),
+    );
+    let run = container_doctor(&gitlab, &keyed);
+    run.assert_status("gateway.container.jwt_keys", "ok");
+    run.assert_status("gateway.container.ports", "ok");
+    assert!(!run.stdout.contains("not-a-real-key-but-secret"));
+}
