@@ -428,8 +428,16 @@ fn check_runs(
     Ok(())
 }
 
+/// The case count: `default`, or PROPTEST_CASES for a longer run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(Config { cases: 48, failure_persistence: None, ..Config::default() })]
+    #![proptest_config(Config { cases: cases(48), failure_persistence: None, ..Config::default() })]
 
     #[test]
     fn template_edits_only_insert_the_env_block(runs in edit_runs()) {
@@ -446,7 +454,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(Config { cases: 160, failure_persistence: None, ..Config::default() })]
+    #![proptest_config(Config { cases: cases(160), failure_persistence: None, ..Config::default() })]
 
     #[test]
     fn user_style_edits_keep_every_byte_outside_the_env(file in user_file(), runs in edit_runs()) {
