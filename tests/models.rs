@@ -588,40 +588,63 @@ fn a_damaged_cached_file_is_downloaded_again() {
     assert_hf_layout(&sandbox);
 }
 
+/// Progress that goes nowhere, for the library-level pull below.
+struct Silent;
+
+impl duo_selfhost::model_cache::PullProgress for Silent {
+    fn begin(&self, _: duo_selfhost::model_cache::PullPhase, _: Option<u64>, _: u64) {}
+    fn advance(&self, _: u64) {}
+    fn note(&self, _: &str) {}
+    fn end(&self) {}
+}
+
 #[test]
-fn a_model_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag() {
-    // A real catalog entry whose quantiser kept no stable commit: `main`, no sha256, no size.
-    let model = catalog::MODELS
-        .iter()
-        .find(|m| {
-            m.platforms.contains(&catalog::Platform::Local)
-                && m.gguf.as_ref().is_some_and(|g| {
-                    g.revision == "main" && g.sha256.is_none() && g.bytes.is_none()
-                })
-        })
-        .expect("the catalog has an entry pinned to a branch without a checksum");
-    let gguf = model.gguf.as_ref().unwrap();
+fn a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag() {
+    // Every catalog entry is pinned to a commit with known bytes; a user-added source (or a
+    // quantiser that keeps no stable commit) may name only `main`. Pull resolves the branch to
+    // its commit first and checks the bytes against the endpoint's X-Linked-Etag.
+    static BRANCH_SOURCE: catalog::GgufSource = catalog::GgufSource {
+        repo: "example-org/branch-pinned-GGUF",
+        revision: "main",
+        file: "model.Q4_1.gguf",
+        quant: "Q4_1",
+        bytes: None,
+        sha256: None,
+    };
     let hub = HubStandIn::start();
     let sandbox = Sandbox::new(&hub);
+    // hf_home() reads HF_HOME in-process: load the real bytes (the one other in-process reader,
+    // cached once) before pointing it at this test's sandbox.
+    model_bytes();
+    std::env::set_var("HF_HOME", sandbox.hf_home());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pulled = runtime
+        .block_on(duo_selfhost::model_cache::pull(
+            &BRANCH_SOURCE,
+            &hub.endpoint,
+            None,
+            &Silent,
+        ))
+        .expect("pull of a branch-pinned source");
 
-    let output = sandbox.run(&["--json", "models", "pull", model.name]);
-    assert!(output.status.success(), "{}", describe(&output));
-    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let sha = source().sha256.unwrap();
-    assert_eq!(doc["status"], "downloaded");
+    assert!(matches!(
+        pulled.outcome,
+        duo_selfhost::model_cache::PullOutcome::Downloaded { .. }
+    ));
     assert_eq!(
-        doc["sha256"], sha,
+        pulled.sha256.as_deref(),
+        Some(sha),
         "checked against the endpoint's X-Linked-Etag"
     );
     let repo_dir = sandbox
         .hf_home()
-        .join("hub")
-        .join(format!("models--{}", gguf.repo.replace('/', "--")));
+        .join("hub/models--example-org--branch-pinned-GGUF");
     let snapshot = repo_dir
         .join("snapshots")
         .join(BRANCH_COMMIT)
-        .join(gguf.file);
-    assert_eq!(doc["path"], snapshot.display().to_string());
+        .join(BRANCH_SOURCE.file);
+    assert_eq!(pulled.path, snapshot);
     assert_eq!(
         std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
         BRANCH_COMMIT
@@ -629,6 +652,10 @@ fn a_model_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag
     assert_eq!(
         std::fs::read_link(&snapshot).unwrap(),
         Path::new("../../blobs").join(sha)
+    );
+    assert_eq!(
+        duo_selfhost::model_cache::snapshot_path(&BRANCH_SOURCE),
+        snapshot
     );
 
     let seen = hub.seen();
@@ -642,12 +669,18 @@ fn a_model_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag
         "the download asks for the commit, not the moving branch: {seen:?}"
     );
 
-    let path = sandbox.run(&["models", "path", model.name]);
-    assert!(path.status.success(), "{}", describe(&path));
-    assert_eq!(text(&path.stdout).trim(), snapshot.display().to_string());
-    let again = sandbox.run(&["--json", "models", "pull", model.name]);
-    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
-    assert_eq!(doc["status"], "cached");
+    let again = runtime
+        .block_on(duo_selfhost::model_cache::pull(
+            &BRANCH_SOURCE,
+            &hub.endpoint,
+            None,
+            &Silent,
+        ))
+        .expect("second pull");
+    assert!(matches!(
+        again.outcome,
+        duo_selfhost::model_cache::PullOutcome::AlreadyCached
+    ));
     assert_eq!(
         hub.seen().len(),
         seen.len(),
