@@ -1052,22 +1052,35 @@ fn plan_hash_edits(
         let items: Vec<String> = plan.added.iter().map(|(k, v)| format_entry(k, v)).collect();
         match anchor {
             Some(a) => {
-                let text_to_insert = if a.comma.is_some() {
-                    format!(
-                        " {}{}",
-                        items.join(", "),
-                        if trailing_comma { "," } else { "" }
+                // Removing the entries after the anchor may take the anchor's comma with them
+                // (the last entry goes from the previous comma): then insert after its value.
+                let comma_kept = a.comma.filter(|c| {
+                    !edits
+                        .iter()
+                        .any(|e| e.text.is_empty() && e.start <= *c && *c < e.end)
+                });
+                let (at, text_to_insert) = if comma_kept.is_some() {
+                    (
+                        anchor_end,
+                        format!(
+                            " {}{}",
+                            items.join(", "),
+                            if trailing_comma { "," } else { "" }
+                        ),
                     )
                 } else {
-                    format!(", {}", items.join(", "))
+                    (a.value_end, format!(", {}", items.join(", ")))
                 };
                 edits.push(Edit {
-                    start: anchor_end,
-                    end: anchor_end,
+                    start: at,
+                    end: at,
                     text: text_to_insert,
                 });
             }
             None => {
+                // Every entry is gone (or there were none): the new items replace the whole
+                // inside of the braces, which already covers the removals planned above.
+                edits.retain(|e| e.end <= hash.open || e.start > hash.close);
                 edits.push(Edit {
                     start: hash.open + 1,
                     end: hash.close,
@@ -1091,6 +1104,24 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn one_line_hash_with_every_entry_replaced() {
+        // Found by tests/gitlab_rb_props.rs: the removal and the new items used to overlap.
+        let text = "gitlab_rails['env'] = { 'A' => '' }\n";
+        let changes = [EnvChange::unset("A"), EnvChange::set("B", "b")];
+        let new = plan_edit(text, &changes).unwrap().unwrap();
+        assert_eq!(new, "gitlab_rails['env'] = { 'B' => 'b' }\n");
+    }
+
+    #[test]
+    fn one_line_hash_losing_its_last_entry_and_gaining_one() {
+        // Found by tests/gitlab_rb_props.rs: the insertion used to land inside the removal.
+        let text = "gitlab_rails['env'] = { 'TZ' => '', 'A' => '' }";
+        let changes = [EnvChange::unset("A"), EnvChange::set("B", "b")];
+        let new = plan_edit(text, &changes).unwrap().unwrap();
+        assert_eq!(new, "gitlab_rails['env'] = { 'TZ' => '', 'B' => 'b' }");
     }
 
     #[test]
