@@ -214,6 +214,27 @@ fn health_config(probe: &HttpProbe) -> HealthConfig {
     }
 }
 
+/// Every published port as (host address, host port, container port), sorted.
+pub fn published_ports(host: &HostConfig) -> Vec<(String, String, String)> {
+    let mut ports: Vec<(String, String, String)> = host
+        .port_bindings
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(container, bindings)| {
+            bindings.unwrap_or_default().into_iter().map(move |b| {
+                (
+                    b.host_ip.unwrap_or_default(),
+                    b.host_port.unwrap_or_default(),
+                    container.clone(),
+                )
+            })
+        })
+        .collect();
+    ports.sort();
+    ports
+}
+
 /// A hash of the settings that matter (image, env, ports, volumes, command, restart policy,
 /// GPUs), the same whether the body came from a spec or from an existing container.
 pub fn settings_hash(body: &ContainerCreateBody) -> String {
@@ -230,22 +251,10 @@ pub fn settings_hash(body: &ContainerCreateBody) -> String {
     let host = body.host_config.clone().unwrap_or_default();
     let mut env = body.env.clone().unwrap_or_default();
     env.sort();
-    let mut ports: Vec<String> = host
-        .port_bindings
-        .unwrap_or_default()
+    let ports: Vec<String> = published_ports(&host)
         .into_iter()
-        .flat_map(|(container, bindings)| {
-            bindings.unwrap_or_default().into_iter().map(move |b| {
-                format!(
-                    "{}:{}->{}",
-                    b.host_ip.unwrap_or_default(),
-                    b.host_port.unwrap_or_default(),
-                    container
-                )
-            })
-        })
+        .map(|(ip, port, container)| format!("{ip}:{port}->{container}"))
         .collect();
-    ports.sort();
     let mut binds = host.binds.unwrap_or_default();
     binds.sort();
     let view = View {

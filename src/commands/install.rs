@@ -132,6 +132,20 @@ fn version_from_manifest(path: &Path) -> Option<semver::Version> {
     image_tag::parse_gitlab_version(build).ok()
 }
 
+/// The gateway image for a GitLab version by the image-tag rules, its warnings printed.
+pub async fn resolve_gateway_image(
+    version: &semver::Version,
+    registry: &RegistryChoice,
+    available_tags: Option<&Path>,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    let choice = image_tag::resolve(version, registry, available_tags, false).await?;
+    for warning in &choice.warnings {
+        printer.warn(warning);
+    }
+    Ok(choice.image)
+}
+
 /// The registry an image reference comes from, for choosing its upgrade.
 pub fn registry_of_image(image: &str) -> RegistryChoice {
     let (repository, _) = docker::split_reference(image);
@@ -561,17 +575,13 @@ async fn install_docker(
                 .registry
                 .clone()
                 .unwrap_or(RegistryChoice::Gitlab);
-            let choice = image_tag::resolve(
+            resolve_gateway_image(
                 &settings.gitlab_version,
                 &registry,
                 args.image.available_tags.as_deref(),
-                false,
+                printer,
             )
-            .await?;
-            for warning in &choice.warnings {
-                printer.warn(warning);
-            }
-            choice.image
+            .await?
         }
     };
     let gateway_url = settings.gateway_url(args.gateway_port);

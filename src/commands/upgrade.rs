@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::cli::{Target, UpgradeArgs};
 use crate::commands::install::{
-    detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, VersionSource,
+    detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, resolve_gateway_image,
+    VersionSource,
 };
 use crate::docker;
 use crate::error::{ExitStatus, Problem};
@@ -124,17 +125,13 @@ async fn upgrade_docker(
                 .registry
                 .clone()
                 .unwrap_or_else(|| registry_of_image(&current_image));
-            let choice = image_tag::resolve(
+            resolve_gateway_image(
                 &version,
                 &registry,
                 args.image.available_tags.as_deref(),
-                false,
+                printer,
             )
-            .await?;
-            for warning in &choice.warnings {
-                printer.warn(warning);
-            }
-            choice.image
+            .await?
         }
     };
 
@@ -205,23 +202,13 @@ async fn upgrade_docker(
             printer.result(format!("  {line}"));
         }
         let host = body.host_config.clone().unwrap_or_default();
-        let mut ports: Vec<String> = host
-            .port_bindings
-            .unwrap_or_default()
+        let ports: Vec<String> = docker::published_ports(&host)
             .into_iter()
-            .flat_map(|(container, bindings)| {
-                bindings.unwrap_or_default().into_iter().map(move |b| {
-                    format!(
-                        "{}:{} -> {container}",
-                        b.host_ip
-                            .filter(|h| !h.is_empty())
-                            .unwrap_or("0.0.0.0".into()),
-                        b.host_port.unwrap_or_default()
-                    )
-                })
+            .map(|(ip, port, container)| {
+                let ip = if ip.is_empty() { "0.0.0.0" } else { &ip };
+                format!("{ip}:{port} -> {container}")
             })
             .collect();
-        ports.sort();
         printer.result(format!("keeping ports: {}", ports.join(", ")));
         printer.result(format!(
             "keeping volumes: {}",
