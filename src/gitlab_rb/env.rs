@@ -909,6 +909,22 @@ fn new_block(text: &str, after: Option<usize>, entries: &[(String, String)]) -> 
     }
 }
 
+/// Merges overlapping deletions (edits with no new text) into their union; other edits stay.
+fn merge_removals(edits: Vec<Edit>) -> Vec<Edit> {
+    let (mut removals, mut others): (Vec<Edit>, Vec<Edit>) =
+        edits.into_iter().partition(|e| e.text.is_empty());
+    removals.sort_by_key(|e| (e.start, e.end));
+    let mut merged: Vec<Edit> = Vec::with_capacity(removals.len());
+    for edit in removals {
+        match merged.last_mut() {
+            Some(last) if edit.start < last.end => last.end = last.end.max(edit.end),
+            _ => merged.push(edit),
+        }
+    }
+    others.extend(merged);
+    others
+}
+
 fn plan_hash_edits(
     text: &str,
     hash: &HashAssignment,
@@ -951,9 +967,11 @@ fn plan_hash_edits(
                 text: String::new(),
             });
         } else {
-            // The last entry without a comma: remove from the previous entry's comma.
-            let start = pos
-                .checked_sub(1)
+            // The last entry without a comma: remove from the comma of the nearest entry that
+            // stays, so no comma is left dangling when the entries before it go too.
+            let start = (0..*pos)
+                .rev()
+                .find(|p| !plan.removed.contains(p))
                 .and_then(|p| entries[p].comma)
                 .unwrap_or(entry.key_start);
             edits.push(Edit {
@@ -963,6 +981,9 @@ fn plan_hash_edits(
             });
         }
     }
+
+    // Removals that now cover one another (inline entries removed together) become one.
+    edits = merge_removals(edits);
 
     let survivors: Vec<usize> = (0..entries.len())
         .filter(|i| !plan.removed.contains(i))
@@ -1113,6 +1134,20 @@ mod tests {
         let changes = [EnvChange::unset("A"), EnvChange::set("B", "b")];
         let new = plan_edit(text, &changes).unwrap().unwrap();
         assert_eq!(new, "gitlab_rails['env'] = { 'B' => 'b' }\n");
+    }
+
+    #[test]
+    fn one_line_hash_losing_its_last_two_entries() {
+        // Found by tests/gitlab_rb_props.rs: both removals claimed the comma between them.
+        let text = "gitlab_rails['env'] = { '_x1' => '', 'A' => '', 'DUO_WORKFLOW_URL' => '' }";
+        let changes = [
+            EnvChange::Unset { key: "A".into() },
+            EnvChange::Unset {
+                key: "DUO_WORKFLOW_URL".into(),
+            },
+        ];
+        let out = plan_edit(text, &changes).unwrap().unwrap();
+        assert_eq!(out, "gitlab_rails['env'] = { '_x1' => '' }");
     }
 
     #[test]
