@@ -88,9 +88,11 @@ pub fn healthz(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                         "check the scheme and port of the gateway URL: http vs https, port 5052 ({base})"
                     ),
                 };
-                // It answered, but not as a working gateway does.
+                // Down: nothing answers. Unhealthy: it answers, but not as a working gateway
+                // does. Unreachable: something is there, but GitLab cannot talk to it over TLS.
                 let state = match failure {
                     Failure::SlowBody { .. } | Failure::TooLarge(_) => "unhealthy",
+                    Failure::Tls(..) => "unreachable",
                     _ => "down",
                 };
                 Outcome::fail(
