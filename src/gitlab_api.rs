@@ -12,7 +12,14 @@ use serde_json::{json, Value};
 use url::Url;
 
 use crate::error::Problem;
+use crate::http_client::{
+    error_chain, innermost_cause, read_capped, transport_fault, BodyError, TransportFault,
+};
 use crate::secret::Secret;
+
+/// Largest answer read from GitLab: far above any API answer used here (the feature-flag list
+/// of a large instance is well under 1 MiB), far below what would strain memory.
+const BODY_LIMIT: usize = 8 << 20;
 
 /// `GET /api/v4/metadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -145,24 +152,7 @@ impl GitlabClient {
             .connect_timeout(timeout)
             .user_agent(concat!("duo-selfhost/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = ca_cert {
-            let pem = std::fs::read(path).map_err(|e| {
-                Problem::user(format!(
-                    "cannot read the CA certificate {}: {e}",
-                    path.display()
-                ))
-                .hint("pass --ca-cert with a readable PEM file")
-            })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .ok()
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| {
-                    Problem::user(format!(
-                        "{} holds no PEM certificate",
-                        path.display()
-                    ))
-                    .hint("pass --ca-cert with the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
-                })?;
-            builder = builder.tls_certs_merge(certs);
+            builder = builder.tls_certs_merge(crate::http_client::load_ca_certificates(path)?);
         }
         let http = builder
             .build()
@@ -208,17 +198,17 @@ impl GitlabClient {
         headers
     }
 
-    /// Explains a transport failure: DNS, refused, TLS, timeout.
+    /// Explains a transport failure: DNS, refused, TLS, timeout, an oversized header block.
     fn transport_error(&self, url: &Url, err: reqwest::Error) -> anyhow::Error {
         let host = url.host_str().unwrap_or("?").to_string();
-        let chain = error_chain_text(&err);
-        let lower = chain.to_lowercase();
+        let lower = error_chain(&err).to_lowercase();
+        let cause = innermost_cause(&err);
         if err.is_timeout() {
             return problem(
                 true,
                 format!(
-                    "GitLab at {url} did not answer within {}s",
-                    self.timeout.as_secs_f32()
+                    "GitLab at {url} did not answer within {}",
+                    seconds_text(self.timeout)
                 ),
                 "check that GitLab is up (`sudo gitlab-ctl status`) and reachable from here; a proxy or firewall may be holding the connection",
             );
@@ -231,39 +221,44 @@ impl GitlabClient {
                 "check the GitLab URL (--gitlab-url) and this host's DNS (/etc/hosts, /etc/resolv.conf)",
             );
         }
-        if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
-            || lower.contains("unknownissuer")
-        {
-            return problem(
-                true,
-                format!(
-                    "TLS with {url} failed: the server's certificate is not trusted ({})",
-                    last_cause(&err)
-                ),
-                "pass the CA that signed GitLab's certificate with --ca-cert FILE (PEM)",
-            );
-        }
-        if lower.contains("connection refused") {
-            return problem(
-                true,
+        let (message, hint) = match transport_fault(&err) {
+            Some(TransportFault::HeadTooLarge) => (
+                format!("GitLab at {url} answered with a header block too large to read ({cause})"),
+                "check that the URL is GitLab's external URL, not another server or a misbehaving proxy in front of it".to_string(),
+            ),
+            Some(TransportFault::NotTls) => (
+                format!("TLS with {url} failed: the server does not speak TLS on this port ({cause})"),
+                "check the scheme and port of the GitLab URL: http:// or https://, as external_url in gitlab.rb says".to_string(),
+            ),
+            Some(TransportFault::WrongHost) => (
+                format!("TLS with {url} failed: the server's certificate is for another host name ({cause})"),
+                format!("use the host name GitLab's certificate was issued for (its external_url), or reissue the certificate with a subjectAltName for {host}"),
+            ),
+            Some(TransportFault::Expired) => (
+                format!("TLS with {url} failed: the server's certificate has expired"),
+                format!("renew GitLab's certificate (see it with: openssl s_client -connect {host}:{} -showcerts)", url.port_or_known_default().unwrap_or(443)),
+            ),
+            Some(TransportFault::Untrusted | TransportFault::Handshake) => (
+                format!("TLS with {url} failed: the server's certificate is not trusted ({cause})"),
+                "pass the CA that signed GitLab's certificate with --ca-cert FILE (PEM)".to_string(),
+            ),
+            None if lower.contains("connection refused") => (
                 format!("connection to {url} was refused"),
-                "check that GitLab is running and listening on that host and port (`sudo gitlab-ctl status`)",
-            );
-        }
-        if err.is_connect() {
-            return problem(
-                true,
-                format!("cannot connect to {url}: {}", last_cause(&err)),
-                "check the GitLab URL and that this host can reach it",
-            );
-        }
-        problem(
-            false,
-            format!("request to {url} failed: {}", last_cause(&err)),
-            "re-run with -vv for details",
-        )
+                "check that GitLab is running and listening on that host and port (`sudo gitlab-ctl status`)".to_string(),
+            ),
+            None if err.is_connect() => (
+                format!("cannot connect to {url}: {cause}"),
+                "check the GitLab URL and that this host can reach it".to_string(),
+            ),
+            None => {
+                return problem(
+                    false,
+                    format!("request to {url} failed: {cause}"),
+                    "re-run with -vv for details",
+                )
+            }
+        };
+        problem(true, message, hint)
     }
 
     /// Explains a non-success HTTP status.
@@ -318,15 +313,35 @@ impl GitlabClient {
         url: &Url,
     ) -> anyhow::Result<(reqwest::StatusCode, String)> {
         tracing::debug!(%url, "GitLab API call");
-        let response = request
+        let mut response = request
             .send()
             .await
             .map_err(|e| self.transport_error(url, e))?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| self.transport_error(url, e))?;
+        let mut body = Vec::new();
+        match read_capped(&mut response, BODY_LIMIT, &mut body).await {
+            Ok(()) => {}
+            Err(BodyError::TooLarge(too_large)) => {
+                return Err(problem(
+                    true,
+                    format!("GitLab at {url} answered {} with {too_large}", status.as_u16()),
+                    "check that the URL is GitLab's external URL, not another server or a proxy in front of it that streams something else",
+                ))
+            }
+            Err(BodyError::Transport(err)) if err.is_timeout() => {
+                return Err(problem(
+                    true,
+                    format!(
+                        "GitLab at {url} sent its headers but not its whole answer within {} ({} bytes came)",
+                        seconds_text(self.timeout),
+                        body.len()
+                    ),
+                    "check GitLab's load (`sudo gitlab-ctl status`) and any proxy between here and GitLab",
+                ))
+            }
+            Err(BodyError::Transport(err)) => return Err(self.transport_error(url, err)),
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
         tracing::trace!(%url, status = status.as_u16(), bytes = body.len(), "GitLab API answer");
         Ok((status, body))
     }
@@ -581,25 +596,9 @@ fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &str) -> anyhow::Resu
     })
 }
 
-fn error_chain_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(cause) = source {
-        parts.push(cause.to_string());
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
-/// The innermost cause, which says what actually happened.
-fn last_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        last = cause.to_string();
-        source = cause.source();
-    }
-    last
+/// "9.8 s"
+fn seconds_text(duration: Duration) -> String {
+    format!("{:.1} s", duration.as_secs_f64())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod gitlab_api;
 pub mod gitlab_config;
 pub mod gitlab_rb;
 pub mod helm;
+pub mod http_client;
 pub mod image_tag;
 pub mod logging;
 pub mod model_cache;

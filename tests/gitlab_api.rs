@@ -144,7 +144,7 @@ async fn a_hanging_gitlab_times_out_with_the_url_named() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let (text, status) = rendered(&err);
     assert_eq!(status, ExitStatus::Failure);
-    assert!(text.contains("did not answer within 0.7s"), "{text}");
+    assert!(text.contains("did not answer within 0.7 s"), "{text}");
     assert!(text.contains(&gitlab.url), "{text}");
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::http::{self, Failure};
 use super::{tls, Budget, CheckFuture, Context, Outcome};
+use crate::http_client::TransportFault;
 
 /// GitLab's rake task gives healthz 10 s.
 pub const HEALTHZ_LIMIT: Duration = Duration::from_secs(10);
@@ -40,7 +41,7 @@ pub fn healthz(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         let url = format!("{base}/monitoring/healthz");
         let client = match http::client(ctx.inputs.ca_cert.as_deref(), false) {
             Ok(client) => client,
-            Err(e) => return Outcome::fail(e, "pass a readable PEM file to --ca-cert"),
+            Err(outcome) => return outcome,
         };
         let request = client.get(&url).header("accept", "application/json");
         let limit = budget.request_timeout_capped(HEALTHZ_LIMIT);
@@ -66,7 +67,7 @@ pub fn healthz(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             ),
             Err(failure) => {
                 let hint = match (&failure, &ctx.inputs.container) {
-                    (Failure::Tls(_), _) => "GitLab must trust the gateway's certificate: copy its CA to /etc/gitlab/trusted-certs/ and run sudo gitlab-ctl reconfigure (here: --ca-cert FILE); see gateway.tls".to_string(),
+                    (Failure::Tls(fault, _), _) => tls_fix(*fault, &base),
                     (Failure::Connect(_), Some(name)) => format!(
                         "start the gateway: docker start {name} (or duo-selfhost install); if it runs, check that port {} is published and the URL is right",
                         port_of(&base)
@@ -75,21 +76,47 @@ pub fn healthz(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                         "start the AI Gateway and check the URL, DNS and firewall between GitLab and {}: curl {url}",
                         http::host_of(&base)
                     ),
-                    (Failure::Timeout(_), _) => format!(
-                        "something accepts connections at {base} but does not answer: check that the URL's port is the gateway's (5052) and its logs ({})",
+                    (Failure::Timeout(_) | Failure::SlowBody { .. }, _) => format!(
+                        "something at {base} takes connections but does not answer in time: check that the URL's port is the gateway's (5052) and its logs ({})",
+                        logs_hint(&ctx)
+                    ),
+                    (Failure::TooLarge(_), _) => format!(
+                        "the gateway's healthz answers with a few bytes of JSON: check that {base} is the gateway and not another server or a proxy ({})",
                         logs_hint(&ctx)
                     ),
                     (Failure::Protocol(_), _) => format!(
                         "check the scheme and port of the gateway URL: http vs https, port 5052 ({base})"
                     ),
                 };
+                // Down: nothing answers. Unhealthy: it answers, but not as a working gateway
+                // does. Unreachable: something is there, but GitLab cannot talk to it over TLS.
+                let state = match failure {
+                    Failure::SlowBody { .. } | Failure::TooLarge(_) => "unhealthy",
+                    Failure::Tls(..) => "unreachable",
+                    _ => "down",
+                };
                 Outcome::fail(
-                    format!("the gateway is down: {url} {}", failure.describe()),
+                    format!("the gateway is {state}: {url} {}", failure.describe()),
                     hint,
                 )
             }
         }
     })
+}
+
+/// What to do about the gateway's TLS, by what went wrong.
+fn tls_fix(fault: TransportFault, base: &str) -> String {
+    let host = http::host_of(base);
+    match fault {
+        TransportFault::NotTls => format!(
+            "the server at {base} speaks plain HTTP (or something else): use http:// in the gateway URL, or the port where the gateway serves TLS"
+        ),
+        TransportFault::WrongHost => format!(
+            "put the host name the certificate names in the gateway URL, or reissue the certificate with a subjectAltName for {host}; see gateway.tls"
+        ),
+        TransportFault::Expired => "renew the gateway's certificate; see gateway.tls".into(),
+        _ => "GitLab must trust the gateway's certificate: copy its CA to /etc/gitlab/trusted-certs/ and run sudo gitlab-ctl reconfigure (here: --ca-cert FILE); see gateway.tls".into(),
+    }
 }
 
 fn port_of(url: &str) -> String {
@@ -111,7 +138,7 @@ pub fn tls(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         let url = format!("{base}/monitoring/healthz");
         let verifying = match http::client(ctx.inputs.ca_cert.as_deref(), true) {
             Ok(client) => client,
-            Err(e) => return Outcome::fail(e, "pass a readable PEM file to --ca-cert"),
+            Err(outcome) => return outcome,
         };
         let half = Duration::from_millis(budget.request_timeout().as_millis() as u64 / 2);
         match http::send(verifying.get(&url), half).await {
@@ -141,7 +168,14 @@ pub fn tls(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                     ))
                 }
             }
-            Err(Failure::Tls(cause)) => untrusted(&base, &url, &cause, half).await,
+            Err(Failure::Tls(TransportFault::NotTls, cause)) => Outcome::fail(
+                format!(
+                    "{base} does not speak TLS: it answered the TLS handshake with something else ({})",
+                    http::excerpt(&cause, &[])
+                ),
+                tls_fix(TransportFault::NotTls, &base),
+            ),
+            Err(Failure::Tls(fault, cause)) => untrusted(&base, &url, fault, &cause, half).await,
             Err(failure) => Outcome::skip(format!(
                 "{base} {}: gateway.healthz says more",
                 failure.describe()
@@ -151,7 +185,13 @@ pub fn tls(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
 }
 
 /// The certificate failed verification: read it without verifying, to say why.
-async fn untrusted(base: &str, url: &str, cause: &str, timeout: Duration) -> Outcome {
+async fn untrusted(
+    base: &str,
+    url: &str,
+    fault: TransportFault,
+    cause: &str,
+    timeout: Duration,
+) -> Outcome {
     let trust_hint = "give GitLab the CA: copy it to /etc/gitlab/trusted-certs/ and run sudo gitlab-ctl reconfigure (here: pass --ca-cert FILE); or use a certificate from a public CA";
     let presented = match http::inspecting_client() {
         Ok(client) => http::send(client.get(url), timeout)
@@ -169,6 +209,13 @@ async fn untrusted(base: &str, url: &str, cause: &str, timeout: Duration) -> Out
         );
     }
     match summary {
+        _ if fault == TransportFault::WrongHost => Outcome::fail(
+            format!(
+                "{base}'s certificate is for another host name ({})",
+                http::excerpt(cause, &[])
+            ),
+            tls_fix(fault, base),
+        ),
         Some(s) if tls::days_left(&s, now) < 0 => Outcome::fail(
             format!(
                 "{base}'s certificate expired {} days ago",

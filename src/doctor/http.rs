@@ -1,17 +1,20 @@
 //! HTTP plumbing shared by the gateway and model checks: a client that trusts `--ca-cert`,
-//! capped body reads (a hostile peer cannot fill memory), and failure descriptions a person
-//! can act on.
+//! a send whose timeout covers the whole body and whose body is capped (a hostile peer can
+//! neither hold a check nor fill memory), and failure descriptions a person can act on.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::Outcome;
+use crate::http_client::{self, BodyError, TransportFault};
 use crate::secret::{scrub, Secret};
 
 /// Largest body a check reads; enough for any model list or error page.
 pub const BODY_LIMIT: usize = 1 << 20;
 
-/// A client with rustls, the system roots plus `ca_cert`, and duo-selfhost's user agent.
-pub fn client(ca_cert: Option<&Path>, tls_info: bool) -> Result<reqwest::Client, String> {
+/// A client with rustls, the system roots plus `ca_cert`, and duo-selfhost's user agent. A CA
+/// file that cannot be used is the check's failure.
+pub fn client(ca_cert: Option<&Path>, tls_info: bool) -> Result<reqwest::Client, Outcome> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!(
             "duo-selfhost/",
@@ -20,11 +23,22 @@ pub fn client(ca_cert: Option<&Path>, tls_info: bool) -> Result<reqwest::Client,
         ))
         .tls_info(tls_info);
     if let Some(path) = ca_cert {
-        builder = builder.tls_certs_merge(load_ca(path)?);
+        let certs = http_client::load_ca_certificates(path).map_err(|problem| {
+            Outcome::fail(
+                problem.message,
+                problem
+                    .hint
+                    .unwrap_or_else(|| "pass a readable PEM file to --ca-cert".into()),
+            )
+        })?;
+        builder = builder.tls_certs_merge(certs);
     }
-    builder
-        .build()
-        .map_err(|e| format!("could not set up HTTP: {e}"))
+    builder.build().map_err(|e| {
+        Outcome::fail(
+            format!("could not set up HTTP: {e}"),
+            "re-run with -vv and report it",
+        )
+    })
 }
 
 /// A client that accepts any certificate, only to read what a failing server presents.
@@ -34,13 +48,6 @@ pub fn inspecting_client() -> Result<reqwest::Client, String> {
         .tls_info(true)
         .build()
         .map_err(|e| format!("could not set up HTTP: {e}"))
-}
-
-fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
-    reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("{} is not a PEM certificate: {e}", path.display()))
 }
 
 /// A response read whole (up to [`BODY_LIMIT`]) with its timing.
@@ -67,105 +74,108 @@ impl Answer {
     }
 }
 
-/// Sends `request`, reads the body up to the limit, all within `timeout`.
+/// Sends `request` and reads the whole body, all within `timeout`. A body over [`BODY_LIMIT`]
+/// is a failure, not a truncated answer: a server streaming without end is not healthy.
 pub async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result<Answer, Failure> {
     let start = Instant::now();
-    let work = async {
-        let response = request.send().await.map_err(Failure::from_reqwest)?;
-        let status = response.status().as_u16();
-        let peer_certificate = response
-            .extensions()
-            .get::<reqwest::tls::TlsInfo>()
-            .and_then(|info| info.peer_certificate())
-            .map(<[u8]>::to_vec);
-        let mut response = response;
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(Failure::from_reqwest)? {
-            let room = BODY_LIMIT - body.len();
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() >= BODY_LIMIT {
-                break;
-            }
-        }
-        Ok(Answer {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut response = match tokio::time::timeout_at(deadline, request.send()).await {
+        Ok(result) => result.map_err(Failure::from_reqwest)?,
+        Err(_) => return Err(Failure::Timeout(timeout)),
+    };
+    let status = response.status().as_u16();
+    let peer_certificate = response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate())
+        .map(<[u8]>::to_vec);
+    let mut body = Vec::new();
+    let read = tokio::time::timeout_at(
+        deadline,
+        http_client::read_capped(&mut response, BODY_LIMIT, &mut body),
+    )
+    .await;
+    match read {
+        Ok(Ok(())) => Ok(Answer {
             status,
             body,
             elapsed: start.elapsed(),
             peer_certificate,
-        })
-    };
-    match tokio::time::timeout(timeout, work).await {
-        Ok(result) => result,
-        Err(_) => Err(Failure::Timeout(timeout)),
+        }),
+        Ok(Err(BodyError::TooLarge(too_large))) => Err(Failure::TooLarge(too_large.to_string())),
+        Ok(Err(BodyError::Transport(err))) => Err(Failure::from_reqwest(err)),
+        Err(_) => Err(Failure::SlowBody {
+            limit: timeout,
+            received: body.len(),
+        }),
     }
 }
 
-/// Why a request got no HTTP answer.
+/// Why a request got no usable HTTP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Nothing listens, or the host is unreachable.
     Connect(String),
-    /// The TLS handshake or certificate check failed.
-    Tls(String),
-    /// Connected, but no answer in time (a black hole, or a very slow server).
+    /// The TLS handshake or certificate check failed; the cause in words.
+    Tls(TransportFault, String),
+    /// No answer in time: a black hole, a full accept queue, or headers sent too slowly.
     Timeout(Duration),
+    /// The headers came, but the body did not finish in time.
+    SlowBody { limit: Duration, received: usize },
+    /// The answer is larger than doctor reads: its header block or its body.
+    TooLarge(String),
     /// The answer was not HTTP, or the connection broke mid-way.
     Protocol(String),
 }
 
 impl Failure {
     pub fn from_reqwest(err: reqwest::Error) -> Self {
-        let chain = error_chain(&err);
-        let lower = chain.to_ascii_lowercase();
-        if err.is_timeout() {
-            Failure::Timeout(Duration::ZERO)
-        } else if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
-            || lower.contains("unknownissuer")
-        {
-            Failure::Tls(chain)
-        } else if err.is_connect() {
-            Failure::Connect(chain)
-        } else {
-            Failure::Protocol(chain)
+        let cause = http_client::innermost_cause(&err);
+        match http_client::transport_fault(&err) {
+            Some(TransportFault::HeadTooLarge) => {
+                Failure::TooLarge(format!("a header block too large to read ({cause})"))
+            }
+            Some(fault) => Failure::Tls(fault, cause),
+            None if err.is_connect() => Failure::Connect(cause),
+            None => Failure::Protocol(cause),
         }
     }
 
-    /// "refused the connection", "did not answer within 9.8 s", ...
+    /// "cannot be reached (Connection refused)", "did not answer within 9.8 s", ...
     pub fn describe(&self) -> String {
+        let seconds = super::seconds_text;
         match self {
-            Failure::Connect(cause) => format!("cannot be reached ({})", short_cause(cause)),
-            Failure::Tls(cause) => format!("failed the TLS check ({})", short_cause(cause)),
-            Failure::Timeout(limit) => format!(
-                "accepted the request but did not answer within {}",
-                super::seconds_text(*limit)
+            Failure::Connect(cause) => format!("cannot be reached ({})", excerpt(cause, &[])),
+            Failure::Tls(fault, cause) => {
+                let cause = excerpt(cause, &[]);
+                match fault {
+                    TransportFault::NotTls => format!(
+                        "does not speak TLS: it answered the TLS handshake with something else ({cause})"
+                    ),
+                    TransportFault::WrongHost => format!(
+                        "failed the TLS check: its certificate is for another host name ({cause})"
+                    ),
+                    TransportFault::Expired => {
+                        "failed the TLS check: its certificate has expired".to_string()
+                    }
+                    TransportFault::Untrusted => format!(
+                        "failed the TLS check: its certificate is not trusted ({cause})"
+                    ),
+                    _ => format!("failed the TLS handshake ({cause})"),
+                }
+            }
+            Failure::Timeout(limit) => format!("did not answer within {}", seconds(*limit)),
+            Failure::SlowBody { limit, received } => format!(
+                "sent its headers but not its whole body within {} ({received} bytes came)",
+                seconds(*limit)
             ),
+            Failure::TooLarge(what) => format!("answered with {what}"),
             Failure::Protocol(cause) => format!(
                 "answered with something that is not HTTP ({})",
-                short_cause(cause)
+                excerpt(cause, &[])
             ),
         }
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
-/// The most specific part of an error chain, which is what a person needs.
-fn short_cause(chain: &str) -> String {
-    let last = chain.rsplit(": ").next().unwrap_or(chain);
-    excerpt(last, &[])
 }
 
 /// One line of at most 160 characters, secrets scrubbed.

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::http::{self, Answer, Failure};
 use super::{Budget, CheckFuture, Context, Outcome};
 use crate::catalog;
+use crate::http_client::TransportFault;
 
 /// What the identifier configured in GitLab means to the gateway: the text before the first
 /// `/` is LiteLLM's provider, the rest the model; no `/` means `custom_openai/<identifier>`.
@@ -102,7 +103,7 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         let url = models_url(&endpoint);
         let client = match http::client(ctx.inputs.ca_cert.as_deref(), false) {
             Ok(client) => client,
-            Err(e) => return Outcome::fail(e, "pass a readable PEM file to --ca-cert"),
+            Err(outcome) => return outcome,
         };
         let answer =
             match http::send(with_key(client.get(&url), &ctx), budget.request_timeout()).await {
@@ -253,8 +254,7 @@ async fn post_chat(
     budget: Budget,
 ) -> Result<(Answer, String), Outcome> {
     let url = chat_url(endpoint);
-    let client = http::client(ctx.inputs.ca_cert.as_deref(), false)
-        .map_err(|e| Outcome::fail(e, "pass a readable PEM file to --ca-cert"))?;
+    let client = http::client(ctx.inputs.ca_cert.as_deref(), false)?;
     let answer = http::send(
         with_key(client.post(&url), ctx).json(body),
         budget.request_timeout(),
@@ -297,8 +297,12 @@ fn with_key(request: reqwest::RequestBuilder, ctx: &Context) -> reqwest::Request
 fn unreachable_model(url: &str, failure: &Failure) -> Outcome {
     let hint = match failure {
         Failure::Connect(_) => "start the model server (duo-selfhost serve, or vLLM) and check the endpoint's host and port; the gateway container must reach it too (localhost inside a container is the container)",
-        Failure::Timeout(_) => "the server takes connections but does not answer: check that this port is the model server, and its logs (a stuck or overloaded server looks like this)",
-        Failure::Tls(_) => "trust the model server's CA: pass --ca-cert FILE here, and give the gateway container SSL_CERT_FILE and REQUESTS_CA_BUNDLE pointing at a bundle with it",
+        Failure::Timeout(_) | Failure::SlowBody { .. } => "the server does not answer in time: check that this port is the model server, and its logs (a stuck or overloaded server looks like this)",
+        Failure::TooLarge(_) => "an OpenAI-compatible server answers with a small JSON document: check that the endpoint is the model server and not another server or a proxy",
+        Failure::Tls(TransportFault::NotTls, _) => "the server speaks plain HTTP (or something else) on this port: use http:// in the endpoint, or the port where it serves TLS",
+        Failure::Tls(TransportFault::WrongHost, _) => "use the host name the server's certificate names in the endpoint (the gateway must use it too), or reissue the certificate with a subjectAltName for this host",
+        Failure::Tls(TransportFault::Expired, _) => "renew the model server's certificate",
+        Failure::Tls(..) => "trust the model server's CA: pass --ca-cert FILE here, and give the gateway container SSL_CERT_FILE and REQUESTS_CA_BUNDLE pointing at a bundle with it",
         Failure::Protocol(_) => "check that the endpoint is an OpenAI-compatible server (vLLM, duo-selfhost serve) and that http/https is right",
     };
     Outcome::fail(format!("the model at {url} {}", failure.describe()), hint)

@@ -318,7 +318,8 @@ impl Drop for FakeGitlab {
     }
 }
 
-fn tls_config(
+/// A rustls server configuration presenting the PEM certificate chain and key at these paths.
+pub fn tls_config(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Arc<tokio_rustls::rustls::ServerConfig> {
