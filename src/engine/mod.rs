@@ -24,8 +24,8 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 pub use metrics::Metrics;
-pub use request::SamplingParams;
 use prompt::{ChatTemplate, FimMode};
+pub use request::SamplingParams;
 
 /// llama.cpp's backend may be initialised once per process.
 pub fn backend() -> anyhow::Result<&'static LlamaBackend> {

@@ -2,9 +2,9 @@
 //! template (rendered with minijinja, not llama.cpp's built-in approximations), and the
 //! fill-in-the-middle prompt, native or emulated. No decoding happens here.
 
+pub use super::request::ChatMessage;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-pub use super::request::ChatMessage;
 
 /// The model's three fill-in-the-middle tokens, prefix-suffix-middle order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
-use bytes::BytesMut;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -18,6 +17,7 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::BytesMut;
 use futures_util::stream::{self, Stream, StreamExt};
 use llama_cpp_2::token::LlamaToken;
 use serde_json::{json, Value};
@@ -382,7 +382,10 @@ async fn chat_completions(
                 prompt::fim_tokens(engine.model(), engine.template(), mode, &prefix, &suffix)?;
             (tokens, Some(mode))
         }
-        None => (engine.template().tokens(engine.model(), &call.messages)?, None),
+        None => (
+            engine.template().tokens(engine.model(), &call.messages)?,
+            None,
+        ),
     };
     let answer = Answer {
         shape: Shape::Chat,

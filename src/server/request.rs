@@ -85,8 +85,7 @@ pub fn parse_completion(body: &[u8]) -> Result<CompletionCall, Invalid> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
-    serde_json::from_slice(body)
-        .map_err(|e| Invalid(format!("the request body is not valid: {e}")))
+    serde_json::from_slice(body).map_err(|e| Invalid(format!("the request body is not valid: {e}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,9 +153,7 @@ impl SamplingFields {
         ] {
             if let Some(v) = value {
                 if !(-2.0..=2.0).contains(&v) {
-                    return Err(Invalid(format!(
-                        "{name} must be between -2 and 2, got {v}"
-                    )));
+                    return Err(Invalid(format!("{name} must be between -2 and 2, got {v}")));
                 }
             }
         }
@@ -276,8 +273,8 @@ mod tests {
 
     #[test]
     fn a_plain_chat_request_is_read_with_defaults() {
-        let call = parse_chat(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#)
-            .unwrap();
+        let call =
+            parse_chat(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#).unwrap();
         assert_eq!(call.messages.len(), 1);
         assert_eq!(call.params.max_tokens, None);
         assert_eq!(call.params.temperature, 1.0);
@@ -296,8 +293,10 @@ mod tests {
         let stops: Vec<String> = (0..17).map(|i| format!("\"s{i}\"")).collect();
         assert!(refused(&format!("{{{user},\"stop\":[{}]}}", stops.join(","))).contains("stop"));
         assert!(refused(r#"{"messages":[]}"#).contains("empty"));
-        assert!(refused(r#"{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}"#)
-            .contains("image_url"));
+        assert!(
+            refused(r#"{"messages":[{"role":"user","content":[{"type":"image_url"}]}]}"#)
+                .contains("image_url")
+        );
     }
 
     #[test]
