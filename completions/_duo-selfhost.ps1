@@ -176,6 +176,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--n-gpu-layers', '--n-gpu-layers', [CompletionResultType]::ParameterName, 'Layers to offload to a GPU (0: CPU only)')
             [CompletionResult]::new('--fim-tokens', '--fim-tokens', [CompletionResultType]::ParameterName, 'Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them')
             [CompletionResult]::new('--max-body-bytes', '--max-body-bytes', [CompletionResultType]::ParameterName, 'Largest request body accepted, in bytes (413 beyond)')
+            [CompletionResult]::new('--body-timeout', '--body-timeout', [CompletionResultType]::ParameterName, 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')

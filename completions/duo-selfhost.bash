@@ -975,7 +975,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__serve)
-            opts="-m -q -v -y -h -V --model --served-model-name --host --port --ctx-size --parallel --threads --api-key --max-queue --n-gpu-layers --fim-tokens --max-body-bytes --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-m -q -v -y -h -V --model --served-model-name --host --port --ctx-size --parallel --threads --api-key --max-queue --n-gpu-layers --fim-tokens --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1030,6 +1030,10 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --max-body-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

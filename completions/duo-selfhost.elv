@@ -169,6 +169,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --n-gpu-layers 'Layers to offload to a GPU (0: CPU only)'
             cand --fim-tokens 'Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them'
             cand --max-body-bytes 'Largest request body accepted, in bytes (413 beyond)'
+            cand --body-timeout 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot'
             cand --color 'When to colour output (NO_COLOR is honoured under auto)'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'

@@ -162,6 +162,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to a GPU (0: CPU only)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-tokens -d 'Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-body-bytes -d 'Largest request body accepted, in bytes (413 beyond)' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l body-timeout -d 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"

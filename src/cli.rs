@@ -447,6 +447,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (413 beyond)
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
     pub max_body_bytes: usize,
+
+    /// Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub body_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1096,6 +1096,87 @@ async fn oversized_bodies_get_413() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn slow_senders_get_408_and_stalled_headers_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&["--body-timeout", "1"]).await;
+    let addr = format!("127.0.0.1:{}", server.port);
+    let body = br#"{"prompt": "x", "max_tokens": 1}"#;
+
+    // The headers arrive at once, the body one byte every 300 ms: 408 after about a second.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let (mut read, mut write) = slow.split();
+    let sending = async {
+        for byte in body {
+            if write.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    let mut answer = Vec::new();
+    tokio::select! {
+        _ = sending => {}
+        _ = read.read_to_end(&mut answer) => {}
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("body_timeout"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A request line trickled forever: the server hangs up at its header deadline.
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled.write_all(b"POST /v1/compl").await.unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let closed =
+        tokio::time::timeout(Duration::from_secs(20), stalled.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a stalled connection open for 20 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Neither held anything: a normal request still answers.
+    let v = server
+        .ok("/v1/completions", json!({"prompt": "x", "max_tokens": 1}))
+        .await;
+    assert!(
+        v["usage"]["completion_tokens"].as_u64().unwrap() <= 1,
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_tokens_past_the_model_context_is_refused() {
+    let server = Server::start(&[]).await;
+    let (status, _, v) = server
+        .post(
+            "/v1/completions",
+            json!({"prompt": "x", "max_tokens": 1_000_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("context"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_server_cleanly() {
     let mut server = Server::start(&[]).await;
     // A request running when SIGTERM arrives is finished, not cut off.

@@ -1,5 +1,5 @@
 //! The parsers under fuzzing, compiled from the main crate's own source files, with small
-//! stand-ins for the two crate modules they name (`error::Problem`, `secret::Secret`).
+//! stand-ins for the crate modules they name (`error::Problem`, `secret::Secret`).
 #![allow(dead_code, unused_imports)]
 
 pub mod gitlab_rb;
@@ -9,6 +9,16 @@ pub mod image_tag;
 
 #[path = "../../src/secret.rs"]
 pub mod secret;
+
+pub mod engine {
+    #[path = "../../../src/engine/request.rs"]
+    pub mod request;
+}
+
+pub mod server {
+    #[path = "../../../src/server/request.rs"]
+    pub mod request;
+}
 
 pub mod error {
     /// The main crate's `Problem`, without the renderer (which needs the terminal printer).

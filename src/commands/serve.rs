@@ -58,6 +58,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             served_name: served_name.clone(),
             api_key,
             max_body_bytes: args.max_body_bytes,
+            body_timeout: std::time::Duration::from_secs(args.body_timeout),
         },
         metrics.clone(),
     );
@@ -91,7 +92,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
 
         let app = server::router(state.clone());
         let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let server = server::serve(listener, app, HEADER_TIMEOUT, async move {
             shutdown_signal().await;
             let _ = stopping_tx.send(true);
         });
@@ -99,7 +100,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         // the process forever.
         let server = async move {
             tokio::select! {
-                result = std::future::IntoFuture::into_future(server) => result,
+                _ = server => Ok::<_, anyhow::Error>(()),
                 _ = async {
                     let _ = stopping_rx.wait_for(|stopping| *stopping).await;
                     tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -140,6 +141,8 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
 }
 
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+/// A request line and headers take milliseconds; a client slower than this is disconnected.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGINT (Ctrl-C) or SIGTERM (systemd, docker stop): stop accepting, finish what is running.
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 
 pub mod metrics;
 pub mod prompt;
+pub mod request;
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -24,6 +25,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 pub use metrics::Metrics;
 use prompt::{ChatTemplate, FimMode};
+pub use request::SamplingParams;
 
 /// llama.cpp's backend may be initialised once per process.
 pub fn backend() -> anyhow::Result<&'static LlamaBackend> {
@@ -55,41 +57,6 @@ pub struct EngineConfig {
     pub fim_tokens: Option<String>,
     /// Requests allowed to wait beyond the busy slots.
     pub max_queue: usize,
-}
-
-/// Sampling settings of one request (OpenAI's fields).
-#[derive(Debug, Clone)]
-pub struct SamplingParams {
-    pub max_tokens: Option<u32>,
-    /// 0 (or below) is greedy.
-    pub temperature: f32,
-    pub top_p: f32,
-    /// 0 disables.
-    pub top_k: i32,
-    pub seed: Option<u32>,
-    pub presence_penalty: f32,
-    pub frequency_penalty: f32,
-    /// Never emitted; generation ends at the first.
-    pub stop: Vec<String>,
-    /// Keep generating past end-of-generation tokens (llama.cpp's and vLLM's extension; used by
-    /// benchmarks that need a fixed number of tokens).
-    pub ignore_eos: bool,
-}
-
-impl Default for SamplingParams {
-    fn default() -> Self {
-        SamplingParams {
-            max_tokens: None,
-            temperature: 1.0,
-            top_p: 1.0,
-            top_k: 0,
-            seed: None,
-            presence_penalty: 0.0,
-            frequency_penalty: 0.0,
-            stop: Vec::new(),
-            ignore_eos: false,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

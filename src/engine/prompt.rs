@@ -2,16 +2,9 @@
 //! template (rendered with minijinja, not llama.cpp's built-in approximations), and the
 //! fill-in-the-middle prompt, native or emulated. No decoding happens here.
 
+pub use super::request::ChatMessage;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use serde::Serialize;
-
-/// One chat message as the template sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-}
 
 /// The model's three fill-in-the-middle tokens, prefix-suffix-middle order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,21 +149,6 @@ pub fn fim_tokens(
     }
 }
 
-/// GitLab's self-hosted code completion sends Codestral FIM inside a chat message:
-/// `<s>[SUFFIX]{suffix}[PREFIX]{prefix}` (suffix first). Returns (prefix, suffix) when the last
-/// user message has that shape.
-pub fn codestral_chat_fim(messages: &[ChatMessage]) -> Option<(String, String)> {
-    let last = messages.iter().rev().find(|m| m.role == "user")?;
-    let body = last.content.trim_start();
-    let body = body.strip_prefix("<s>").unwrap_or(body).trim_start();
-    let rest = body.strip_prefix("[SUFFIX]")?;
-    let split = rest.find("[PREFIX]")?;
-    let suffix = &rest[..split];
-    let prefix = &rest[split + "[PREFIX]".len()..];
-    let prefix = prefix.strip_suffix("[MIDDLE]").unwrap_or(prefix);
-    Some((prefix.to_string(), suffix.to_string()))
-}
-
 /// The GGUF's `tokenizer.chat_template`, compiled once.
 pub struct ChatTemplate {
     env: minijinja::Environment<'static>,
@@ -280,23 +258,6 @@ mod tests {
             role: role.into(),
             content: content.into(),
         }
-    }
-
-    #[test]
-    fn codestral_shape_is_recognised_suffix_first() {
-        let messages = [
-            msg("system", "fill the gap"),
-            msg("user", "<s>[SUFFIX]\n    return x\n[PREFIX]def f(x):\n"),
-        ];
-        let (prefix, suffix) = codestral_chat_fim(&messages).unwrap();
-        assert_eq!(prefix, "def f(x):\n");
-        assert_eq!(suffix, "\n    return x\n");
-    }
-
-    #[test]
-    fn ordinary_chat_is_not_fim() {
-        assert!(codestral_chat_fim(&[msg("user", "What is [PREFIX]?")]).is_none());
-        assert!(codestral_chat_fim(&[msg("user", "hello")]).is_none());
     }
 
     #[test]

@@ -2,11 +2,14 @@
 //! /v1/completions (with fill-in-the-middle), /health and /metrics.
 //! Wire format and errors only; decoding and scheduling live in `engine`.
 
+mod listen;
+pub mod request;
+
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -14,16 +17,19 @@ use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::BytesMut;
 use futures_util::stream::{self, Stream, StreamExt};
 use llama_cpp_2::token::LlamaToken;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::engine::prompt::{self, ChatMessage, FimMode};
+use crate::engine::prompt::{self, FimMode};
+use crate::engine::request::codestral_chat_fim;
 use crate::engine::{Engine, Event, FinishReason, Metrics, SamplingParams, SubmitError, Usage};
 use crate::secret::Secret;
+pub use listen::serve;
+use request::Delivery;
 
 /// The response header that says how a fill-in-the-middle request was served.
 pub const FIM_HEADER: &str = "x-duo-selfhost-fim";
@@ -32,6 +38,8 @@ pub struct ServerConfig {
     pub served_name: String,
     pub api_key: Option<Secret>,
     pub max_body_bytes: usize,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Shared by every handler. The engine arrives once the model is loaded; until then
@@ -273,155 +281,9 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
     })))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Requests
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum StopField {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-struct StreamOptions {
-    #[serde(default)]
-    include_usage: bool,
-}
-
-/// The sampling fields both endpoints share.
-#[derive(Debug, Deserialize)]
-struct SamplingFields {
-    max_tokens: Option<i64>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    top_k: Option<i32>,
-    seed: Option<i64>,
-    presence_penalty: Option<f32>,
-    frequency_penalty: Option<f32>,
-    stop: Option<StopField>,
-    #[serde(default)]
-    stream: bool,
-    stream_options: Option<StreamOptions>,
-    n: Option<u32>,
-    /// llama.cpp's and vLLM's extension: generate past end-of-generation tokens.
-    #[serde(default)]
-    ignore_eos: bool,
-}
-
-impl SamplingFields {
-    fn to_params(&self, max_tokens: Option<i64>) -> Result<SamplingParams, ApiError> {
-        let max_tokens = match max_tokens.or(self.max_tokens) {
-            None => None,
-            Some(n) if n < 1 => {
-                return Err(ApiError::bad_request(format!(
-                    "max_tokens must be at least 1, got {n}"
-                )))
-            }
-            Some(n) => Some(u32::try_from(n).unwrap_or(u32::MAX)),
-        };
-        let temperature = self.temperature.unwrap_or(1.0);
-        if !(0.0..=2.0).contains(&temperature) {
-            return Err(ApiError::bad_request(format!(
-                "temperature must be between 0 and 2, got {temperature}"
-            )));
-        }
-        let top_p = self.top_p.unwrap_or(1.0);
-        if !(top_p > 0.0 && top_p <= 1.0) {
-            return Err(ApiError::bad_request(format!(
-                "top_p must be above 0 and at most 1, got {top_p}"
-            )));
-        }
-        for (name, value) in [
-            ("presence_penalty", self.presence_penalty),
-            ("frequency_penalty", self.frequency_penalty),
-        ] {
-            if let Some(v) = value {
-                if !(-2.0..=2.0).contains(&v) {
-                    return Err(ApiError::bad_request(format!(
-                        "{name} must be between -2 and 2, got {v}"
-                    )));
-                }
-            }
-        }
-        if self.n.is_some_and(|n| n != 1) {
-            return Err(ApiError::bad_request("only n = 1 is supported"));
-        }
-        let stop = match &self.stop {
-            None => Vec::new(),
-            Some(StopField::One(s)) => vec![s.clone()],
-            Some(StopField::Many(list)) => list.clone(),
-        };
-        Ok(SamplingParams {
-            max_tokens,
-            temperature,
-            top_p,
-            top_k: self.top_k.unwrap_or(0).max(0),
-            // OpenAI seeds are 64-bit; llama.cpp takes 32.
-            seed: self.seed.map(|s| s as u32),
-            presence_penalty: self.presence_penalty.unwrap_or(0.0),
-            frequency_penalty: self.frequency_penalty.unwrap_or(0.0),
-            stop: stop.into_iter().filter(|s| !s.is_empty()).collect(),
-            ignore_eos: self.ignore_eos,
-        })
-    }
-
-    fn include_usage(&self) -> bool {
-        self.stream_options
-            .as_ref()
-            .is_some_and(|o| o.include_usage)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Content {
-    Text(String),
-    Parts(Vec<ContentPart>),
-}
-
-#[derive(Debug, Deserialize)]
-struct ContentPart {
-    #[serde(rename = "type")]
-    kind: String,
-    text: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct InMessage {
-    role: String,
-    content: Option<Content>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChatRequest {
-    messages: Vec<InMessage>,
-    max_completion_tokens: Option<i64>,
-    #[serde(flatten)]
-    sampling: SamplingFields,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum PromptField {
-    One(String),
-    Many(Vec<String>),
-}
-
-#[derive(Debug, Deserialize)]
-struct CompletionRequest {
-    prompt: PromptField,
-    suffix: Option<String>,
-    #[serde(flatten)]
-    sampling: SamplingFields,
-}
-
-/// Reads the body within the limit: a declared length over it is refused before reading.
-async fn read_json<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, ApiError> {
+/// Reads the body within the size limit and the time limit: a declared length over the limit is
+/// refused before anything is read, and a sender slower than `body_timeout` gets a 408.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let limit = state.config.max_body_bytes;
     let too_large = || {
         ApiError::new(
@@ -438,31 +300,54 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("the request body is not valid: {e}")))
+    let mut stream = body.into_data_stream();
+    let timeout = state.config.body_timeout;
+    let mut collected = BytesMut::new();
+    let read = tokio::time::timeout(timeout, async {
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("the request body could not be read: {e}"))
+            })?;
+            if collected.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            collected.extend_from_slice(&chunk);
+        }
+        Ok(())
+    })
+    .await;
+    match read {
+        Ok(Ok(())) => Ok(collected.freeze()),
+        Ok(Err(refused)) => Err(refused),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} s (serve --body-timeout)",
+                timeout.as_secs_f32()
+            ),
+            "invalid_request_error",
+            "body_timeout",
+        )),
+    }
 }
 
-fn flatten_content(content: Option<Content>) -> Result<String, ApiError> {
-    match content {
-        None => Ok(String::new()),
-        Some(Content::Text(text)) => Ok(text),
-        Some(Content::Parts(parts)) => {
-            let mut text = String::new();
-            for part in parts {
-                match (part.kind.as_str(), part.text) {
-                    ("text", Some(t)) => text.push_str(&t),
-                    (kind, _) => {
-                        return Err(ApiError::bad_request(format!(
-                            "content parts of type `{kind}` are not supported; send text"
-                        )))
-                    }
-                }
-            }
-            Ok(text)
+impl From<request::Invalid> for ApiError {
+    fn from(e: request::Invalid) -> Self {
+        ApiError::bad_request(e.0)
+    }
+}
+
+/// A request may not ask for more tokens than the model has context for; up to that, generation
+/// stops at the slot's end with finish_reason "length".
+fn check_max_tokens(engine: &Engine, params: &SamplingParams) -> Result<(), ApiError> {
+    match params.max_tokens {
+        Some(n) if n > engine.info.n_ctx_train.max(engine.info.slot_context) => {
+            Err(ApiError::bad_request(format!(
+                "max_tokens {n} is more than this model's context of {} tokens",
+                engine.info.n_ctx_train.max(engine.info.slot_context)
+            )))
         }
+        _ => Ok(()),
     }
 }
 
@@ -486,31 +371,21 @@ async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: ChatRequest = read_json(&state, &headers, body).await?;
-    let params = request.sampling.to_params(request.max_completion_tokens)?;
-    if request.messages.is_empty() {
-        return Err(ApiError::bad_request("messages must not be empty"));
-    }
-    let messages = request
-        .messages
-        .into_iter()
-        .map(|m| {
-            Ok(ChatMessage {
-                role: m.role,
-                content: flatten_content(m.content)?,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
+    let call = request::parse_chat(&read_body(&state, &headers, body).await?)?;
     let engine = state.engine()?;
+    check_max_tokens(engine, &call.params)?;
     // GitLab code completion: Codestral FIM inside a chat message, run as a true FIM.
-    let (tokens, fim) = match prompt::codestral_chat_fim(&messages) {
+    let (tokens, fim) = match codestral_chat_fim(&call.messages) {
         Some((prefix, suffix)) => {
             let mode = engine.info.fim;
             let tokens =
                 prompt::fim_tokens(engine.model(), engine.template(), mode, &prefix, &suffix)?;
             (tokens, Some(mode))
         }
-        None => (engine.template().tokens(engine.model(), &messages)?, None),
+        None => (
+            engine.template().tokens(engine.model(), &call.messages)?,
+            None,
+        ),
     };
     let answer = Answer {
         shape: Shape::Chat,
@@ -519,7 +394,7 @@ async fn chat_completions(
         created: unix_now(),
         fim,
     };
-    run(engine, tokens, params, &request.sampling, answer).await
+    run(engine, tokens, call.params, call.delivery, answer).await
 }
 
 async fn completions(
@@ -527,19 +402,10 @@ async fn completions(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let request: CompletionRequest = read_json(&state, &headers, body).await?;
-    let params = request.sampling.to_params(None)?;
-    let prompt_text = match request.prompt {
-        PromptField::One(p) => p,
-        PromptField::Many(mut list) if list.len() == 1 => list.remove(0),
-        PromptField::Many(_) => {
-            return Err(ApiError::bad_request(
-                "prompt must be one string (batches of prompts are not supported)",
-            ))
-        }
-    };
+    let call = request::parse_completion(&read_body(&state, &headers, body).await?)?;
     let engine = state.engine()?;
-    let (tokens, fim): (Vec<LlamaToken>, _) = match &request.suffix {
+    check_max_tokens(engine, &call.params)?;
+    let (tokens, fim): (Vec<LlamaToken>, _) = match &call.suffix {
         // A suffix is never ignored: it makes the request fill-in-the-middle.
         Some(suffix) => {
             let mode = engine.info.fim;
@@ -547,13 +413,13 @@ async fn completions(
                 engine.model(),
                 engine.template(),
                 mode,
-                &prompt_text,
+                &call.prompt,
                 suffix,
             )?;
             (tokens, Some(mode))
         }
         None => (
-            prompt::completion_tokens(engine.model(), &prompt_text),
+            prompt::completion_tokens(engine.model(), &call.prompt),
             None,
         ),
     };
@@ -564,20 +430,20 @@ async fn completions(
         created: unix_now(),
         fim,
     };
-    run(engine, tokens, params, &request.sampling, answer).await
+    run(engine, tokens, call.params, call.delivery, answer).await
 }
 
 async fn run(
     engine: &Engine,
     tokens: Vec<LlamaToken>,
     params: SamplingParams,
-    sampling: &SamplingFields,
+    delivery: Delivery,
     answer: Answer,
 ) -> Result<Response, ApiError> {
     let events = engine.submit(tokens, params)?;
     let fim = answer.fim;
-    let mut response = if sampling.stream {
-        stream_response(events, answer, sampling.include_usage()).into_response()
+    let mut response = if delivery.stream {
+        stream_response(events, answer, delivery.include_usage).into_response()
     } else {
         whole_response(events, answer).await?.into_response()
     };
@@ -758,6 +624,7 @@ mod tests {
                 served_name: "m".into(),
                 api_key: key.map(Secret::new),
                 max_body_bytes: 1024,
+                body_timeout: std::time::Duration::from_secs(5),
             },
             Arc::new(Metrics::default()),
         )
