@@ -10,14 +10,20 @@ pub mod image_tag;
 #[path = "../../src/secret.rs"]
 pub mod secret;
 
+// Declared at the top level: a `#[path]` inside an inline module resolves from a directory
+// (src/engine/) that does not exist here. Re-exported under the crate's own module paths.
+#[path = "../../src/engine/request.rs"]
+pub mod engine_request;
+
+#[path = "../../src/server/request.rs"]
+pub mod server_request;
+
 pub mod engine {
-    #[path = "../../../src/engine/request.rs"]
-    pub mod request;
+    pub use crate::engine_request as request;
 }
 
 pub mod server {
-    #[path = "../../../src/server/request.rs"]
-    pub mod request;
+    pub use crate::server_request as request;
 }
 
 pub mod error {
