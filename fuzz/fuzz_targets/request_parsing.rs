@@ -18,10 +18,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // The detector also sees raw text, as the content of the last user message.
     if let Ok(text) = std::str::from_utf8(data) {
-        check_fim(&[ChatMessage {
-            role: "user".into(),
-            content: text.into(),
-        }]);
+        check_fim(&[ChatMessage::new("user", text)]);
     }
 });
 

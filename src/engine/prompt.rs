@@ -117,16 +117,13 @@ Reply with only the code that fills the gap, with no explanation and no code fen
 /// The messages of an emulated fill for a model without FIM tokens.
 pub fn emulated_fim_messages(prefix: &str, suffix: &str) -> Vec<ChatMessage> {
     vec![
-        ChatMessage {
-            role: "system".into(),
-            content: EMULATED_FIM_SYSTEM.into(),
-        },
-        ChatMessage {
-            role: "user".into(),
-            content: format!(
+        ChatMessage::new("system", EMULATED_FIM_SYSTEM),
+        ChatMessage::new(
+            "user",
+            format!(
                 "Code before the gap:\n{prefix}\n\nCode after the gap:\n{suffix}\n\nWrite the code that goes in the gap."
             ),
-        },
+        ),
     ]
 }
 
@@ -253,13 +250,6 @@ fn token_text(model: &LlamaModel, token: LlamaToken) -> String {
 mod tests {
     use super::*;
 
-    fn msg(role: &str, content: &str) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
     #[test]
     fn native_sequence_is_pre_prefix_suf_suffix_mid() {
         let fim = FimTokens {
@@ -285,7 +275,10 @@ mod tests {
             "</s>".into(),
         )
         .unwrap();
-        assert_eq!(t.render(&[msg("user", "  hi  ")]).unwrap(), "<s>hi|");
-        assert!(t.render(&[msg("bad", "x")]).is_err());
+        assert_eq!(
+            t.render(&[ChatMessage::new("user", "  hi  ")]).unwrap(),
+            "<s>hi|"
+        );
+        assert!(t.render(&[ChatMessage::new("bad", "x")]).is_err());
     }
 }

@@ -11,6 +11,15 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
 /// Sampling settings of one request (OpenAI's fields).
 #[derive(Debug, Clone)]
 pub struct SamplingParams {
@@ -65,18 +74,11 @@ pub fn codestral_chat_fim(messages: &[ChatMessage]) -> Option<(String, String)> 
 mod tests {
     use super::*;
 
-    fn msg(role: &str, content: &str) -> ChatMessage {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-
     #[test]
     fn codestral_shape_is_recognised_suffix_first() {
         let messages = [
-            msg("system", "fill the gap"),
-            msg("user", "<s>[SUFFIX]\n    return x\n[PREFIX]def f(x):\n"),
+            ChatMessage::new("system", "fill the gap"),
+            ChatMessage::new("user", "<s>[SUFFIX]\n    return x\n[PREFIX]def f(x):\n"),
         ];
         let (prefix, suffix) = codestral_chat_fim(&messages).unwrap();
         assert_eq!(prefix, "def f(x):\n");
@@ -85,7 +87,7 @@ mod tests {
 
     #[test]
     fn ordinary_chat_is_not_fim() {
-        assert!(codestral_chat_fim(&[msg("user", "What is [PREFIX]?")]).is_none());
-        assert!(codestral_chat_fim(&[msg("user", "hello")]).is_none());
+        assert!(codestral_chat_fim(&[ChatMessage::new("user", "What is [PREFIX]?")]).is_none());
+        assert!(codestral_chat_fim(&[ChatMessage::new("user", "hello")]).is_none());
     }
 }
