@@ -40,7 +40,9 @@ fn load_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
     let pem = std::fs::read(path)
         .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
     reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|e| format!("{} is not a PEM certificate: {e}", path.display()))
+        .ok()
+        .filter(|certs| !certs.is_empty())
+        .ok_or_else(|| format!("{} holds no PEM certificate", path.display()))
 }
 
 /// A response read whole (up to [`BODY_LIMIT`]) with its timing.

@@ -100,7 +100,7 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             return Outcome::skip("a bedrock/ identifier: the bedrock.* checks cover it");
         }
         let url = models_url(&endpoint);
-        let client = match http::client(ctx.inputs.ca_cert.as_deref(), false) {
+        let client = match ctx.http_client(false) {
             Ok(client) => client,
             Err(e) => return Outcome::fail(e, "pass a readable PEM file to --ca-cert"),
         };
@@ -253,7 +253,8 @@ async fn post_chat(
     budget: Budget,
 ) -> Result<(Answer, String), Outcome> {
     let url = chat_url(endpoint);
-    let client = http::client(ctx.inputs.ca_cert.as_deref(), false)
+    let client = ctx
+        .http_client(false)
         .map_err(|e| Outcome::fail(e, "pass a readable PEM file to --ca-cert"))?;
     let answer = http::send(
         with_key(client.post(&url), ctx).json(body),
