@@ -18,9 +18,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stub_server::StubServer;
-use support::doctor_chain::{green_status, GreenChain};
+use support::doctor_chain::{green_status, GreenChain, Serve};
 
 const TOKEN: &str = "glpat-bench-cli-token";
+
+/// The chain's model server runs on one thread: llama.cpp's threads wait for each other by
+/// spinning, so two threads on two cores shared with anything else slow down by an order of
+/// magnitude (a 16-token completion took 2 to 11 s instead of 0.5 s while builds ran), and
+/// doctor's figure would measure the neighbours.
+const SERVE_THREADS: u32 = 1;
 
 /// The binary to time: `$DUO_SELFHOST_BENCH_BIN` when set (scripts/bench-cli sets it to a copy
 /// of the build, since a target dir shared with other checkouts can have its
@@ -379,7 +385,7 @@ fn doctor_bench(name: &str, chain: &GreenChain, args: Vec<String>) -> Bench {
 #[test]
 #[ignore = "benchmark: run scripts/bench-cli"]
 fn doctor_all_green() {
-    let chain = GreenChain::start_with(&bench_bin(), TOKEN);
+    let chain = GreenChain::start_with(Serve::start_with(&bench_bin(), SERVE_THREADS), TOKEN);
     let mut bench = doctor_bench(
         "duo-selfhost doctor, all green",
         &chain,
@@ -405,7 +411,7 @@ fn doctor_all_green() {
 #[test]
 #[ignore = "benchmark: run scripts/bench-cli"]
 fn doctor_with_a_black_hole_model() {
-    let chain = GreenChain::start_with(&bench_bin(), TOKEN);
+    let chain = GreenChain::start_with(Serve::start_with(&bench_bin(), SERVE_THREADS), TOKEN);
     let black_hole = StubServer::black_hole();
     let timeout = 2;
     let mut args = chain.doctor_args_with_model(&format!("{}/v1", black_hole.url()));

@@ -110,11 +110,12 @@ impl Serve {
     pub const SERVED_NAME: &'static str = "smollm2-135m";
 
     pub fn start() -> Self {
-        Self::start_with(Path::new(env!("CARGO_BIN_EXE_duo-selfhost")))
+        Self::start_with(Path::new(env!("CARGO_BIN_EXE_duo-selfhost")), 2)
     }
 
-    /// `bin serve`: the benchmarks pass the binary they time.
-    pub fn start_with(bin: &Path) -> Self {
+    /// `bin serve --threads THREADS`: the benchmarks pass the binary they time, and the
+    /// threads that keep the model's speed steady on a machine shared with other work.
+    pub fn start_with(bin: &Path, threads: u32) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -125,11 +126,10 @@ impl Serve {
             .args([
                 "--served-model-name",
                 Self::SERVED_NAME,
-                "--threads",
-                "2",
                 "--ctx-size",
                 "2048",
             ])
+            .args(["--threads", &threads.to_string()])
             .args(["--port", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -222,12 +222,11 @@ pub struct GreenChain {
 
 impl GreenChain {
     pub fn start(token: &str) -> Self {
-        Self::start_with(Path::new(env!("CARGO_BIN_EXE_duo-selfhost")), token)
+        Self::start_with(Serve::start(), token)
     }
 
-    /// The chain with `bin serve` as the model server.
-    pub fn start_with(bin: &Path, token: &str) -> Self {
-        let serve = Serve::start_with(bin);
+    /// The chain with `serve` as its model server.
+    pub fn start_with(serve: Serve, token: &str) -> Self {
         let gateway_port = {
             let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -260,6 +259,15 @@ impl GreenChain {
             &standin_image("17.9.0"),
             &["/bin/sh", "-c", &healthz],
         );
+        // `docker run -d` returns before httpd listens; doctor must find the chain up.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_get_ok(gateway_port, "/monitoring/healthz").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the gateway container did not answer healthz in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let home = tempfile::tempdir().unwrap();
         gitlab_host(
             home.path(),
