@@ -22,11 +22,16 @@ use support::doctor_chain::{green_status, GreenChain, Serve};
 
 const TOKEN: &str = "glpat-bench-cli-token";
 
-/// The chain's model server runs on one thread: llama.cpp's threads wait for each other by
-/// spinning, so two threads on two cores shared with anything else slow down by an order of
-/// magnitude (a 16-token completion took 2 to 11 s instead of 0.5 s while builds ran), and
-/// doctor's figure would measure the neighbours.
-const SERVE_THREADS: u32 = 1;
+/// The chain's model server threads: `$BENCH_CLI_SERVE_THREADS`, else one. llama.cpp's threads
+/// wait for each other by spinning, so two threads on two cores shared with anything else slow
+/// down by an order of magnitude (a 16-token completion took 2 to 11 s instead of 0.5 s while
+/// builds ran), and doctor's figure would measure the neighbours.
+fn serve_threads() -> u32 {
+    std::env::var("BENCH_CLI_SERVE_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
 
 /// The binary to time: `$DUO_SELFHOST_BENCH_BIN` when set (scripts/bench-cli sets it to a copy
 /// of the build, since a target dir shared with other checkouts can have its
@@ -266,7 +271,7 @@ fn report(bench: &Bench, times: &Times, goal: Goal) {
         ),
     };
     let line = format!(
-        "{:<46} {:>4} runs  min {:>9}  median {:>9}  target {goal_text}: {}  [{}]",
+        "{:<60} {:>4} runs  min {:>9}  median {:>9}  target {goal_text}: {}  [{}]",
         bench.name,
         times.seconds.len(),
         duration_text(times.min()),
@@ -390,9 +395,12 @@ fn doctor_bench(name: &str, chain: &GreenChain, args: Vec<String>) -> Bench {
 #[test]
 #[ignore = "benchmark: run scripts/bench-cli"]
 fn doctor_all_green() {
-    let chain = GreenChain::start_with(Serve::start_with(&bench_bin(), SERVE_THREADS), TOKEN);
+    let chain = GreenChain::start_with(Serve::start_with(&bench_bin(), serve_threads()), TOKEN);
     let mut bench = doctor_bench(
-        "duo-selfhost doctor, all green",
+        &format!(
+            "duo-selfhost doctor, all green (serve --threads {})",
+            serve_threads()
+        ),
         &chain,
         chain.doctor_args(),
     );
@@ -416,13 +424,13 @@ fn doctor_all_green() {
 #[test]
 #[ignore = "benchmark: run scripts/bench-cli"]
 fn doctor_with_a_black_hole_model() {
-    let chain = GreenChain::start_with(Serve::start_with(&bench_bin(), SERVE_THREADS), TOKEN);
+    let chain = GreenChain::start_with(Serve::start_with(&bench_bin(), serve_threads()), TOKEN);
     let black_hole = StubServer::black_hole();
     let timeout = 2;
     let mut args = chain.doctor_args_with_model(&format!("{}/v1", black_hole.url()));
     args.extend(["--timeout".into(), timeout.to_string()]);
     let mut bench = doctor_bench(
-        &format!("duo-selfhost doctor, black-hole model, --timeout {timeout}"),
+        &format!("duo-selfhost doctor, black-hole model, --timeout {timeout}s"),
         &chain,
         args,
     );
