@@ -112,6 +112,39 @@ impl fmt::Debug for GitlabClient {
     }
 }
 
+/// GitLab's external URL as the base of API paths: http(s), with a host, ending in `/`.
+pub fn parse_base_url(base_url: &str) -> anyhow::Result<Url> {
+    let mut base = Url::parse(base_url.trim()).map_err(|e| {
+        Problem::user(format!("`{base_url}` is not a URL: {e}"))
+            .hint("give GitLab's external URL, such as https://gitlab.example.com")
+    })?;
+    if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+        return Err(
+            Problem::user(format!("`{base_url}` is not an http(s) URL with a host"))
+                .hint("give GitLab's external URL, such as https://gitlab.example.com")
+                .into(),
+        );
+    }
+    // Relative joins need a trailing slash (GitLab under a relative URL root: /gitlab/).
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    Ok(base)
+}
+
+/// An HTTP client with rustls, the system roots plus `ca_cert` (PEM), and duo-selfhost's user
+/// agent; timeouts are per call.
+pub fn http_client(ca_cert: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    let mut builder =
+        reqwest::Client::builder().user_agent(concat!("duo-selfhost/", env!("CARGO_PKG_VERSION")));
+    if let Some(path) = ca_cert {
+        builder = builder.tls_certs_merge(crate::http_client::load_ca_certificates(path)?);
+    }
+    builder
+        .build()
+        .map_err(|e| anyhow::Error::new(e).context("cannot set up the HTTP client"))
+}
+
 /// A failed call, already explained: which URL, what went wrong, and how to fix it.
 fn problem(user_fault: bool, message: String, hint: impl Into<String>) -> anyhow::Error {
     let p = if user_fault {
@@ -131,38 +164,25 @@ impl GitlabClient {
         ca_cert: Option<&Path>,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let mut base = Url::parse(base_url.trim()).map_err(|e| {
-            Problem::user(format!("`{base_url}` is not a URL: {e}"))
-                .hint("give GitLab's external URL, such as https://gitlab.example.com")
-        })?;
-        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
-            return Err(
-                Problem::user(format!("`{base_url}` is not an http(s) URL with a host"))
-                    .hint("give GitLab's external URL, such as https://gitlab.example.com")
-                    .into(),
-            );
-        }
-        // Relative joins need a trailing slash (GitLab under a relative URL root: /gitlab/).
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        let token = token.filter(|t| !t.is_empty());
-        let mut builder = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("duo-selfhost/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_cert {
-            builder = builder.tls_certs_merge(crate::http_client::load_ca_certificates(path)?);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| anyhow::Error::new(e).context("cannot set up the HTTP client"))?;
-        Ok(GitlabClient {
+        let base = parse_base_url(base_url)?;
+        Ok(Self::with_http(base, token, http_client(ca_cert)?, timeout))
+    }
+
+    /// A client over an HTTP client the caller already has (doctor shares one between its
+    /// checks: setting one up loads and parses the system's CA roots). `timeout` bounds every
+    /// call.
+    pub fn with_http(
+        base: Url,
+        token: Option<Secret>,
+        http: reqwest::Client,
+        timeout: Duration,
+    ) -> Self {
+        GitlabClient {
             base,
-            token,
+            token: token.filter(|t| !t.is_empty()),
             http,
             timeout,
-        })
+        }
     }
 
     pub fn base_url(&self) -> &Url {
@@ -314,6 +334,7 @@ impl GitlabClient {
     ) -> anyhow::Result<(reqwest::StatusCode, String)> {
         tracing::debug!(%url, "GitLab API call");
         let mut response = request
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| self.transport_error(url, e))?;

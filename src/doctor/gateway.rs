@@ -39,7 +39,7 @@ pub fn healthz(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             return Outcome::skip(NO_GATEWAY);
         };
         let url = format!("{base}/monitoring/healthz");
-        let client = match http::client(ctx.inputs.ca_cert.as_deref(), false) {
+        let client = match ctx.http_client(false) {
             Ok(client) => client,
             Err(outcome) => return outcome,
         };
@@ -136,7 +136,7 @@ pub fn tls(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             return Outcome::skip(format!("{base} is not https: no certificate to check"));
         }
         let url = format!("{base}/monitoring/healthz");
-        let verifying = match http::client(ctx.inputs.ca_cert.as_deref(), true) {
+        let verifying = match ctx.http_client(true) {
             Ok(client) => client,
             Err(outcome) => return outcome,
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{http, Budget, CheckFuture, Context, Outcome};
 use crate::error::Problem;
-use crate::gitlab_api::GitlabClient;
+use crate::gitlab_api::{self, GitlabClient};
 use crate::gitlab_config::{self, CUSTOM_MODEL_FLAG, ENABLE_FLAG_COMMAND};
 use crate::gitlab_rb;
 
@@ -172,16 +172,17 @@ fn client(ctx: &Context, budget: Budget) -> Result<GitlabClient, Outcome> {
     let Some(url) = ctx.inputs.gitlab_url.clone() else {
         return Err(Outcome::skip(NO_GITLAB));
     };
-    GitlabClient::new(
-        &url,
-        ctx.inputs.gitlab_token.clone(),
-        ctx.inputs.ca_cert.as_deref(),
-        budget.request_timeout(),
-    )
-    .map_err(|e| {
+    let base = gitlab_api::parse_base_url(&url).map_err(|e| {
         let (message, hint) = explain(&e, "give GitLab's external URL with --gitlab-url");
         Outcome::fail(message, hint)
-    })
+    })?;
+    let http = ctx.http_client(false)?;
+    Ok(GitlabClient::with_http(
+        base,
+        ctx.inputs.gitlab_token.clone(),
+        http,
+        budget.request_timeout(),
+    ))
 }
 
 /// An API call that failed: a refusal of this token's rights (401/403) leaves the check without

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -182,6 +182,11 @@ pub struct ContainerFacts {
 pub struct Context {
     pub inputs: Inputs,
     pub facts: Mutex<Facts>,
+    /// One HTTP client for the run's checks, made on first use: setting one up loads and parses
+    /// the system's CA roots, which ten checks each doing it would pay ten times.
+    http: OnceLock<Result<reqwest::Client, Outcome>>,
+    /// The same with the peer's certificate kept on each response (`gateway.tls`).
+    http_with_tls_info: OnceLock<Result<reqwest::Client, Outcome>>,
 }
 
 impl Context {
@@ -189,7 +194,21 @@ impl Context {
         Context {
             inputs,
             facts: Mutex::new(Facts::default()),
+            http: OnceLock::new(),
+            http_with_tls_info: OnceLock::new(),
         }
+    }
+
+    /// The run's HTTP client (trusting `--ca-cert` beside the system roots); with `tls_info`,
+    /// responses carry the peer's certificate.
+    pub fn http_client(&self, tls_info: bool) -> Result<reqwest::Client, Outcome> {
+        let cell = if tls_info {
+            &self.http_with_tls_info
+        } else {
+            &self.http
+        };
+        cell.get_or_init(|| http::client(self.inputs.ca_cert.as_deref(), tls_info))
+            .clone()
     }
 
     /// A copy of the facts so far.

@@ -101,7 +101,7 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             return Outcome::skip("a bedrock/ identifier: the bedrock.* checks cover it");
         }
         let url = models_url(&endpoint);
-        let client = match http::client(ctx.inputs.ca_cert.as_deref(), false) {
+        let client = match ctx.http_client(false) {
             Ok(client) => client,
             Err(outcome) => return outcome,
         };
@@ -223,6 +223,11 @@ pub fn codestral_fim_body(model: &str, prefix: &str, suffix: &str) -> serde_json
     })
 }
 
+/// Tokens the code completion probe asks for. The gateway asks for 64, but seeing the model
+/// answer the gateway's prompt with code takes far fewer, and on a CPU-only host each token is
+/// tens of milliseconds of doctor's run.
+pub const FIM_PROBE_TOKENS: u64 = 16;
+
 pub fn fim(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
     Box::pin(async move {
         let (Some(endpoint), Some(model)) =
@@ -230,20 +235,31 @@ pub fn fim(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         else {
             return Outcome::skip("no model name: pass --model-identifier custom_openai/<name>");
         };
-        let body = codestral_fim_body(&model, FIM_PREFIX, FIM_SUFFIX);
+        let mut body = codestral_fim_body(&model, FIM_PREFIX, FIM_SUFFIX);
+        body["max_tokens"] = FIM_PROBE_TOKENS.into();
         match post_chat(&ctx, &endpoint, &body, budget).await {
             Ok((answer, content)) if content.trim().is_empty() => Outcome::warn(
                 format!("the code completion round trip answered with no code ({} ms)", answer.millis()),
                 "the model answers chat but completes nothing; use a model approved for code completion (duo-selfhost models list)",
             ),
             Ok((answer, content)) => Outcome::ok(format!(
-                "a code completion round trip as the gateway sends it took {} ms ({} characters of code)",
+                "a code completion as the gateway asks for it, cut to {FIM_PROBE_TOKENS} of its 64 tokens, took {} ms ({}{} characters of code)",
                 answer.millis(),
+                completion_tokens(&answer),
                 content.chars().count()
             )),
             Err(outcome) => outcome,
         }
     })
+}
+
+/// `16 tokens, ` from the answer's `usage.completion_tokens`, when it has one.
+fn completion_tokens(answer: &Answer) -> String {
+    answer
+        .json()
+        .and_then(|doc| doc.pointer("/usage/completion_tokens")?.as_u64())
+        .map(|tokens| format!("{tokens} tokens, "))
+        .unwrap_or_default()
 }
 
 /// Posts a chat completion and returns the answer and its first choice's text, or the failure.
@@ -254,7 +270,7 @@ async fn post_chat(
     budget: Budget,
 ) -> Result<(Answer, String), Outcome> {
     let url = chat_url(endpoint);
-    let client = http::client(ctx.inputs.ca_cert.as_deref(), false)?;
+    let client = ctx.http_client(false)?;
     let answer = http::send(
         with_key(client.post(&url), ctx).json(body),
         budget.request_timeout(),

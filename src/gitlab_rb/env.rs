@@ -546,9 +546,6 @@ fn follows_assignment(sig: &[&Token], i: usize) -> bool {
 /// The end of the last commented `# gitlab_rails['env'] = {` ... `# }` block (the template's
 /// example), so a new block lands right after it.
 fn template_example_end(text: &str, tokens: &[Token]) -> Option<usize> {
-    let open = regex::Regex::new(r#"^#\s*gitlab_rails\[\s*['"]env['"]\s*\]\s*=\s*\{\s*$"#)
-        .expect("valid regex");
-    let close = regex::Regex::new(r"^#\s*\}\s*$").expect("valid regex");
     let comments: Vec<&Token> = tokens
         .iter()
         .filter(|t| t.kind == TokenKind::Comment && line_start(text, t.start) == t.start)
@@ -556,10 +553,10 @@ fn template_example_end(text: &str, tokens: &[Token]) -> Option<usize> {
     let mut found = None;
     let mut i = 0;
     while i < comments.len() {
-        if open.is_match(&text[comments[i].start..comments[i].end]) {
+        if opens_commented_env(&text[comments[i].start..comments[i].end]) {
             let mut j = i + 1;
             while j < comments.len() && comments[j].line == comments[j - 1].line + 1 {
-                if close.is_match(&text[comments[j].start..comments[j].end]) {
+                if closes_commented_hash(&text[comments[j].start..comments[j].end]) {
                     found = Some(line_end(text, comments[j].end));
                     break;
                 }
@@ -570,6 +567,29 @@ fn template_example_end(text: &str, tokens: &[Token]) -> Option<usize> {
         i += 1;
     }
     found
+}
+
+/// `# gitlab_rails['env'] = {`, spaced any way. Matched by hand: compiling the equivalent
+/// regex took about a tenth of a whole `gitlab-rb set` run on the omnibus template.
+fn opens_commented_env(comment: &str) -> bool {
+    fn rest_after_open(comment: &str) -> Option<&str> {
+        let rest = comment.strip_prefix('#')?.trim_start();
+        let rest = rest.strip_prefix("gitlab_rails")?.trim_start();
+        let rest = rest.strip_prefix('[')?.trim_start();
+        let rest = rest.strip_prefix(['\'', '"'])?.strip_prefix("env")?;
+        let rest = rest.strip_prefix(['\'', '"'])?.trim_start();
+        let rest = rest.strip_prefix(']')?.trim_start();
+        let rest = rest.strip_prefix('=')?.trim_start();
+        rest.strip_prefix('{')
+    }
+    rest_after_open(comment).is_some_and(|rest| rest.trim().is_empty())
+}
+
+/// `# }`, spaced any way.
+fn closes_commented_hash(comment: &str) -> bool {
+    comment
+        .strip_prefix('#')
+        .is_some_and(|rest| rest.trim() == "}")
 }
 
 fn line_start(text: &str, pos: usize) -> usize {
@@ -1125,6 +1145,30 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn the_templates_commented_env_example_is_recognised_however_spaced() {
+        for comment in [
+            "# gitlab_rails['env'] = {",
+            "#gitlab_rails[\"env\"]={",
+            "#  gitlab_rails[ 'env' ] =  {  ",
+            "# gitlab_rails['env\"] = {\r",
+        ] {
+            assert!(opens_commented_env(comment), "{comment:?}");
+        }
+        for comment in [
+            "gitlab_rails['env'] = {",
+            "# gitlab_rails['env'] = {}",
+            "# gitlab_rails['envs'] = {",
+            "# gitlab_rails['env'] = { 'A' => 'b' }",
+            "# gitlab_rails['env'] =",
+            "# sidekiq['env'] = {",
+        ] {
+            assert!(!opens_commented_env(comment), "{comment:?}");
+        }
+        assert!(closes_commented_hash("# }") && closes_commented_hash("#}  "));
+        assert!(!closes_commented_hash("# },") && !closes_commented_hash("}"));
     }
 
     #[test]

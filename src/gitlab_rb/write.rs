@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
 
@@ -59,23 +59,70 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 
 /// Runs `ruby -c FILE` when ruby is on PATH.
 pub fn ruby_syntax_check(file: &Path) -> RubyCheck {
-    let Some(ruby) = find_on_path("ruby") else {
-        return RubyCheck::Skipped;
-    };
-    match Command::new(ruby)
-        .arg("-c")
-        .arg(file)
-        .stdin(Stdio::null())
-        .output()
-    {
-        Ok(out) if out.status.success() => RubyCheck::Passed,
-        Ok(out) => RubyCheck::Failed(
-            String::from_utf8_lossy(&out.stderr)
-                .replace(&file.display().to_string(), "gitlab.rb")
-                .trim()
-                .to_string(),
-        ),
-        Err(e) => RubyCheck::Failed(format!("could not run ruby: {e}")),
+    RubySyntaxCheck::start(file).finish()
+}
+
+/// `ruby -c FILE` running beside the caller: Ruby's start-up takes longer than the rest of an
+/// edit, so the write starts it as soon as the new content is on disk and collects the verdict
+/// just before the rename. Dropped unfinished, the child is killed and reaped.
+pub struct RubySyntaxCheck {
+    child: Option<Child>,
+    file: PathBuf,
+    verdict: Option<RubyCheck>,
+}
+
+impl RubySyntaxCheck {
+    pub fn start(file: &Path) -> Self {
+        let mut check = RubySyntaxCheck {
+            child: None,
+            file: file.to_path_buf(),
+            verdict: None,
+        };
+        let Some(ruby) = find_on_path("ruby") else {
+            check.verdict = Some(RubyCheck::Skipped);
+            return check;
+        };
+        match Command::new(ruby)
+            .arg("-c")
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(child) => check.child = Some(child),
+            Err(e) => check.verdict = Some(RubyCheck::Failed(format!("could not run ruby: {e}"))),
+        }
+        check
+    }
+
+    /// Waits for ruby and returns its verdict.
+    pub fn finish(mut self) -> RubyCheck {
+        if let Some(verdict) = self.verdict.take() {
+            return verdict;
+        }
+        let Some(child) = self.child.take() else {
+            return RubyCheck::Skipped;
+        };
+        match child.wait_with_output() {
+            Ok(out) if out.status.success() => RubyCheck::Passed,
+            Ok(out) => RubyCheck::Failed(
+                String::from_utf8_lossy(&out.stderr)
+                    .replace(&self.file.display().to_string(), "gitlab.rb")
+                    .trim()
+                    .to_string(),
+            ),
+            Err(e) => RubyCheck::Failed(format!("could not run ruby: {e}")),
+        }
+    }
+}
+
+impl Drop for RubySyntaxCheck {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -142,9 +189,9 @@ fn write_backup(target: &Path, content: &[u8]) -> anyhow::Result<PathBuf> {
 }
 
 /// Replaces `target` (not a symlink: resolve it first) with `new`, atomically: checks the file
-/// still holds `expected_old`, saves a backup, writes a temporary file in the same directory
-/// with the same mode and owner, checks it with `ruby -c`, renames it over the target and
-/// fsyncs the directory. Returns the backup's path. On any failure the original is intact.
+/// still holds `expected_old`, writes a temporary file in the same directory with the same mode
+/// and owner, saves a backup while `ruby -c` checks the temporary file, renames it over the
+/// target and fsyncs the directory. Returns the backup's path. On any failure the original is intact.
 pub fn write_atomically(
     target: &Path,
     expected_old: &str,
@@ -167,8 +214,6 @@ pub fn write_atomically(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-
-    let backup = write_backup(target, &current)?;
 
     let mut temp = tempfile::Builder::new()
         .prefix(".gitlab.rb.duo-selfhost-")
@@ -205,11 +250,14 @@ pub fn write_atomically(
             )
         })?;
     }
+    // The content is written: ruby can read it while the backup and the flushes go on.
+    let syntax_check = RubySyntaxCheck::start(temp.path());
+    let backup = write_backup(target, &current)?;
     temp.as_file()
         .sync_all()
         .with_context(|| format!("cannot flush a temporary file in {}", dir.display()))?;
 
-    if let RubyCheck::Failed(message) = ruby_syntax_check(temp.path()) {
+    if let RubyCheck::Failed(message) = syntax_check.finish() {
         return Err(Problem::user(format!(
             "refusing to write {}: `ruby -c` rejects the edited file: {message}",
             target.display()

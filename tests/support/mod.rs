@@ -1,8 +1,10 @@
 //! Shared helpers for the integration tests: the real binary in a private home, unique names,
-//! free ports, and the Docker fixtures (a stand-in gateway image and a local registry).
+//! free ports, the Docker fixtures (a stand-in gateway image and a local registry), and the
+//! whole chain doctor checks (`doctor_chain`).
 #![allow(dead_code)]
 
 pub mod docker_fixtures;
+pub mod doctor_chain;
 pub mod gitlab_fixture;
 
 use std::path::{Path, PathBuf};

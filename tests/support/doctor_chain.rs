@@ -1,0 +1,356 @@
+//! The chain doctor checks, built for real on this machine: `duo-selfhost serve` on the SmolLM2
+//! test model, the fake GitLab, a copy of the omnibus gitlab.rb with its rendered envdir, and a
+//! stand-in gateway container on the Docker Engine. Shared by doctor's end-to-end tests and the
+//! CLI benchmarks (tests/bench_cli.rs), which time doctor against exactly this chain.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
+
+/// A stand-in gateway image (busybox-static, sleeping unless told to serve healthz) under a
+/// `self-hosted-vX.Y.Z-ee` tag: the container checks read state and env and exec into it.
+pub fn standin_image(version: &str) -> String {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let image = format!("duo-selfhost-doctor-test/model-gateway:self-hosted-v{version}-ee");
+    let mut built = BUILT.lock().unwrap();
+    if built.contains(&image) {
+        return image;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy("/bin/busybox", bin.join("busybox"))
+        .expect("busybox-static (scripts/install-deps installs it)");
+    for applet in ["sh", "sleep", "wget", "httpd", "mkdir", "printf"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+    }
+    let tar = dir.path().join("rootfs.tar");
+    let ok = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .arg("-cf")
+        .arg(&tar)
+        .arg("bin")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new("docker")
+        .args(["import", "--change", "CMD [\"/bin/sleep\", \"3600\"]"])
+        .arg(&tar)
+        .arg(&image)
+        .output()
+        .expect("the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker import failed (the tests need the Docker Engine): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    built.push(image.clone());
+    image
+}
+
+/// A container that is removed when the test ends, however it ends.
+pub struct Container(pub String);
+
+impl Container {
+    pub fn run(name: &str, args: &[&str], image: &str) -> Self {
+        Self::run_cmd(name, args, image, &[])
+    }
+
+    pub fn run_cmd(name: &str, args: &[&str], image: &str, cmd: &[&str]) -> Self {
+        let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        let out = Command::new("docker")
+            .args(["run", "-d", "--name", name])
+            .args(args)
+            .arg(image)
+            .args(cmd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Container(name.to_string())
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
+/// The SmolLM2 test model; panics (never skips) when it is not on this machine.
+pub fn test_model() -> PathBuf {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let snapshots = Path::new(&home)
+        .join(".cache/huggingface/hub/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/snapshots");
+    std::fs::read_dir(&snapshots)
+        .ok()
+        .and_then(|mut dirs| {
+            dirs.find_map(|d| {
+                let path = d.ok()?.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
+                path.exists().then_some(path)
+            })
+        })
+        .expect("the SmolLM2 test model: run scripts/fetch-test-model")
+}
+
+/// `duo-selfhost serve` on the real SmolLM2 GGUF, stopped when dropped.
+pub struct Serve {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl Serve {
+    /// The name the model is served under.
+    pub const SERVED_NAME: &'static str = "smollm2-135m";
+
+    pub fn start() -> Self {
+        Self::start_with(Path::new(env!("CARGO_BIN_EXE_duo-selfhost")), 2)
+    }
+
+    /// `bin serve --threads THREADS`: the benchmarks pass the binary they time, and the
+    /// threads that keep the model's speed steady on a machine shared with other work.
+    pub fn start_with(bin: &Path, threads: u32) -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let child = Command::new(bin)
+            .args(["serve", "--model"])
+            .arg(test_model())
+            .args([
+                "--served-model-name",
+                Self::SERVED_NAME,
+                "--ctx-size",
+                "2048",
+            ])
+            .args(["--threads", &threads.to_string()])
+            .args(["--port", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut serve = Serve { child, port };
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Ok(Some(status)) = serve.child.try_wait() {
+                panic!("duo-selfhost serve exited early: {status}");
+            }
+            if http_get_ok(port, "/v1/models").is_some_and(|body| body.contains(Self::SERVED_NAME))
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not come up in 180 s");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        serve
+    }
+
+    /// The OpenAI base URL, ending in /v1.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain GET on 127.0.0.1, the whole response when it answered 200.
+pub fn http_get_ok(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// This machine's name: a gateway URL GitLab would accept (not localhost), that still stays on
+/// this host.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .expect("/etc/hostname")
+}
+
+/// A copy of the real omnibus template with `env_block` (Ruby) appended as `home/gitlab.rb`, and
+/// an envdir `home/envdir` holding `rendered` as reconfigure would have written it.
+pub fn gitlab_host(home: &Path, env_block: &str, rendered: &[(&str, &str)]) {
+    let template = std::fs::read_to_string("/work/shared/fixtures/gitlab.rb.template")
+        .or_else(|_| {
+            std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitlab.rb.template"),
+            )
+        })
+        .expect("the omnibus gitlab.rb template");
+    std::fs::write(home.join("gitlab.rb"), format!("{template}\n{env_block}\n")).unwrap();
+    let envdir = home.join("envdir");
+    std::fs::create_dir_all(&envdir).unwrap();
+    for (key, value) in rendered {
+        std::fs::write(envdir.join(key), value).unwrap();
+    }
+}
+
+/// The whole chain, every link healthy: a GitLab 17.9 host (gitlab.rb and its rendered env
+/// name the gateway; the API has the setting, the licence and the feature flag), the gateway
+/// container answering healthz on this host's name, and the model behind `serve`.
+pub struct GreenChain {
+    pub serve: Serve,
+    pub gitlab: FakeGitlab,
+    pub gateway_url: String,
+    pub container: String,
+    pub home: tempfile::TempDir,
+    token: String,
+    _gateway: Container,
+}
+
+impl GreenChain {
+    pub fn start(token: &str) -> Self {
+        Self::start_with(Serve::start(), token)
+    }
+
+    /// The chain with `serve` as its model server.
+    pub fn start_with(serve: Serve, token: &str) -> Self {
+        let gateway_port = {
+            let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let gateway_url = format!("http://{}:{gateway_port}", host_name());
+        let gitlab = FakeGitlab::start(
+            FakeGitlabConfig::new("17.9.0-ee")
+                .token(token)
+                .feature("ai_custom_model", "on")
+                .ai_gateway_url(&gateway_url),
+        );
+        let container = format!("duo-doctor-green-{}", std::process::id());
+        let env_gitlab = format!("AIGW_GITLAB_URL={}", gitlab.url);
+        let env_api = format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url);
+        let healthz = format!(
+            "mkdir -p /www/monitoring && printf '{{\"status\":\"ok\"}}' > /www/monitoring/healthz && exec httpd -f -p {gateway_port} -h /www"
+        );
+        let gateway = Container::run_cmd(
+            &container,
+            &[
+                "--network",
+                "host",
+                "-e",
+                &env_gitlab,
+                "-e",
+                &env_api,
+                "-e",
+                "AIGW_CUSTOM_MODELS__ENABLED=true",
+            ],
+            &standin_image("17.9.0"),
+            &["/bin/sh", "-c", &healthz],
+        );
+        // `docker run -d` returns before httpd listens; doctor must find the chain up.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http_get_ok(gateway_port, "/monitoring/healthz").is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the gateway container did not answer healthz in 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let home = tempfile::tempdir().unwrap();
+        gitlab_host(
+            home.path(),
+            &format!("gitlab_rails['env'] = {{\n  'AI_GATEWAY_URL' => '{gateway_url}'\n}}"),
+            &[("AI_GATEWAY_URL", &format!("{gateway_url}\n"))],
+        );
+        GreenChain {
+            serve,
+            gitlab,
+            gateway_url,
+            container,
+            home,
+            token: token.to_string(),
+            _gateway: gateway,
+        }
+    }
+
+    /// `--json doctor` over every check, with this chain's inputs and `model_endpoint` as the
+    /// model (the chain's own, or something else in its place).
+    pub fn doctor_args_with_model(&self, model_endpoint: &str) -> Vec<String> {
+        let rb = self.home.path().join("gitlab.rb");
+        [
+            "--json",
+            "doctor",
+            "--only",
+            "*",
+            "--gitlab-url",
+            &self.gitlab.url,
+            "--gitlab-token",
+            &self.token,
+            "--gitlab-rb",
+            rb.to_str().unwrap(),
+            "--gateway-url",
+            &self.gateway_url,
+            "--container",
+            &self.container,
+            "--model-endpoint",
+            model_endpoint,
+            "--model-identifier",
+            &format!("custom_openai/{}", Serve::SERVED_NAME),
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    }
+
+    pub fn doctor_args(&self) -> Vec<String> {
+        self.doctor_args_with_model(&self.serve.endpoint())
+    }
+
+    /// The environment doctor runs in: a private HOME with no state file, this chain's
+    /// rendered envdir, and the caller's PATH and DOCKER_HOST.
+    pub fn doctor_env(&self) -> Vec<(String, String)> {
+        let home = self.home.path();
+        let path = |p: PathBuf| p.to_str().unwrap().to_string();
+        let mut env = vec![
+            (
+                "PATH".to_string(),
+                std::env::var("PATH").unwrap_or_default(),
+            ),
+            ("HOME".into(), path(home.to_path_buf())),
+            ("XDG_CONFIG_HOME".into(), path(home.join(".config"))),
+            ("DUO_SELFHOST_STATE".into(), path(home.join("state.toml"))),
+            (
+                "DUO_SELFHOST_GITLAB_ENVDIR".into(),
+                path(home.join("envdir")),
+            ),
+        ];
+        if let Ok(host) = std::env::var("DOCKER_HOST") {
+            env.push(("DOCKER_HOST".into(), host));
+        }
+        env
+    }
+}
+
+/// What doctor should say of each check against a [`GreenChain`]: only what does not apply to
+/// this chain is skipped (TLS on an http URL, the 18.x keys on 17.9, Bedrock); all else is ok.
+pub fn green_status(id: &str) -> &'static str {
+    match id {
+        "gateway.tls"
+        | "gateway.container.jwt_keys"
+        | "bedrock.identifier"
+        | "bedrock.credentials" => "skip",
+        _ => "ok",
+    }
+}
