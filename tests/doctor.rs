@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stub_server::{gateway, openai_model, Reply, StubServer};
+// The stand-in gateway image is the shared fixture (tests/support/docker_fixtures.rs).
+use support::docker_fixtures::healthy_gateway_image;
 use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 
 const SECRET_KEY: &str = "sk-doctor-test-secret-4711";
@@ -769,54 +771,13 @@ fn gitlab_api_checks_name_version_setting_licence_and_flag() {
     run.assert_status("gitlab.feature_flag", "skip");
 }
 
-/// A stand-in gateway image (busybox-static, sleeping unless told to serve healthz) under a
-/// `self-hosted-vX.Y.Z-ee` tag: the container checks read state and env and exec into it.
-fn standin_image(version: &str) -> String {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let image = format!("duo-selfhost-doctor-test/model-gateway:self-hosted-v{version}-ee");
-    let mut built = BUILT.lock().unwrap();
-    if built.contains(&image) {
-        return image;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox"))
-        .expect("busybox-static (scripts/install-deps installs it)");
-    for applet in ["sh", "sleep", "wget", "httpd", "mkdir", "printf"] {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-    }
-    let tar = dir.path().join("rootfs.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(dir.path())
-        .arg("-cf")
-        .arg(&tar)
-        .arg("bin")
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let out = Command::new("docker")
-        .args(["import", "--change", "CMD [\"/bin/sleep\", \"3600\"]"])
-        .arg(&tar)
-        .arg(&image)
-        .output()
-        .expect("the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker import failed (the tests need the Docker Engine): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    built.push(image.clone());
-    image
-}
-
 /// A container that is removed when the test ends, however it ends.
 struct Container(String);
 
 impl Container {
+    /// An idle container: the checks read it and exec into it; nothing needs to listen.
     fn run(name: &str, args: &[&str], image: &str) -> Self {
-        Self::run_cmd(name, args, image, &[])
+        Self::run_cmd(name, args, image, &["sleep", "3600"])
     }
 
     fn run_cmd(name: &str, args: &[&str], image: &str, cmd: &[&str]) -> Self {
@@ -882,7 +843,7 @@ fn a_well_made_gateway_container_passes() {
             "-e",
             "AIGW_CUSTOM_MODELS__ENABLED=true",
         ],
-        &standin_image("17.5.0"),
+        &healthy_gateway_image("17.5.0"),
     );
     let run = container_doctor(&gitlab, &name);
     for id in [
@@ -921,7 +882,7 @@ fn a_misconfigured_gateway_container_is_named_check_by_check() {
             "-e",
             "AIGW_AUTH__BYPASS_EXTERNAL=true",
         ],
-        &standin_image("17.4.0"),
+        &healthy_gateway_image("17.4.0"),
     );
     let run = container_doctor(&gitlab, &name);
     run.assert_status("gateway.container.running", "ok");
@@ -975,7 +936,7 @@ fn a_missing_or_stopped_gateway_container() {
     run.assert_status("gateway.container.gitlab_url", "skip");
 
     let name = format!("duo-doctor-stopped-{}", std::process::id());
-    let _c = Container::run(&name, &[], &standin_image("17.5.0"));
+    let _c = Container::run(&name, &[], &healthy_gateway_image("17.5.0"));
     let out = Command::new("docker")
         .args(["stop", "-t", "0", &name])
         .output()
@@ -1114,7 +1075,7 @@ fn the_whole_chain_all_green() {
             "-e",
             "AIGW_CUSTOM_MODELS__ENABLED=true",
         ],
-        &standin_image("17.9.0"),
+        &healthy_gateway_image("17.9.0"),
         &["/bin/sh", "-c", &healthz],
     );
     let home = tempfile::tempdir().unwrap();
@@ -1224,7 +1185,11 @@ identifier = "custom_openai/codestral"
 fn gitlab_18_gateway_needs_its_jwt_keys_and_the_agent_platform_port() {
     let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.4.0-ee").token(TOKEN));
     let name = format!("duo-doctor-18-{}", std::process::id());
-    let _c = Container::run(&name, &["-p", "127.0.0.1::5052"], &standin_image("18.4.0"));
+    let _c = Container::run(
+        &name,
+        &["-p", "127.0.0.1::5052"],
+        &healthy_gateway_image("18.4.0"),
+    );
     let run = container_doctor(&gitlab, &name);
     run.assert_status("gateway.container.image_tag", "ok");
     run.assert_status("gateway.container.jwt_keys", "warn");
@@ -1258,7 +1223,7 @@ fn gitlab_18_gateway_needs_its_jwt_keys_and_the_agent_platform_port() {
             "-e",
             &dws,
         ],
-        &standin_image("18.4.0"),
+        &healthy_gateway_image("18.4.0"),
     );
     let run = container_doctor(&gitlab, &keyed);
     run.assert_status("gateway.container.jwt_keys", "ok");
