@@ -11,8 +11,9 @@ use bollard::models::{
     HealthConfig, HealthStatusEnum, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -467,26 +468,84 @@ async fn start_created(docker: &Docker, name: &str) -> anyhow::Result<()> {
     if let Err(e) = docker.start_container(name, None).await {
         let message = engine_message(&e);
         let _ = remove(docker, name).await;
-        return Err(start_problem(name, &message).into());
+        return Err(start_failure(docker, name, &message).await.into());
     }
     Ok(())
 }
 
-fn start_problem(name: &str, message: &str) -> Problem {
+/// Who holds a host port a container could not publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PortHolder {
+    /// Something on the host, or not known.
+    Unknown,
+    /// Another running container publishes it.
+    Container(String),
+    /// The engine has it allocated though no container publishes it: kept from a container it
+    /// lost when it was killed while starting one (seen with dockerd 20.10; only restarting
+    /// the engine frees it).
+    EngineItself,
+}
+
+/// The engine says "port is already allocated" for ports it allocated itself (an OS-level
+/// conflict reads "address already in use"): find which container, if any, has it.
+async fn port_holder(docker: &Docker, name: &str, message: &str) -> PortHolder {
+    let Some(port) = port_in(message).filter(|_| message.contains("already allocated")) else {
+        return PortHolder::Unknown;
+    };
+    let filters = HashMap::from([("publish", vec![port.to_string()])]);
+    let options = ListContainersOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    match docker.list_containers(Some(options)).await {
+        Ok(list) => list
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .find(|n| n != name)
+            .map_or(PortHolder::EngineItself, PortHolder::Container),
+        Err(_) => PortHolder::Unknown,
+    }
+}
+
+async fn start_failure(docker: &Docker, name: &str, message: &str) -> Problem {
+    let holder = port_holder(docker, name, message).await;
+    start_problem(name, message, &holder)
+}
+
+fn start_problem(name: &str, message: &str, holder: &PortHolder) -> Problem {
     if message.contains("already allocated") || message.contains("address already in use") {
         let port = port_in(message);
         let port_text = port
             .map(|p| format!("port {p}"))
             .unwrap_or_else(|| "a published port".into());
-        let probe = port
-            .map(|p| format!("ss -ltnp 'sport = :{p}'"))
-            .unwrap_or_else(|| "ss -ltnp".into());
-        return Problem::user(format!(
-            "{port_text} is already in use on this host, so {name} cannot publish it: {message}"
-        ))
-        .hint(format!(
-            "stop what listens there (find it with {probe}) and run the command again, or choose another host port (--gateway-port for the gateway's HTTP port)"
-        ));
+        let another_port =
+            "or choose another host port (--gateway-port for the gateway's HTTP port)";
+        return match holder {
+            PortHolder::EngineItself => Problem::user(format!(
+                "{port_text} is still allocated inside the Docker Engine, though no container publishes it, so {name} cannot publish it: {message}"
+            ))
+            .hint(
+                "the engine kept it from a container it lost when it was killed midway; restart the engine \
+                 (sudo systemctl restart docker, or stop dockerd and start it again), then run the same command again",
+            ),
+            PortHolder::Container(other) => Problem::user(format!(
+                "{port_text} is already in use on this host by the container {other}, so {name} cannot publish it: {message}"
+            ))
+            .hint(format!(
+                "stop it (docker stop {other}) and run the command again, {another_port}"
+            )),
+            PortHolder::Unknown => {
+                let probe = port
+                    .map(|p| format!("ss -ltnp 'sport = :{p}'"))
+                    .unwrap_or_else(|| "ss -ltnp".into());
+                Problem::user(format!(
+                    "{port_text} is already in use on this host, so {name} cannot publish it: {message}"
+                ))
+                .hint(format!(
+                    "stop what listens there (find it with {probe}) and run the command again, {another_port}"
+                ))
+            }
+        };
     }
     Problem::user(format!("could not start the container {name}: {message}"))
 }
@@ -535,7 +594,9 @@ async fn start(docker: &Docker, name: &str) -> anyhow::Result<()> {
         Err(BollardError::DockerResponseServerError {
             status_code: 304, ..
         }) => Ok(()),
-        Err(e) => Err(start_problem(name, &engine_message(&e)).into()),
+        Err(e) => Err(start_failure(docker, name, &engine_message(&e))
+            .await
+            .into()),
     }
 }
 
@@ -757,7 +818,9 @@ async fn restore_previous(docker: &Docker, name: &str, printer: &Printer) -> any
                 "the previous container is back as {name} but did not start: {}",
                 cause_of(&e)
             ))
-            .hint(format!("{hint}; or start it by hand: docker start {name}")),
+            .hint(format!(
+                "{hint}; or start it by hand once that is done: docker start {name}"
+            )),
             None => Problem::tool(format!(
                 "the previous container is back as {name} but did not start: {}",
                 cause_of(&e)
@@ -992,6 +1055,7 @@ fn check_ports_free(name: &str, body: &ContainerCreateBody, held: &[u16]) -> Res
                 return Err(start_problem(
                     name,
                     &format!("listen tcp {ip}:{port}: bind: address already in use"),
+                    &PortHolder::Unknown,
                 ));
             }
         }
@@ -1170,12 +1234,18 @@ mod tests {
     }
 
     #[test]
-    fn port_conflicts_are_named() {
-        let p = start_problem(
-            "gw",
-            "driver failed programming external connectivity on endpoint gw: Bind for 0.0.0.0:5052 failed: port is already allocated",
-        );
+    fn port_conflicts_are_named_with_who_holds_the_port() {
+        let message = "driver failed programming external connectivity on endpoint gw: Bind for 0.0.0.0:5052 failed: port is already allocated";
+        let p = start_problem("gw", message, &PortHolder::Unknown);
         assert!(p.message.starts_with("port 5052 is already in use"));
         assert!(p.hint.unwrap().contains("--gateway-port"));
+        let p = start_problem("gw", message, &PortHolder::Container("other".into()));
+        assert!(p.message.contains("by the container other"));
+        assert!(p.hint.unwrap().starts_with("stop it (docker stop other)"));
+        let p = start_problem("gw", message, &PortHolder::EngineItself);
+        assert!(p
+            .message
+            .contains("still allocated inside the Docker Engine"));
+        assert!(p.hint.unwrap().contains("restart the engine"));
     }
 }
