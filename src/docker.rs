@@ -11,8 +11,9 @@ use bollard::models::{
     HealthConfig, HealthStatusEnum, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::error::Problem;
+use crate::fault::{self, Step};
 use crate::output::Printer;
 
 /// Labels duo-selfhost puts on what it creates.
@@ -443,6 +445,11 @@ pub async fn create_and_start(
     name: &str,
     body: ContainerCreateBody,
 ) -> anyhow::Result<()> {
+    create(docker, name, body).await?;
+    start_created(docker, name).await
+}
+
+async fn create(docker: &Docker, name: &str, body: ContainerCreateBody) -> anyhow::Result<()> {
     let options = CreateContainerOptionsBuilder::default().name(name).build();
     docker
         .create_container(Some(options), body)
@@ -453,29 +460,92 @@ pub async fn create_and_start(
                 engine_message(&e)
             ))
         })?;
+    Ok(())
+}
+
+/// Starts a container just created; when it cannot start, it is removed.
+async fn start_created(docker: &Docker, name: &str) -> anyhow::Result<()> {
     if let Err(e) = docker.start_container(name, None).await {
         let message = engine_message(&e);
         let _ = remove(docker, name).await;
-        return Err(start_problem(name, &message).into());
+        return Err(start_failure(docker, name, &message).await.into());
     }
     Ok(())
 }
 
-fn start_problem(name: &str, message: &str) -> Problem {
+/// Who holds a host port a container could not publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PortHolder {
+    /// Something on the host, or not known.
+    Unknown,
+    /// Another running container publishes it.
+    Container(String),
+    /// The engine has it allocated though no container publishes it: kept from a container it
+    /// lost when it was killed while starting one (seen with dockerd 20.10; only restarting
+    /// the engine frees it).
+    EngineItself,
+}
+
+/// The engine says "port is already allocated" for ports it allocated itself (an OS-level
+/// conflict reads "address already in use"): find which container, if any, has it.
+async fn port_holder(docker: &Docker, name: &str, message: &str) -> PortHolder {
+    let Some(port) = port_in(message).filter(|_| message.contains("already allocated")) else {
+        return PortHolder::Unknown;
+    };
+    let filters = HashMap::from([("publish", vec![port.to_string()])]);
+    let options = ListContainersOptionsBuilder::default()
+        .filters(&filters)
+        .build();
+    match docker.list_containers(Some(options)).await {
+        Ok(list) => list
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .find(|n| n != name)
+            .map_or(PortHolder::EngineItself, PortHolder::Container),
+        Err(_) => PortHolder::Unknown,
+    }
+}
+
+async fn start_failure(docker: &Docker, name: &str, message: &str) -> Problem {
+    let holder = port_holder(docker, name, message).await;
+    start_problem(name, message, &holder)
+}
+
+fn start_problem(name: &str, message: &str, holder: &PortHolder) -> Problem {
     if message.contains("already allocated") || message.contains("address already in use") {
         let port = port_in(message);
         let port_text = port
             .map(|p| format!("port {p}"))
             .unwrap_or_else(|| "a published port".into());
-        let probe = port
-            .map(|p| format!("ss -ltnp 'sport = :{p}'"))
-            .unwrap_or_else(|| "ss -ltnp".into());
-        return Problem::user(format!(
-            "{port_text} is already in use on this host, so {name} cannot publish it: {message}"
-        ))
-        .hint(format!(
-            "stop what listens there (find it with {probe}), or choose another port with --gateway-port"
-        ));
+        let another_port =
+            "or choose another host port (--gateway-port for the gateway's HTTP port)";
+        return match holder {
+            PortHolder::EngineItself => Problem::user(format!(
+                "{port_text} is still allocated inside the Docker Engine, though no container publishes it, so {name} cannot publish it: {message}"
+            ))
+            .hint(
+                "the engine kept it from a container it lost when it was killed midway; restart the engine \
+                 (sudo systemctl restart docker, or stop dockerd and start it again), then run the same command again",
+            ),
+            PortHolder::Container(other) => Problem::user(format!(
+                "{port_text} is already in use on this host by the container {other}, so {name} cannot publish it: {message}"
+            ))
+            .hint(format!(
+                "stop it (docker stop {other}) and run the command again, {another_port}"
+            )),
+            PortHolder::Unknown => {
+                let probe = port
+                    .map(|p| format!("ss -ltnp 'sport = :{p}'"))
+                    .unwrap_or_else(|| "ss -ltnp".into());
+                Problem::user(format!(
+                    "{port_text} is already in use on this host, so {name} cannot publish it: {message}"
+                ))
+                .hint(format!(
+                    "stop what listens there (find it with {probe}) and run the command again, {another_port}"
+                ))
+            }
+        };
     }
     Problem::user(format!("could not start the container {name}: {message}"))
 }
@@ -524,7 +594,9 @@ async fn start(docker: &Docker, name: &str) -> anyhow::Result<()> {
         Err(BollardError::DockerResponseServerError {
             status_code: 304, ..
         }) => Ok(()),
-        Err(e) => Err(start_problem(name, &engine_message(&e)).into()),
+        Err(e) => Err(start_failure(docker, name, &engine_message(&e))
+            .await
+            .into()),
     }
 }
 
@@ -632,8 +704,9 @@ pub async fn create_fresh(
 
 /// Replaces the container `name` with one made from `body`, in the order that never loses the
 /// old one: stop old; rename it to `<name>-previous`; create and start new; wait until healthy;
-/// remove old. Any failure removes the new one, renames the old one back and starts it.
-/// (The caller pulls the image first.)
+/// remove old. Any failure removes the new one, renames the old one back and starts it. A host
+/// port the new one needs and something else holds is refused before anything is touched.
+/// Each step is a [`fault::Step`] (the fault-injection hook). (The caller pulls the image first.)
 pub async fn replace_with_rollback(
     docker: &Docker,
     name: &str,
@@ -642,46 +715,83 @@ pub async fn replace_with_rollback(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let previous = previous_name(name);
+    // Ports the running old container holds are freed by stopping it; any other must be free.
+    let held: Vec<u16> = match inspect_container(docker, name).await? {
+        Some(old) if is_running(&old) => published_ports(&old.host_config.unwrap_or_default())
+            .into_iter()
+            .filter_map(|(_, port, _)| port.parse().ok())
+            .collect(),
+        _ => Vec::new(),
+    };
+    check_ports_free(name, &body, &held).map_err(|p| Problem {
+        message: format!("{}; nothing was changed", p.message),
+        ..p
+    })?;
     printer.info(format!("Stopping {name}"));
     if let Err(e) = stop(docker, name).await {
         let _ = start(docker, name).await;
-        return Err(rolled_back(name, &e.to_string()));
+        return Err(rolled_back(name, &e));
     }
+    fault::reached(Step::OldStopped);
     if let Err(e) = rename(docker, name, &previous).await {
         let _ = start(docker, name).await;
-        return Err(rolled_back(name, &e.to_string()));
+        return Err(rolled_back(name, &e));
     }
+    fault::reached(Step::OldRenamed);
     printer.info(format!("Starting the new {name}"));
-    let outcome = match create_and_start(docker, name, body).await {
-        Ok(()) => wait_healthy(docker, name, timeout, printer).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = outcome {
-        let cause = crate::error::error_lines(&e)
-            .into_iter()
-            .filter(|(label, _)| *label != "hint")
-            .map(|(_, text)| text)
-            .collect::<Vec<_>>()
-            .join(": ");
-        printer.warn(format!("the new {name} failed, rolling back: {cause}"));
-        restore_previous(docker, name, printer).await?;
-        return Err(rolled_back(name, &cause));
+    let outcome = async {
+        create(docker, name, body).await?;
+        fault::reached(Step::NewCreated);
+        start_created(docker, name).await?;
+        fault::reached(Step::NewStarted);
+        wait_healthy(docker, name, timeout, printer).await
     }
+    .await;
+    if let Err(e) = outcome {
+        printer.warn(format!(
+            "the new {name} failed, rolling back: {}",
+            cause_of(&e)
+        ));
+        restore_previous(docker, name, printer).await?;
+        return Err(rolled_back(name, &e));
+    }
+    fault::reached(Step::NewHealthy);
     if let Err(e) = remove(docker, &previous).await {
         printer.warn(format!(
             "the new {name} runs, but the old one could not be removed: {e:#}; remove it with: docker rm -f {previous}"
         ));
     }
+    fault::reached(Step::OldRemoved);
     Ok(())
 }
 
-fn rolled_back(name: &str, cause: &str) -> anyhow::Error {
+/// An error's lines without its hint, joined: what went wrong, for one line of text.
+fn cause_of(err: &anyhow::Error) -> String {
+    crate::error::error_lines(err)
+        .into_iter()
+        .filter(|(label, _)| *label != "hint")
+        .map(|(_, text)| text)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// The hint an error carries, if any.
+fn hint_of(err: &anyhow::Error) -> Option<String> {
+    crate::error::error_lines(err)
+        .into_iter()
+        .find(|(label, _)| *label == "hint")
+        .map(|(_, text)| text)
+}
+
+/// The error after a rollback: the cause, and its own fix when it has one (a taken port's).
+fn rolled_back(name: &str, cause: &anyhow::Error) -> anyhow::Error {
     Problem::user(format!(
-        "replacing {name} failed, and the previous container was put back: {cause}"
+        "replacing {name} failed, and the previous container was put back: {}",
+        cause_of(cause)
     ))
-    .hint(format!(
-        "read the log lines above; `docker logs {name}` shows the running one"
-    ))
+    .hint(hint_of(cause).unwrap_or_else(|| {
+        format!("read the log lines above; `docker logs {name}` shows the running one")
+    }))
     .into()
 }
 
@@ -694,17 +804,32 @@ pub fn previous_name(name: &str) -> String {
 async fn restore_previous(docker: &Docker, name: &str, printer: &Printer) -> anyhow::Result<()> {
     let previous = previous_name(name);
     remove(docker, name).await?;
+    fault::reached(Step::RestoreRemovedNew);
     rename(docker, &previous, name).await.map_err(|e| {
         Problem::tool(format!("could not put back the previous container: {e:#}")).hint(format!(
             "docker rename {previous} {name} && docker start {name}"
         ))
     })?;
-    start(docker, name).await.map_err(|e| {
-        anyhow::Error::new(Problem::tool(format!(
-            "the previous container is back as {name} but did not start: {e:#}"
-        )))
-        .context(format!("docker start {name}"))
-    })?;
+    fault::reached(Step::RestoreRenamedBack);
+    if let Err(e) = start(docker, name).await {
+        // A port taken meanwhile is the user's to free; anything else is ours.
+        let problem = match hint_of(&e) {
+            Some(hint) => Problem::user(format!(
+                "the previous container is back as {name} but did not start: {}",
+                cause_of(&e)
+            ))
+            .hint(format!(
+                "{hint}; or start it by hand once that is done: docker start {name}"
+            )),
+            None => Problem::tool(format!(
+                "the previous container is back as {name} but did not start: {}",
+                cause_of(&e)
+            ))
+            .hint(format!("docker start {name}")),
+        };
+        return Err(problem.into());
+    }
+    fault::reached(Step::RestoreStarted);
     printer.info(format!(
         "{} the previous {name} is back and started",
         printer.mark(crate::output::Mark::Warn)
@@ -878,8 +1003,7 @@ pub async fn ensure_container(
         Some(existing) if labels_of(&existing).get(LABEL_SETTINGS_HASH) == Some(&wanted_hash) => {
             if !is_running(&existing) {
                 printer.info(format!("{name} is as asked but stopped; starting it"));
-                start(docker, name).await?;
-                wait_healthy(docker, name, timeout, printer).await?;
+                start_and_wait(docker, name, timeout, printer).await?;
             } else {
                 printer.info(format!(
                     "{} {name} already runs with these settings",
@@ -895,7 +1019,7 @@ pub async fn ensure_container(
             Ok(Applied::Replaced)
         }
         None => {
-            check_ports_free(name, &body)?;
+            check_ports_free(name, &body, &[])?;
             ensure_image(docker, &image, pull, printer).await?;
             printer.info(format!("Creating {name}"));
             create_fresh(docker, name, body, timeout, printer).await?;
@@ -904,8 +1028,9 @@ pub async fn ensure_container(
     }
 }
 
-/// Fails early, before pulling, when a host port the container publishes is taken.
-fn check_ports_free(name: &str, body: &ContainerCreateBody) -> anyhow::Result<()> {
+/// Fails early, before pulling or stopping anything, when a host port the container publishes
+/// is taken; `held` lists ports the container being replaced holds itself (freed by stopping it).
+fn check_ports_free(name: &str, body: &ContainerCreateBody, held: &[u16]) -> Result<(), Problem> {
     let bindings = body
         .host_config
         .as_ref()
@@ -916,6 +1041,7 @@ fn check_ports_free(name: &str, body: &ContainerCreateBody) -> anyhow::Result<()
             .host_port
             .as_deref()
             .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| !held.contains(p))
         else {
             continue;
         };
@@ -929,12 +1055,24 @@ fn check_ports_free(name: &str, body: &ContainerCreateBody) -> anyhow::Result<()
                 return Err(start_problem(
                     name,
                     &format!("listen tcp {ip}:{port}: bind: address already in use"),
-                )
-                .into());
+                    &PortHolder::Unknown,
+                ));
             }
         }
     }
     Ok(())
+}
+
+/// Starts an existing, stopped container and waits until it is healthy. (After the engine
+/// itself was killed, it does not always bring back containers under unless-stopped.)
+pub async fn start_and_wait(
+    docker: &Docker,
+    name: &str,
+    timeout: Duration,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    start(docker, name).await?;
+    wait_healthy(docker, name, timeout, printer).await
 }
 
 /// Whether the engine has the NVIDIA runtime (needed for GPU device requests).
@@ -1096,12 +1234,18 @@ mod tests {
     }
 
     #[test]
-    fn port_conflicts_are_named() {
-        let p = start_problem(
-            "gw",
-            "driver failed programming external connectivity on endpoint gw: Bind for 0.0.0.0:5052 failed: port is already allocated",
-        );
+    fn port_conflicts_are_named_with_who_holds_the_port() {
+        let message = "driver failed programming external connectivity on endpoint gw: Bind for 0.0.0.0:5052 failed: port is already allocated";
+        let p = start_problem("gw", message, &PortHolder::Unknown);
         assert!(p.message.starts_with("port 5052 is already in use"));
         assert!(p.hint.unwrap().contains("--gateway-port"));
+        let p = start_problem("gw", message, &PortHolder::Container("other".into()));
+        assert!(p.message.contains("by the container other"));
+        assert!(p.hint.unwrap().starts_with("stop it (docker stop other)"));
+        let p = start_problem("gw", message, &PortHolder::EngineItself);
+        assert!(p
+            .message
+            .contains("still allocated inside the Docker Engine"));
+        assert!(p.hint.unwrap().contains("restart the engine"));
     }
 }

@@ -11,6 +11,7 @@ pub mod docker;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod gitlab_api;
 pub mod gitlab_config;
 pub mod gitlab_rb;
@@ -28,5 +29,6 @@ pub use error::ExitStatus;
 
 /// Runs the parsed command line. Errors carry their own exit status (see [`error`]).
 pub fn run(cli: cli::Cli, printer: &output::Printer) -> anyhow::Result<ExitStatus> {
+    fault::check_armed()?;
     commands::dispatch(cli, printer)
 }

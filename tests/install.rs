@@ -177,17 +177,7 @@ fn a_taken_port_is_a_clear_error_and_nothing_is_created() {
         .command()
         .args(install_args(&sandbox, &name, port, "17.5.0")))
     .expect_code(1);
-    assert!(
-        out.stderr
-            .contains(&format!("port {port} is already in use")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("hint:") && out.stderr.contains("--gateway-port"),
-        "{}",
-        out.stderr
-    );
+    support::expect_taken_port(&out, port);
     assert!(fx::inspect(&name).is_none());
     assert!(!sandbox.state_file().exists());
 }

@@ -4,7 +4,11 @@
 mod support;
 
 use support::docker_fixtures as fx;
-use support::{container_id, install_args, run, unique_name, wait_healthz, Sandbox};
+use support::docker_fixtures::own_env;
+use support::{
+    container_id, install_args_with_extra_env, install_gateway, run, unique_name, upgrade_command,
+    wait_healthz, Sandbox,
+};
 
 /// The fixtures themselves: the registry lists the tags, and a healthy image answers healthz.
 #[test]
@@ -37,40 +41,12 @@ fn fixtures_serve_tags_and_answer_healthz() {
     assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
 }
 
-/// Installs 17.5.0 with an extra env variable; the sandbox's state file records it.
 fn install_17_5(sandbox: &Sandbox, name: &str, port: u16) {
-    let mut args = install_args(sandbox, name, port, "17.5.0");
-    args.extend(
-        [
-            "--env",
-            "AIGW_LOGGING__LEVEL=debug",
-            "--env",
-            "HTTPS_PROXY=http://proxy.example:3128",
-        ]
-        .map(String::from),
-    );
-    run(sandbox.command().args(&args)).expect_code(0);
-    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
-}
-
-/// The env a container was given (the image's own defaults, FIXTURE_*, PATH, HF_HOME, left out).
-fn own_env(name: &str) -> Vec<String> {
-    let mut env: Vec<String> = fx::env_of(&fx::inspect(name).unwrap())
-        .into_iter()
-        .filter(|e| {
-            !e.starts_with("FIXTURE_") && !e.starts_with("PATH=") && !e.starts_with("HF_HOME=")
-        })
-        .collect();
-    env.sort();
-    env
+    install_gateway(sandbox, name, port, "17.5.0");
 }
 
 fn upgrade(sandbox: &Sandbox, extra: &[&str]) -> support::Run {
-    // No --container-name: it comes from the state file install wrote.
-    run(sandbox
-        .command()
-        .args(["--yes", "upgrade", "--health-timeout", "12"])
-        .args(extra))
+    run(&mut upgrade_command(sandbox, extra))
 }
 
 #[test]
@@ -121,16 +97,7 @@ fn upgrade_17_5_to_17_6_keeps_every_setting() {
     assert!(state.contains(&registry.image("17.6.1")), "{state}");
 
     // Install with the inputs matching the upgraded container is then a no-op.
-    let mut args = install_args(&sandbox, &name, port, "17.6.0");
-    args.extend(
-        [
-            "--env",
-            "AIGW_LOGGING__LEVEL=debug",
-            "--env",
-            "HTTPS_PROXY=http://proxy.example:3128",
-        ]
-        .map(String::from),
-    );
+    let args = install_args_with_extra_env(&sandbox, &name, port, "17.6.0");
     let out = run(sandbox.command().args(&args)).expect_code(0);
     assert!(
         out.stdout.contains("nothing changed"),
@@ -215,67 +182,6 @@ fn a_crash_looping_new_image_is_rolled_back() {
 }
 
 #[test]
-fn an_upgrade_killed_between_stop_and_start_is_finished_by_the_next_run() {
-    let sandbox = Sandbox::new();
-    let name = unique_name("duo-upgrade-killed");
-    let _cleanup = fx::Cleanup::new(&[&name]);
-    let port = support::free_port();
-    install_17_5(&sandbox, &name, port);
-    let env_before = own_env(&name);
-
-    // What a kill right after "stop old; rename old to <name>-previous" leaves behind.
-    let previous = format!("{name}-previous");
-    fx::docker(&["stop", &name]);
-    fx::docker(&["rename", &name, &previous]);
-    assert!(fx::http_get(port, "/monitoring/healthz").is_none());
-
-    let out = upgrade(&sandbox, &["--to-version", "17.6.0"]).expect_code(0);
-    assert!(
-        out.stderr.contains("interrupted replacement"),
-        "{}",
-        out.stderr
-    );
-    assert!(fx::inspect(&previous).is_none(), "nothing is left over");
-    assert_eq!(
-        fx::inspect(&name).unwrap()["Config"]["Image"],
-        fx::registry().image("17.6.1")
-    );
-    assert_eq!(own_env(&name), env_before);
-    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.6.1"}"#);
-}
-
-#[test]
-fn a_replacement_killed_after_the_new_one_was_healthy_is_finished_by_install() {
-    let sandbox = Sandbox::new();
-    let name = unique_name("duo-upgrade-late-kill");
-    let _cleanup = fx::Cleanup::new(&[&name]);
-    let port = support::free_port();
-    install_17_5(&sandbox, &name, port);
-    // A leftover old container beside a healthy current one (killed before "remove old").
-    let previous = format!("{name}-previous");
-    fx::docker(&["create", "--name", &previous, &fx::gateway_image("17.5.0")]);
-    let id = container_id(&name);
-    let mut args = install_args(&sandbox, &name, port, "17.5.0");
-    args.extend(
-        [
-            "--env",
-            "AIGW_LOGGING__LEVEL=debug",
-            "--env",
-            "HTTPS_PROXY=http://proxy.example:3128",
-        ]
-        .map(String::from),
-    );
-    let out = run(sandbox.command().args(&args)).expect_code(0);
-    assert!(
-        out.stderr.contains("interrupted replacement"),
-        "{}",
-        out.stderr
-    );
-    assert!(fx::inspect(&previous).is_none());
-    assert_eq!(container_id(&name), id);
-}
-
-#[test]
 fn docker_unreachable_names_the_cause_and_the_fix() {
     let sandbox = Sandbox::new();
     let out = run(sandbox
@@ -308,4 +214,25 @@ fn no_container_is_a_clear_error() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn an_up_to_date_gateway_that_is_down_is_started() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-down");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    install_17_5(&sandbox, &name, port);
+    let id = container_id(&name);
+    // What an engine killed with SIGKILL can leave: the container exited, not brought back.
+    fx::docker(&["stop", &name]);
+
+    let out = upgrade(&sandbox, &["--to-version", "17.5.0"]).expect_code(0);
+    assert!(
+        out.stdout.contains("is up to date") && out.stdout.contains("started it"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(container_id(&name), id);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"17.5.0"}"#);
 }

@@ -159,12 +159,43 @@ async fn upgrade_docker(
     }
 
     if !decision.upgrade_available {
+        // An upgrade killed after the new container was healthy left the state file naming
+        // the old image; the container is the truth.
+        let hash = old_labels
+            .get(docker::LABEL_SETTINGS_HASH)
+            .cloned()
+            .unwrap_or_default();
+        if !args.dry_run
+            && record_upgrade(saved, state_path, &name, &current_image, &hash, &version)?
+        {
+            printer.info(format!(
+                "the state file now records {current_image}, which {name} runs"
+            ));
+        }
+        // Up to date but down (stopped by hand, or the engine was killed and did not bring it
+        // back): the gateway this command looks after should answer afterwards.
+        let started = !args.dry_run && !docker::is_running(&old);
+        if started {
+            printer.info(format!("{name} is up to date but not running; starting it"));
+            docker::start_and_wait(
+                &engine,
+                &name,
+                Duration::from_secs(args.health_timeout),
+                printer,
+            )
+            .await?;
+        }
         if printer.json {
             printer.json_document(&serde_json::to_value(&decision)?);
         }
         printer.result(format!(
-            "{} {name} is up to date: {current_image} (GitLab {version}); nothing changed",
-            printer.mark(Mark::Ok)
+            "{} {name} is up to date: {current_image} (GitLab {version}){}",
+            printer.mark(Mark::Ok),
+            if started {
+                "; started it"
+            } else {
+                "; nothing changed"
+            }
         ));
         return Ok(ExitStatus::Success);
     }
@@ -253,17 +284,7 @@ async fn upgrade_docker(
     )
     .await?;
 
-    if let Some(mut saved) = saved {
-        if let Some(gateway) = saved.gateway.as_mut() {
-            gateway.image = target_image.clone();
-            gateway.settings_hash = hash;
-            gateway.container_name = Some(name.clone());
-        }
-        if let Some(gitlab) = saved.gitlab.as_mut() {
-            gitlab.version = version.to_string();
-        }
-        state::save(state_path, &saved)?;
-    }
+    record_upgrade(saved, state_path, &name, &target_image, &hash, &version)?;
     if printer.json {
         printer.json_document(&serde_json::to_value(&decision)?);
     }
@@ -272,6 +293,35 @@ async fn upgrade_docker(
         printer.mark(Mark::Ok)
     ));
     Ok(ExitStatus::Success)
+}
+
+/// Records in the state file (when there is one) that the gateway runs `image`; whether that
+/// changed the file.
+fn record_upgrade(
+    saved: Option<state::State>,
+    state_path: &std::path::Path,
+    name: &str,
+    image: &str,
+    settings_hash: &str,
+    version: &semver::Version,
+) -> anyhow::Result<bool> {
+    let Some(mut saved) = saved else {
+        return Ok(false);
+    };
+    let before = saved.clone();
+    if let Some(gateway) = saved.gateway.as_mut() {
+        gateway.image = image.to_string();
+        gateway.settings_hash = settings_hash.to_string();
+        gateway.container_name = Some(name.to_string());
+    }
+    if let Some(gitlab) = saved.gitlab.as_mut() {
+        gitlab.version = version.to_string();
+    }
+    if saved == before {
+        return Ok(false);
+    }
+    state::save(state_path, &saved)?;
+    Ok(true)
 }
 
 fn masked(env: &[String]) -> Vec<String> {

@@ -53,7 +53,9 @@ pub const VLLM_REPO: &str = "vllm/vllm-openai";
 
 const ENTRYPOINT: &str = r#"#!/bin/sh
 # Stand-in for the AI Gateway: /monitoring/healthz answers like the real one (200, JSON) on 5052,
-# and 50052 is open like the Agent Platform's port.
+# and 50052 is open like the Agent Platform's port. A command given to the container runs
+# instead (doctor's tests keep one idle, or serve healthz on a port of their own).
+if [ "$#" -gt 0 ]; then exec "$@"; fi
 mkdir -p /www/monitoring
 printf '{"error":"No authorization header presented"}' > /www/index.html
 case "$FIXTURE_MODE" in
@@ -70,11 +72,15 @@ if [ -n "$AIGW_LOGGING__TO_FILE" ]; then
 fi
 echo "fixture gateway $FIXTURE_VERSION listening on 5052"
 httpd -p 50052 -h /www
-exec httpd -f -v -p 5052 -h /www
+# The shell stays PID 1 to stop at SIGTERM (PID 1 ignores signals it has no handler for, and
+# busybox httpd has none): a `docker stop` then takes a moment, not the whole stop timeout.
+httpd -f -v -p 5052 -h /www &
+trap 'kill $!; exit 0' TERM INT
+wait
 "#;
 
 const APPLETS: &[&str] = &[
-    "sh", "httpd", "wget", "mkdir", "printf", "echo", "cat", "sleep", "ls", "env",
+    "sh", "httpd", "wget", "mkdir", "printf", "echo", "cat", "sleep", "ls", "env", "kill",
 ];
 
 /// Fails the test (never skips) when no Docker Engine answers.
@@ -263,6 +269,35 @@ pub fn ensure_images() {
             }
         }
     });
+}
+
+/// The healthy gateway fixture for any version, built on first use: doctor's tests need tags
+/// the registry does not serve (an outdated 17.4.0, a 17.9.0).
+pub fn healthy_gateway_image(version: &str) -> String {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ensure_images();
+    let image = gateway_image(version);
+    let hash = fixture_hash();
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    if image_label(&image).as_deref() != Some(hash.as_str()) {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = build_rootfs(dir.path(), None);
+        import(&tar, &image, Mode::Healthy, version, &hash);
+    }
+    image
+}
+
+/// The env a container was given, sorted, without the fixture image's own (FIXTURE_*, PATH,
+/// HF_HOME): what install set and upgrade must keep.
+pub fn own_env(name: &str) -> Vec<String> {
+    let mut env: Vec<String> = env_of(&inspect(name).expect("the container exists"))
+        .into_iter()
+        .filter(|e| {
+            !e.starts_with("FIXTURE_") && !e.starts_with("PATH=") && !e.starts_with("HF_HOME=")
+        })
+        .collect();
+    env.sort();
+    env
 }
 
 /// A docker-registry on 127.0.0.1 serving every fixture version under the gateway's path.

@@ -9,46 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 
-/// A stand-in gateway image (busybox-static, sleeping unless told to serve healthz) under a
-/// `self-hosted-vX.Y.Z-ee` tag: the container checks read state and env and exec into it.
+/// A stand-in gateway image under a `self-hosted-vX.Y.Z-ee` tag: the shared fixture from
+/// `docker_fixtures`; the container checks read its state and env and exec into it.
 pub fn standin_image(version: &str) -> String {
-    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let image = format!("duo-selfhost-doctor-test/model-gateway:self-hosted-v{version}-ee");
-    let mut built = BUILT.lock().unwrap();
-    if built.contains(&image) {
-        return image;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/bin/busybox", bin.join("busybox"))
-        .expect("busybox-static (scripts/install-deps installs it)");
-    for applet in ["sh", "sleep", "wget", "httpd", "mkdir", "printf"] {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
-    }
-    let tar = dir.path().join("rootfs.tar");
-    let ok = Command::new("tar")
-        .arg("-C")
-        .arg(dir.path())
-        .arg("-cf")
-        .arg(&tar)
-        .arg("bin")
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let out = Command::new("docker")
-        .args(["import", "--change", "CMD [\"/bin/sleep\", \"3600\"]"])
-        .arg(&tar)
-        .arg(&image)
-        .output()
-        .expect("the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker import failed (the tests need the Docker Engine): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    built.push(image.clone());
-    image
+    super::docker_fixtures::healthy_gateway_image(version)
 }
 
 /// A container that is removed when the test ends, however it ends.

@@ -146,6 +146,60 @@ pub fn install_args(sandbox: &Sandbox, name: &str, port: u16, version: &str) -> 
     ]
 }
 
+/// Env variables the upgrade and fault tests add at install, to see that they survive.
+pub const EXTRA_ENV: [&str; 2] = [
+    "AIGW_LOGGING__LEVEL=debug",
+    "HTTPS_PROXY=http://proxy.example:3128",
+];
+
+/// [`install_args`] with `--env` for each of [`EXTRA_ENV`].
+pub fn install_args_with_extra_env(
+    sandbox: &Sandbox,
+    name: &str,
+    port: u16,
+    version: &str,
+) -> Vec<String> {
+    let mut args = install_args(sandbox, name, port, version);
+    for entry in EXTRA_ENV {
+        args.extend(["--env".to_string(), entry.to_string()]);
+    }
+    args
+}
+
+/// Installs the gateway for GitLab `version` with [`EXTRA_ENV`]; it answers healthz.
+pub fn install_gateway(sandbox: &Sandbox, name: &str, port: u16, version: &str) {
+    let args = install_args_with_extra_env(sandbox, name, port, version);
+    run(sandbox.command().args(&args)).expect_code(0);
+    assert_eq!(
+        wait_healthz(port),
+        format!(r#"{{"status":"ok","version":"{version}"}}"#)
+    );
+}
+
+/// `upgrade` as an administrator runs it (the container name comes from the state file).
+pub fn upgrade_command(sandbox: &Sandbox, extra: &[&str]) -> Command {
+    let mut cmd = sandbox.command();
+    cmd.args(["--yes", "upgrade", "--health-timeout", "12"])
+        .args(extra);
+    cmd
+}
+
+/// Panics unless the run's error names the taken `port` and the fix for it.
+pub fn expect_taken_port(out: &Run, port: u16) {
+    assert!(
+        out.stderr
+            .contains(&format!("port {port} is already in use")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("hint: stop what listens there")
+            && out.stderr.contains("--gateway-port"),
+        "{}",
+        out.stderr
+    );
+}
+
 /// The container's id; panics when it does not exist.
 pub fn container_id(name: &str) -> String {
     docker_fixtures::inspect(name).expect("the container exists")["Id"]
