@@ -989,11 +989,7 @@ identifier = "custom_openai/codestral"
 fn gitlab_18_gateway_needs_its_jwt_keys_and_the_agent_platform_port() {
     let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.4.0-ee").token(TOKEN));
     let name = format!("duo-doctor-18-{}", std::process::id());
-    let _c = Container::run(
-        &name,
-        &["-p", "127.0.0.1::5052"],
-        &standin_image("18.4.0"),
-    );
+    let _c = Container::run(&name, &["-p", "127.0.0.1::5052"], &standin_image("18.4.0"));
     let run = container_doctor(&gitlab, &name);
     run.assert_status("gateway.container.image_tag", "ok");
     run.assert_status("gateway.container.jwt_keys", "warn");
