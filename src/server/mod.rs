@@ -340,13 +340,11 @@ impl From<request::Invalid> for ApiError {
 /// A request may not ask for more tokens than the model has context for; up to that, generation
 /// stops at the slot's end with finish_reason "length".
 fn check_max_tokens(engine: &Engine, params: &SamplingParams) -> Result<(), ApiError> {
+    let context = engine.info.n_ctx_train.max(engine.info.slot_context);
     match params.max_tokens {
-        Some(n) if n > engine.info.n_ctx_train.max(engine.info.slot_context) => {
-            Err(ApiError::bad_request(format!(
-                "max_tokens {n} is more than this model's context of {} tokens",
-                engine.info.n_ctx_train.max(engine.info.slot_context)
-            )))
-        }
+        Some(n) if n > context => Err(ApiError::bad_request(format!(
+            "max_tokens {n} is more than this model's context of {context} tokens"
+        ))),
         _ => Ok(()),
     }
 }
