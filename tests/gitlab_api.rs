@@ -333,13 +333,7 @@ async fn the_token_never_appears_in_logs_errors_or_debug_output() {
 // ---- point_gitlab_at_gateway ---------------------------------------------------------------
 
 fn template_copy(dir: &Path) -> PathBuf {
-    let template =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/gitlab.rb.template");
-    let template = if template.is_file() {
-        template
-    } else {
-        PathBuf::from("/work/shared/fixtures/gitlab.rb.template")
-    };
+    let template = support::omnibus_template();
     let path = dir.join("gitlab.rb");
     std::fs::copy(template, &path).unwrap();
     path

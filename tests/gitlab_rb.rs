@@ -2,6 +2,8 @@
 //! env hash changes, Ruby (ruby -c and a harness evaluating the whole file) reads back exactly
 //! the intended hash, writes are atomic with backups, and refusals leave the file untouched.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -12,17 +14,8 @@ use assert_cmd::cargo::CommandCargoExt;
 use duo_selfhost::gitlab_rb::{self, EditOptions, EnvChange, WriteHooks};
 use duo_selfhost::output::Printer;
 
-const TEMPLATE: &str = "/work/shared/fixtures/gitlab.rb.template";
-
 fn template_path() -> PathBuf {
-    // The fixture lives beside the project; CI checks it out at the same relative place.
-    let relative =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/gitlab.rb.template");
-    if relative.is_file() {
-        relative
-    } else {
-        PathBuf::from(TEMPLATE)
-    }
+    support::omnibus_template()
 }
 
 fn harness() -> PathBuf {
@@ -147,6 +140,8 @@ fn template_gets_a_new_block_after_its_commented_example_and_nothing_else_change
     let original = fs::read_to_string(template_path()).unwrap();
     let path = setup.file(&original);
     let file = path.to_str().unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+    let original_inode = fs::metadata(&path).unwrap().ino();
 
     let mut args = vec!["gitlab-rb", "set", "--file", file, "--yes"];
     args.extend(GATEWAY_SET);
@@ -191,6 +186,11 @@ fn template_gets_a_new_block_after_its_commented_example_and_nothing_else_change
     assert_eq!(backups_now.len(), 1);
     assert_eq!(fs::read_to_string(&backups_now[0]).unwrap(), original);
     assert_eq!(fs::metadata(&backups_now[0]).unwrap().mode() & 0o777, 0o600);
+    // The backup is the old file itself, kept by a hard link (no copy, no extra flush), and the
+    // edited file is a new inode with the old file's mode.
+    assert_eq!(fs::metadata(&backups_now[0]).unwrap().ino(), original_inode);
+    assert_ne!(fs::metadata(&path).unwrap().ino(), original_inode);
+    assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
 
     // A second identical set changes nothing and writes no backup.
     let again = setup.run(&args);
@@ -621,6 +621,8 @@ fn a_failure_before_the_rename_leaves_the_original_intact() {
     assert!(format!("{err:#}").contains("injected failure"), "{err:#}");
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
     assert!(leftover_temp_files(dir.path()).is_empty());
+    assert!(backups(dir.path()).is_empty());
+    assert_eq!(fs::metadata(&path).unwrap().nlink(), 1);
 }
 
 /// A directory with stand-in executables, put first on PATH.
@@ -650,7 +652,7 @@ fn ruby_c_failure_refuses_the_write() {
     let bin = stand_in_bin(
         tools.path(),
         "ruby",
-        "#!/bin/sh\necho \"$2: syntax error, unexpected end-of-input\" >&2\nexit 1\n",
+        "#!/bin/sh\nfor file; do :; done\necho \"$file: syntax error, unexpected end-of-input\" >&2\nexit 1\n",
     );
     let run = duo(
         setup.home.path(),
@@ -666,8 +668,16 @@ fn ruby_c_failure_refuses_the_write() {
     );
     assert_eq!(run.code, 1, "stderr: {}", run.stderr);
     assert!(run.stderr.contains("ruby -c"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("gitlab.rb: syntax error"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
     assert!(leftover_temp_files(setup.dir.path()).is_empty());
+    // The backup link made before the check named the untouched original: it is gone too.
+    assert!(backups(setup.dir.path()).is_empty());
+    assert_eq!(fs::metadata(&path).unwrap().nlink(), 1);
 }
 
 #[test]

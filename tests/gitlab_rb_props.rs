@@ -4,6 +4,8 @@
 //! never change a byte outside the env hash, and Ruby evaluating the whole file reads back
 //! exactly the values set. Ruby runs once per case over every intermediate file.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,14 +18,7 @@ use proptest::test_runner::{Config, TestCaseError};
 /// The omnibus template: `shared/fixtures/` in the first ancestor of the crate that has it.
 fn template_text() -> &'static str {
     static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TEXT.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|dir| dir.join("shared/fixtures/gitlab.rb.template"))
-            .find(|p| p.is_file())
-            .expect("shared/fixtures/gitlab.rb.template in an ancestor of the crate");
-        fs::read_to_string(path).unwrap()
-    })
+    TEXT.get_or_init(|| fs::read_to_string(support::omnibus_template()).unwrap())
 }
 
 fn harness() -> PathBuf {

@@ -668,11 +668,7 @@ fn install_takes_gitlabs_url_from_gitlab_rb_or_refuses_without_one() {
     );
 
     // The real omnibus template with its external_url set, as on a GitLab host.
-    let template = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/gitlab.rb.template"),
-    )
-    .or_else(|_| std::fs::read_to_string("/work/shared/fixtures/gitlab.rb.template"))
-    .expect("the omnibus gitlab.rb template in shared/fixtures");
+    let template = std::fs::read_to_string(support::omnibus_template()).unwrap();
     let rb = template.replacen(
         "external_url 'GENERATED_EXTERNAL_URL'",
         "external_url 'https://gitlab.internal.example.com'",
