@@ -473,25 +473,7 @@ mod tests {
     }
 
     fn seed_text() -> String {
-        // The seed lives in `shared/` beside the checkout (`../shared`); a worktree nested one
-        // level deeper finds it further up, so take the nearest ancestor that has it, else
-        // $DUO_SELFHOST_SHARED (the same rule as the integration tests' `shared_file`).
-        let rel = "seed/000_5e9fd586b5107a0e.txt";
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let from_env = std::env::var_os("DUO_SELFHOST_SHARED").map(std::path::PathBuf::from);
-        let path = manifest
-            .ancestors()
-            .map(|dir| dir.join("shared"))
-            .chain(from_env)
-            .map(|shared| shared.join(rel))
-            .find(|p| p.is_file())
-            .unwrap_or_else(|| {
-                panic!(
-                    "shared/{rel} is not in any ancestor of {}; check the project out beside \
-                     shared/ or set DUO_SELFHOST_SHARED to that directory",
-                    manifest.display()
-                )
-            });
+        let path = crate::test_support::shared_file("seed/000_5e9fd586b5107a0e.txt");
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading the seed {}: {e}", path.display()))
     }

@@ -24,6 +24,8 @@ pub mod output;
 pub mod secret;
 pub mod server;
 pub mod state;
+#[doc(hidden)]
+pub mod test_support;
 
 pub use error::ExitStatus;
 

@@ -18,13 +18,96 @@ use crate::output::Printer;
 pub const ENVDIR_OVERRIDE_VAR: &str = "DUO_SELFHOST_GITLAB_ENVDIR";
 const DEFAULT_ENVDIR: &str = "/opt/gitlab/etc/gitlab-rails/env";
 
+const DIFF_CONTEXT: usize = 3;
+
 /// A unified diff of gitlab.rb before and after, with three lines of context.
+///
+/// An edit changes one block of a file of thousands of lines, so only the lines between the
+/// common head and the common tail (plus the context) go through the diff algorithm; the hunk
+/// headers are then moved by the lines left out. The output is the same as diffing the whole
+/// file, in a fraction of the time.
 pub fn unified_diff(label: &str, old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
+    let (skipped_lines, old_window, new_window) = changed_window(old, new, DIFF_CONTEXT);
+    let diff = similar::TextDiff::from_lines(old_window, new_window)
         .unified_diff()
-        .context_radius(3)
+        .context_radius(DIFF_CONTEXT)
         .header(label, label)
-        .to_string()
+        .to_string();
+    if skipped_lines == 0 {
+        return diff;
+    }
+    diff.split_inclusive('\n')
+        .map(|line| match shift_hunk_header(line, skipped_lines) {
+            Some(shifted) => shifted,
+            None => line.to_string(),
+        })
+        .collect()
+}
+
+/// The part of `old` and `new` that differs, widened by `context` whole lines on each side,
+/// and the number of lines before it (the same in both).
+fn changed_window<'a>(old: &'a str, new: &'a str, context: usize) -> (usize, &'a str, &'a str) {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let head = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let room = a.len().min(b.len()) - head;
+    let tail = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(room)
+        .take_while(|(x, y)| x == y)
+        .count();
+    // Back to the start of the line holding the first difference, then `context` lines more.
+    let mut start = a[..head]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    for _ in 0..context {
+        if start == 0 {
+            break;
+        }
+        start = a[..start - 1]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1);
+    }
+    // Forward past the end of the line holding the last difference, then `context` lines more.
+    let line_end = |text: &[u8], from: usize| {
+        text[from..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .map_or(text.len(), |i| from + i + 1)
+    };
+    let (mut old_end, mut new_end) = (line_end(a, a.len() - tail), line_end(b, b.len() - tail));
+    for _ in 0..context {
+        old_end = line_end(a, old_end);
+        new_end = line_end(b, new_end);
+    }
+    let skipped = a[..start].iter().filter(|&&c| c == b'\n').count();
+    // Every cut is just after a newline (or at an end), so it is a char boundary.
+    (skipped, &old[start..old_end], &new[start..new_end])
+}
+
+/// `@@ -a,b +c,d @@` with `lines` added to both starts; None for any other line.
+fn shift_hunk_header(line: &str, lines: usize) -> Option<String> {
+    let ranges = line.strip_prefix("@@ -")?.strip_suffix(" @@\n")?;
+    let (old_range, new_range) = ranges.split_once(" +")?;
+    let shift = |range: &str| -> Option<String> {
+        let (start, len) = match range.split_once(',') {
+            Some((start, len)) => (start, Some(len)),
+            None => (range, None),
+        };
+        let start = start.parse::<usize>().ok()? + lines;
+        Some(match len {
+            Some(len) => format!("{start},{len}"),
+            None => start.to_string(),
+        })
+    };
+    Some(format!(
+        "@@ -{} +{} @@\n",
+        shift(old_range)?,
+        shift(new_range)?
+    ))
 }
 
 /// A step hook: gets the temporary file's path; an error aborts the write.
@@ -432,4 +515,69 @@ pub fn verify_rendered_env(changes: &[EnvChange]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn whole_file_diff(old: &str, new: &str) -> String {
+        similar::TextDiff::from_lines(old, new)
+            .unified_diff()
+            .context_radius(DIFF_CONTEXT)
+            .header("gitlab.rb", "gitlab.rb")
+            .to_string()
+    }
+
+    /// Distinct lines: where a file repeats lines, the diff algorithm may pair them up
+    /// differently in a window than in the whole file (both diffs right, the text not equal).
+    fn lines(tag: &'static str) -> impl Strategy<Value = Vec<String>> {
+        (0usize..40).prop_map(move |n| (0..n).map(|i| format!("{tag} {i}")).collect())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_windowed_diff_equals_the_whole_file_diff(
+            base in lines("line"),
+            at in 0usize..45,
+            removed in 0usize..6,
+            added in lines("new"),
+            old_newline in any::<bool>(),
+            new_newline in any::<bool>(),
+        ) {
+            let at = at.min(base.len());
+            let removed = removed.min(base.len() - at);
+            let mut edited = base.clone();
+            edited.splice(at..at + removed, added.into_iter().take(5));
+            let join = |v: &[String], newline: bool| {
+                let mut text = v.join("\n");
+                if newline && !text.is_empty() {
+                    text.push('\n');
+                }
+                text
+            };
+            let (old, new) = (join(&base, old_newline), join(&edited, new_newline));
+            prop_assert_eq!(unified_diff("gitlab.rb", &old, &new), whole_file_diff(&old, &new));
+        }
+    }
+
+    #[test]
+    fn an_edit_of_the_omnibus_template_diffs_as_before() {
+        let path = crate::test_support::shared_file("fixtures/gitlab.rb.template");
+        let old = std::fs::read_to_string(path).unwrap();
+        let new = crate::gitlab_rb::plan_edit(
+            &old,
+            &[EnvChange::set("AI_GATEWAY_URL", "http://aigw:5052")],
+        )
+        .unwrap()
+        .expect("the template has no gateway URL yet");
+        let diff = unified_diff("gitlab.rb", &old, &new);
+        assert_eq!(diff, whole_file_diff(&old, &new));
+        assert!(
+            diff.contains("+  'AI_GATEWAY_URL' => 'http://aigw:5052'"),
+            "{diff}"
+        );
+    }
 }

@@ -11,30 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A file from the workplace's `shared/` directory (the omnibus template, the seed): the first
-/// ancestor of the crate that holds it, else `$DUO_SELFHOST_SHARED`. A checkout placed away from
-/// `shared/` fails here with the fix, not with a bare "No such file".
-pub fn shared_file(relative: &str) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let from_env = std::env::var_os("DUO_SELFHOST_SHARED").map(PathBuf::from);
-    manifest
-        .ancestors()
-        .map(|dir| dir.join("shared"))
-        .chain(from_env)
-        .map(|shared| shared.join(relative))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "shared/{relative} is not in any ancestor of {}; check the project out beside \
-                 shared/ or set DUO_SELFHOST_SHARED to that directory",
-                manifest.display()
-            )
-        })
-}
-
 /// The real omnibus gitlab.rb template.
 pub fn omnibus_template() -> PathBuf {
-    shared_file("fixtures/gitlab.rb.template")
+    duo_selfhost::test_support::shared_file("fixtures/gitlab.rb.template")
 }
 
 /// The binary under test.
