@@ -172,7 +172,15 @@ fn measure(bench: &Bench) -> Times {
 fn with_hyperfine(bench: &Bench) -> Times {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("hyperfine.json");
-    let mut cmd = Command::new("hyperfine");
+    // Found on this process's PATH: a case may give the benchmarked command a PATH without it.
+    let hyperfine = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("hyperfine"))
+                .find(|candidate| candidate.is_file())
+        })
+        .expect("hyperfine on PATH");
+    let mut cmd = Command::new(hyperfine);
     cmd.env_clear()
         .envs(bench.env.iter().map(|(k, v)| (k, v)))
         .args(["-N", "--ignore-failure", "--style", "none"])
@@ -326,7 +334,7 @@ fn gitlab_rb_set_on_the_template() {
     // Each run starts from a fresh copy of the template, with no backups left from the run
     // before, so that every run makes the same edit and the same backup.
     let prepare = format!(
-        "rm -f {dir}/gitlab.rb.duo-selfhost-*.bak && cp {TEMPLATE} {file}",
+        "/bin/rm -f {dir}/gitlab.rb.duo-selfhost-*.bak && /bin/cp {TEMPLATE} {file}",
         dir = shell_word(dir.path().to_str().unwrap()),
         file = shell_word(file.to_str().unwrap())
     );
@@ -336,25 +344,48 @@ fn gitlab_rb_set_on_the_template() {
         .map(String::from)
         .chain([file.display().to_string()])
         .collect();
-    let mut bench = Bench::new("duo-selfhost gitlab-rb set (template)", &args);
-    bench.prepare = Some(vec!["sh".into(), "-c".into(), prepare]);
-    bench.runs = runs(50);
-    let diff = bench.run_once();
-    assert!(
-        diff.contains("+  'AI_GATEWAY_URL' => 'http://aigw.example.com:5052'"),
-        "{diff}"
-    );
-    let written = std::fs::read_to_string(&file).unwrap();
-    assert!(written.contains("'AI_GATEWAY_URL' => 'http://aigw.example.com:5052'"));
-    let ruby = if Command::new("ruby").arg("--version").output().is_ok() {
-        "with `ruby -c` on PATH"
-    } else {
-        "without ruby on PATH"
-    };
-    bench.name = format!("{} {ruby}", bench.name);
-    let times = measure(&bench);
-    report(&bench, &times, Goal::Below(Duration::from_millis(5)));
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    let ruby_on_path = Command::new("ruby").arg("--version").output().is_ok();
+    // The whole edit with the Ruby syntax check, without it (no Ruby on the host), and the
+    // read-plan-diff part alone (--dry-run), to show where the time goes.
+    let cases = [
+        ("with `ruby -c`", true, false),
+        ("with no Ruby to run", false, false),
+        ("--dry-run (no write)", true, true),
+    ];
+    for (label, with_path, dry_run) in cases {
+        if with_path && !dry_run && !ruby_on_path {
+            continue;
+        }
+        let mut args = args.clone();
+        if dry_run {
+            args.push("--dry-run".into());
+        }
+        let mut bench = Bench::new(
+            &format!("duo-selfhost gitlab-rb set (template) {label}"),
+            &args,
+        );
+        if !with_path {
+            bench.env = vec![
+                ("PATH".into(), "/nonexistent".into()),
+                ("HOME".into(), std::env::temp_dir().display().to_string()),
+            ];
+        }
+        bench.prepare = Some(vec!["/bin/sh".into(), "-c".into(), prepare.clone()]);
+        bench.runs = runs(50);
+        let diff = bench.run_once();
+        assert!(
+            diff.contains("+  'AI_GATEWAY_URL' => 'http://aigw.example.com:5052'"),
+            "{diff}"
+        );
+        let written = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            written.contains("'AI_GATEWAY_URL' => 'http://aigw.example.com:5052'"),
+            !dry_run
+        );
+        let times = measure(&bench);
+        report(&bench, &times, Goal::Below(Duration::from_millis(5)));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    }
 }
 
 /// The ids and statuses of doctor's `--json` report, in its order, with each check's time.

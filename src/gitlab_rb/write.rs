@@ -124,23 +124,31 @@ pub struct WriteHooks {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RubyCheck {
     Passed,
-    /// `ruby` is not on PATH.
+    /// No Ruby: not on PATH, and no omnibus GitLab here.
     Skipped,
     Failed(String),
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
-        .find(|candidate| {
-            fs::metadata(candidate)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+        .find(|candidate| is_executable(candidate))
 }
 
-/// Runs `ruby -c FILE` when ruby is on PATH.
+/// `name` on PATH, else omnibus GitLab's own copy at `omnibus` (seldom on PATH on a GitLab host).
+fn find_on_path_or_omnibus(name: &str, omnibus: &str) -> Option<PathBuf> {
+    find_on_path(name).or_else(|| {
+        let omnibus = Path::new(omnibus);
+        is_executable(omnibus).then(|| omnibus.to_path_buf())
+    })
+}
+
+/// Runs `ruby -c FILE` when a Ruby is found (PATH, then omnibus GitLab's).
 pub fn ruby_syntax_check(file: &Path) -> RubyCheck {
     RubySyntaxCheck::start(file).finish()
 }
@@ -161,7 +169,7 @@ impl RubySyntaxCheck {
             file: file.to_path_buf(),
             verdict: None,
         };
-        let Some(ruby) = find_on_path("ruby") else {
+        let Some(ruby) = find_on_path_or_omnibus("ruby", "/opt/gitlab/embedded/bin/ruby") else {
             check.verdict = Some(RubyCheck::Skipped);
             return check;
         };
@@ -439,20 +447,13 @@ fn fchown(file: &File, uid: u32, gid: u32) -> io::Result<()> {
 
 /// Where `gitlab-ctl` is: on PATH, else omnibus's own bin directory.
 pub fn find_gitlab_ctl() -> anyhow::Result<PathBuf> {
-    find_on_path("gitlab-ctl")
-        .or_else(|| {
-            let omnibus = PathBuf::from("/opt/gitlab/bin/gitlab-ctl");
-            omnibus.is_file().then_some(omnibus)
-        })
-        .ok_or_else(|| {
-            Problem::user(
-                "`gitlab-ctl` was not found: this host does not look like an omnibus GitLab",
-            )
+    find_on_path_or_omnibus("gitlab-ctl", "/opt/gitlab/bin/gitlab-ctl").ok_or_else(|| {
+        Problem::user("`gitlab-ctl` was not found: this host does not look like an omnibus GitLab")
             .hint(
                 "run `sudo gitlab-ctl reconfigure` on the GitLab host, or leave out --reconfigure",
             )
             .into()
-        })
+    })
 }
 
 /// Runs `gitlab-ctl reconfigure`, its output streamed to stderr (stdout stays for results).
