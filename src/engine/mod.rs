@@ -305,7 +305,8 @@ struct Active {
     job: Job,
     /// Tokens to evaluate next: the prompt's uncached tail, then each sampled token.
     pending: Vec<LlamaToken>,
-    sampler: LlamaSampler,
+    /// None for greedy decoding, which takes the highest logit directly (see `argmax`).
+    sampler: Option<LlamaSampler>,
     /// Where this slot's logits are in the batch just decoded.
     logits_at: Option<i32>,
     prompt_tokens: u32,
@@ -520,7 +521,10 @@ impl Scheduler<'_> {
             let Some(at) = active.logits_at.take() else {
                 continue;
             };
-            let token = active.sampler.sample(&self.ctx, at);
+            let token = match active.sampler.as_mut() {
+                Some(sampler) => sampler.sample(&self.ctx, at),
+                None => LlamaToken::new(argmax(self.ctx.get_logits_ith(at))),
+            };
             let now = Instant::now();
             let finish = self.after_sample(i, token, now);
             if let Some((finish, text)) = finish {
@@ -600,9 +604,17 @@ impl Scheduler<'_> {
     }
 }
 
-fn build_sampler(model: &LlamaModel, params: &SamplingParams) -> LlamaSampler {
+/// A sampler chain for the request, or None when it decodes greedily with no penalties: then
+/// the token is the highest logit, found without llama.cpp's sampler, which first copies the
+/// whole vocabulary into a candidate array for every token (about 1.5% of the engine's time
+/// with 8 streams on SmolLM2, a 49,152-token vocabulary).
+fn build_sampler(model: &LlamaModel, params: &SamplingParams) -> Option<LlamaSampler> {
+    let penalties = params.presence_penalty != 0.0 || params.frequency_penalty != 0.0;
+    if params.temperature <= 0.0 && !penalties {
+        return None;
+    }
     let mut chain = Vec::new();
-    if params.presence_penalty != 0.0 || params.frequency_penalty != 0.0 {
+    if penalties {
         chain.push(LlamaSampler::penalties(
             model.n_vocab(),
             64,
@@ -623,7 +635,21 @@ fn build_sampler(model: &LlamaModel, params: &SamplingParams) -> LlamaSampler {
         chain.push(LlamaSampler::temp(params.temperature));
         chain.push(LlamaSampler::dist(params.seed.unwrap_or_else(rand::random)));
     }
-    LlamaSampler::chain_simple(chain)
+    Some(LlamaSampler::chain_simple(chain))
+}
+
+/// The index of the highest logit, the first one on a tie (as llama.cpp's greedy sampler);
+/// NaN never wins.
+fn argmax(logits: &[f32]) -> i32 {
+    let mut best = 0;
+    let mut best_logit = f32::NEG_INFINITY;
+    for (i, &logit) in logits.iter().enumerate() {
+        if logit > best_logit {
+            best = i;
+            best_logit = logit;
+        }
+    }
+    best as i32
 }
 
 pub fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
@@ -685,6 +711,13 @@ mod tests {
         assert_eq!(stop_prefix_len("code\n", &stops), 1);
         assert_eq!(stop_prefix_len("code", &stops), 0);
         assert_eq!(earliest_stop("a\n\nb[INST]", &stops), Some(1));
+    }
+
+    #[test]
+    fn argmax_takes_the_first_highest_logit_and_never_nan() {
+        assert_eq!(argmax(&[0.5, 2.0, -1.0, 2.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, -3.0, -2.0]), 2);
+        assert_eq!(argmax(&[-f32::INFINITY, f32::NAN]), 0);
     }
 
     #[test]
