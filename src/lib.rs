@@ -21,8 +21,10 @@ pub mod image_tag;
 pub mod logging;
 pub mod model_cache;
 pub mod output;
+pub mod programs;
 pub mod secret;
 pub mod server;
+pub mod signing_keys;
 pub mod state;
 #[doc(hidden)]
 pub mod test_support;

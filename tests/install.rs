@@ -146,15 +146,24 @@ fn agent_platform_port_from_18_4() {
     if std::net::TcpListener::bind(("0.0.0.0", 50052)).is_err() {
         panic!("port 50052 is taken on this host; the 18.4 test needs it");
     }
-    let out = run(sandbox
-        .command()
-        .args(install_args(&sandbox, &name, port, "18.4.0")))
-    .expect_code(0);
+    let args = install_args(&sandbox, &name, port, "18.4.0");
+    let out = run(sandbox.command().args(&args)).expect_code(0);
+    // The signing keys GitLab 18.4 needs are generated, named, and never shown.
     assert!(
-        out.stderr
-            .contains("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"),
+        out.stderr.contains(
+            "generated AIGW_SELF_SIGNED_JWT__SIGNING_KEY, AIGW_SELF_SIGNED_JWT__VALIDATION_KEY, DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"
+        ),
         "{}",
         out.stderr
+    );
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains("PRIVATE KEY"));
+    let keys = fx::signing_keys_of(
+        &name,
+        &[
+            "AIGW_SELF_SIGNED_JWT__SIGNING_KEY",
+            "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY",
+            "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY",
+        ],
     );
     let c = fx::inspect(&name).unwrap();
     assert_eq!(
@@ -164,6 +173,16 @@ fn agent_platform_port_from_18_4() {
     assert!(fx::env_of(&c).contains(
         &"DUO_WORKFLOW_LOGGING__TO_FILE=/var/log/gitlab-aigw/duo-workflow-service.log".to_string()
     ));
+
+    // A rerun keeps the container's keys: nothing is generated and nothing changes.
+    let again = run(sandbox.command().args(&args)).expect_code(0);
+    assert!(!again.stderr.contains("generated"), "{}", again.stderr);
+    assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
+    assert_eq!(fx::inspect(&name).unwrap()["Id"], c["Id"]);
+    assert_eq!(
+        fx::signing_keys_of(&name, &keys.keys().map(String::as_str).collect::<Vec<_>>()),
+        keys
+    );
 }
 
 #[test]

@@ -108,6 +108,60 @@ fn upgrade_17_5_to_17_6_keeps_every_setting() {
 }
 
 #[test]
+fn upgrade_to_18_4_adds_the_signing_keys_and_the_agent_platform_port() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-upgrade-184");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    if std::net::TcpListener::bind(("0.0.0.0", 50052)).is_err() {
+        panic!("port 50052 is taken on this host; the 18.4 test needs it");
+    }
+    install_17_5(&sandbox, &name, port);
+    let env_before = own_env(&name);
+    let wanted = [
+        "AIGW_SELF_SIGNED_JWT__SIGNING_KEY",
+        "AIGW_SELF_SIGNED_JWT__VALIDATION_KEY",
+        "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY",
+    ];
+
+    // The plan names what it adds, and shows no key.
+    let plan = upgrade(&sandbox, &["--dry-run", "--to-version", "18.4.0"]).expect_code(0);
+    for key in wanted {
+        assert!(
+            plan.stdout
+                .contains(&format!("adding for GitLab 18.4.0: {key}")),
+            "{}",
+            plan.stdout
+        );
+    }
+    assert!(plan
+        .stdout
+        .contains("adding for GitLab 18.4.0: port 50052 -> 50052/tcp"));
+    assert!(!plan.stdout.contains("PRIVATE KEY"));
+
+    let out = upgrade(&sandbox, &["--to-version", "18.4.0"]).expect_code(0);
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains("PRIVATE KEY"));
+    let after = fx::inspect(&name).unwrap();
+    assert_eq!(after["Config"]["Image"], fx::registry().image("18.4.0"));
+    assert_eq!(
+        after["HostConfig"]["PortBindings"]["50052/tcp"][0]["HostPort"],
+        "50052"
+    );
+    // Every old variable is kept; the keys are added.
+    let env_after = own_env(&name);
+    for entry in &env_before {
+        assert!(env_after.contains(entry), "{entry} kept");
+    }
+    let keys = fx::signing_keys_of(&name, &wanted);
+    assert_eq!(wait_healthz(port), r#"{"status":"ok","version":"18.4.0"}"#);
+
+    // Upgrading again to the same version keeps the keys (nothing to add).
+    let again = upgrade(&sandbox, &["--to-version", "18.4.0"]).expect_code(0);
+    assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
+    assert_eq!(fx::signing_keys_of(&name, &wanted), keys);
+}
+
+#[test]
 fn check_exits_0_when_up_to_date_and_100_when_an_upgrade_is_available() {
     let sandbox = Sandbox::new();
     let name = unique_name("duo-upgrade-check");

@@ -16,12 +16,13 @@ use crate::gitlab_api::GitlabClient;
 use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
 use crate::output::{Mark, Printer};
+use crate::signing_keys;
 use crate::state;
 
 /// The gateway's container port (HTTP API).
 const GATEWAY_PORT: u16 = 5052;
 /// The Agent Platform (Duo Workflow Service) gRPC port, published from GitLab 18.4.
-const AGENT_PLATFORM_PORT: u16 = 50052;
+pub const AGENT_PLATFORM_PORT: u16 = 50052;
 /// Where the log directory is mounted inside the gateway container.
 const CONTAINER_LOG_DIR: &str = "/var/log/gitlab-aigw";
 /// The port vLLM serves on.
@@ -561,9 +562,45 @@ struct Outcome {
     gitlab: gitlab_config::PointOutcome,
 }
 
+/// GitLab 18 needs the gateway's signing keys (`signing_keys`). A key the gateway container
+/// already has is kept, so that a rerun changes neither the keys nor the container; the others
+/// are generated. Only their names are ever printed.
+async fn add_signing_keys(
+    settings: &mut Settings,
+    container: &str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let missing = signing_keys::missing(&settings.gitlab_version, &settings.extra_env);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // Best effort: with no Docker Engine here, the install stops later and says why.
+    if let Ok(engine) = docker::connect().await {
+        if let Ok(Some(existing)) = docker::inspect_container(&engine, container).await {
+            let env = existing.config.and_then(|c| c.env).unwrap_or_default();
+            for (key, value) in env.iter().filter_map(|entry| entry.split_once('=')) {
+                if missing.contains(&key) && !value.trim().is_empty() {
+                    settings
+                        .extra_env
+                        .insert(key.to_string(), value.to_string());
+                }
+            }
+        }
+    }
+    let generated = signing_keys::add_missing(&settings.gitlab_version, &mut settings.extra_env)?;
+    if !generated.is_empty() {
+        printer.info(format!(
+            "GitLab {} needs the gateway's signing keys: generated {} (kept only in the container's environment)",
+            settings.gitlab_version,
+            generated.join(", ")
+        ));
+    }
+    Ok(())
+}
+
 async fn install_docker(
     args: &InstallArgs,
-    settings: Settings,
+    mut settings: Settings,
     client: Option<&GitlabClient>,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -585,16 +622,7 @@ async fn install_docker(
         }
     };
     let gateway_url = settings.gateway_url(args.gateway_port);
-    if has_agent_platform(&settings.gitlab_version)
-        && !settings
-            .extra_env
-            .contains_key("DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY")
-    {
-        printer.warn(
-            "GitLab 18.4 and later: the Agent Platform needs DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY; \
-             generate one (openssl genrsa 2048) and pass it with --env DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY=...",
-        );
-    }
+    add_signing_keys(&mut settings, &args.container_name, printer).await?;
     if is_local_name(
         url::Url::parse(&settings.gitlab_url)?
             .host_str()

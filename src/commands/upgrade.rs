@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::cli::{Target, UpgradeArgs};
+use crate::commands::install::AGENT_PLATFORM_PORT;
 use crate::commands::install::{
     detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, resolve_gateway_image,
     VersionSource,
@@ -14,6 +15,7 @@ use crate::docker;
 use crate::error::{ExitStatus, Problem};
 use crate::image_tag;
 use crate::output::{Mark, Printer};
+use crate::signing_keys;
 use crate::state;
 
 pub fn run(args: UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -215,13 +217,16 @@ async fn upgrade_docker(
         Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
         None => None,
     };
-    let body = docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
+    let mut body =
+        docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
+    let additions = add_what_the_version_needs(&version, &mut body)?;
 
     if args.dry_run {
         if printer.json {
             printer.json_document(&serde_json::json!({
                 "decision": decision,
                 "env": masked(&body.env.clone().unwrap_or_default()),
+                "added": additions,
             }));
             return Ok(ExitStatus::Success);
         }
@@ -230,7 +235,12 @@ async fn upgrade_docker(
         ));
         printer.result("keeping env:");
         for line in masked(&body.env.clone().unwrap_or_default()) {
-            printer.result(format!("  {line}"));
+            if !additions.iter().any(|a| line.starts_with(&format!("{a}="))) {
+                printer.result(format!("  {line}"));
+            }
+        }
+        for addition in &additions {
+            printer.result(format!("adding for GitLab {version}: {addition}"));
         }
         let host = body.host_config.clone().unwrap_or_default();
         let ports: Vec<String> = docker::published_ports(&host)
@@ -331,4 +341,51 @@ fn masked(env: &[String]) -> Vec<String> {
             _ => entry.clone(),
         })
         .collect()
+}
+
+/// What GitLab `version` needs that the old container lacks: the gateway's signing keys (GitLab
+/// 18; generated, see `signing_keys`) and the Agent Platform's port 50052 (18.4). Returns what
+/// was added, by name only (a key's value is never shown).
+fn add_what_the_version_needs(
+    version: &semver::Version,
+    body: &mut bollard::models::ContainerCreateBody,
+) -> anyhow::Result<Vec<String>> {
+    let env = body.env.get_or_insert_with(Vec::new);
+    let mut by_key: BTreeMap<String, String> = env
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut added = Vec::new();
+    for key in signing_keys::add_missing(version, &mut by_key)? {
+        env.retain(|entry| entry.split_once('=').map(|(k, _)| k) != Some(key));
+        env.push(format!("{key}={}", by_key[key]));
+        added.push(key.to_string());
+    }
+    if (version.major, version.minor) >= (18, 4) {
+        let port = format!("{AGENT_PLATFORM_PORT}/tcp");
+        let host = body.host_config.get_or_insert_with(Default::default);
+        let bindings = host.port_bindings.get_or_insert_with(Default::default);
+        if !bindings.contains_key(&port) {
+            bindings.insert(
+                port.clone(),
+                Some(vec![bollard::models::PortBinding {
+                    host_ip: None,
+                    host_port: Some(AGENT_PLATFORM_PORT.to_string()),
+                }]),
+            );
+            let exposed = body.exposed_ports.get_or_insert_with(Vec::new);
+            if !exposed.contains(&port) {
+                exposed.push(port.clone());
+            }
+            added.push(format!("port {AGENT_PLATFORM_PORT} -> {port}"));
+        }
+    }
+    if !added.is_empty() {
+        let hash = docker::settings_hash(body);
+        body.labels
+            .get_or_insert_with(Default::default)
+            .insert(docker::LABEL_SETTINGS_HASH.to_string(), hash);
+    }
+    Ok(added)
 }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use super::env::EnvChange;
 use crate::error::Problem;
 use crate::output::Printer;
+use crate::programs::find_on_path_or_omnibus;
 
 /// Overrides `/opt/gitlab/etc/gitlab-rails/env`, where reconfigure renders the env (tests).
 pub const ENVDIR_OVERRIDE_VAR: &str = "DUO_SELFHOST_GITLAB_ENVDIR";
@@ -127,25 +128,6 @@ pub enum RubyCheck {
     /// No Ruby: not on PATH, and no omnibus GitLab here.
     Skipped,
     Failed(String),
-}
-
-fn is_executable(path: &Path) -> bool {
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-/// `name` on PATH, else omnibus GitLab's own copy at `omnibus` (seldom on PATH on a GitLab host).
-fn find_on_path_or_omnibus(name: &str, omnibus: &str) -> Option<PathBuf> {
-    find_on_path(name).or_else(|| {
-        let omnibus = Path::new(omnibus);
-        is_executable(omnibus).then(|| omnibus.to_path_buf())
-    })
 }
 
 /// Runs `ruby -c FILE` when a Ruby is found (PATH, then omnibus GitLab's).

@@ -435,3 +435,51 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     Some((status, body))
 }
+
+/// The gateway's signing keys in a container's env: each a private key openssl accepts, each
+/// its own. Returns them by name.
+pub fn signing_keys_of(
+    name: &str,
+    expected: &[&str],
+) -> std::collections::BTreeMap<String, String> {
+    let c = inspect(name).expect("the container exists");
+    let keys: std::collections::BTreeMap<String, String> = env_of(&c)
+        .into_iter()
+        .filter_map(|entry| {
+            let (k, v) = entry.split_once('=')?;
+            expected
+                .contains(&k)
+                .then(|| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    assert_eq!(
+        keys.len(),
+        expected.len(),
+        "{expected:?} in the env of {name}"
+    );
+    for (key, pem) in &keys {
+        let mut check = Command::new("openssl")
+            .args(["pkey", "-noout", "-check"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run openssl");
+        use std::io::Write;
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(pem.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{key} is not a valid key: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = keys.values().collect();
+    assert_eq!(distinct.len(), keys.len(), "every key is its own");
+    keys
+}
