@@ -362,7 +362,13 @@ fn add_what_the_version_needs(
         env.push(format!("{key}={}", by_key[key]));
         added.push(key.to_string());
     }
-    if (version.major, version.minor) >= (18, 4) {
+    let host_network = body
+        .host_config
+        .as_ref()
+        .and_then(|h| h.network_mode.as_deref())
+        == Some("host");
+    // On the host's network every port the container opens is already the host's.
+    if (version.major, version.minor) >= (18, 4) && !host_network {
         let port = format!("{AGENT_PLATFORM_PORT}/tcp");
         let host = body.host_config.get_or_insert_with(Default::default);
         let bindings = host.port_bindings.get_or_insert_with(Default::default);
