@@ -124,6 +124,26 @@ fn upgrade_to_18_4_adds_the_signing_keys_and_the_agent_platform_port() {
         "DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY",
     ];
 
+    // Told GitLab is 18.4 but kept on the same image, the gateway still lacks the keys and the
+    // port: --check says so (exit 100), naming them.
+    let same_image = fx::inspect(&name).unwrap()["Config"]["Image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let check = upgrade(
+        &sandbox,
+        &["--check", "--to-version", "18.4.0", "--image", &same_image],
+    )
+    .expect_code(100);
+    assert!(
+        check.stdout.contains(&format!(
+            "runs {same_image} but lacks what GitLab 18.4.0 needs: {}, port 50052 -> 50052/tcp",
+            wanted.join(", ")
+        )),
+        "{}",
+        check.stdout
+    );
+
     // The plan names what it adds, and shows no key.
     let plan = upgrade(&sandbox, &["--dry-run", "--to-version", "18.4.0"]).expect_code(0);
     for key in wanted {

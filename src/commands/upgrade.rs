@@ -45,6 +45,8 @@ struct Decision {
     target_image: String,
     gitlab_version: String,
     gitlab_version_source: VersionSource,
+    /// What the GitLab version needs that the container lacks (by name), added by the upgrade.
+    lacking: Vec<String>,
     upgrade_available: bool,
 }
 
@@ -137,13 +139,25 @@ async fn upgrade_docker(
         }
     };
 
+    let lacking = lacking_for(&version, &old);
     let decision = Decision {
         container: name.clone(),
         current_image: current_image.clone(),
         target_image: target_image.clone(),
         gitlab_version: version.to_string(),
         gitlab_version_source: version_source,
-        upgrade_available: current_image != target_image,
+        upgrade_available: current_image != target_image || !lacking.is_empty(),
+        lacking,
+    };
+    // The same image, but settings the version needs are missing (a gateway installed before
+    // duo-selfhost added them): the replacement adds them.
+    let what_changes = if current_image == target_image {
+        format!(
+            "{name} runs {current_image} but lacks what GitLab {version} needs: {}",
+            decision.lacking.join(", ")
+        )
+    } else {
+        format!("{name}: {current_image} -> {target_image} (GitLab {version})")
     };
 
     if args.check {
@@ -151,9 +165,7 @@ async fn upgrade_docker(
             printer.json_document(&serde_json::to_value(&decision)?);
         }
         if decision.upgrade_available {
-            printer.result(format!(
-                "upgrade available for {name}: {current_image} -> {target_image} (GitLab {version})"
-            ));
+            printer.result(format!("upgrade available for {what_changes}"));
             return Ok(ExitStatus::UpgradeAvailable);
         }
         printer.result(format!("{name} is up to date: {current_image}"));
@@ -230,9 +242,7 @@ async fn upgrade_docker(
             }));
             return Ok(ExitStatus::Success);
         }
-        printer.result(format!(
-            "would replace {name}: {current_image} -> {target_image} (GitLab {version})"
-        ));
+        printer.result(format!("would replace {what_changes}"));
         printer.result("keeping env:");
         for line in masked(&body.env.clone().unwrap_or_default()) {
             if !additions.iter().any(|a| line.starts_with(&format!("{a}="))) {
@@ -343,6 +353,40 @@ fn masked(env: &[String]) -> Vec<String> {
         .collect()
 }
 
+fn is_on_host_network(host: Option<&bollard::models::HostConfig>) -> bool {
+    host.and_then(|h| h.network_mode.as_deref()) == Some("host")
+}
+
+/// The names of what `add_what_the_version_needs` would add to `old`, without generating keys.
+fn lacking_for(
+    version: &semver::Version,
+    old: &bollard::models::ContainerInspectResponse,
+) -> Vec<String> {
+    let env: BTreeMap<String, String> = old
+        .config
+        .as_ref()
+        .and_then(|c| c.env.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let mut lacking: Vec<String> = signing_keys::missing(version, &env)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let host = old.host_config.as_ref();
+    let published = host
+        .and_then(|h| h.port_bindings.as_ref())
+        .is_some_and(|b| b.contains_key(&format!("{AGENT_PLATFORM_PORT}/tcp")));
+    if (version.major, version.minor) >= (18, 4) && !published && !is_on_host_network(host) {
+        lacking.push(format!(
+            "port {AGENT_PLATFORM_PORT} -> {AGENT_PLATFORM_PORT}/tcp"
+        ));
+    }
+    lacking
+}
+
 /// What GitLab `version` needs that the old container lacks: the gateway's signing keys (GitLab
 /// 18; generated, see `signing_keys`) and the Agent Platform's port 50052 (18.4). Returns what
 /// was added, by name only (a key's value is never shown).
@@ -362,13 +406,8 @@ fn add_what_the_version_needs(
         env.push(format!("{key}={}", by_key[key]));
         added.push(key.to_string());
     }
-    let host_network = body
-        .host_config
-        .as_ref()
-        .and_then(|h| h.network_mode.as_deref())
-        == Some("host");
     // On the host's network every port the container opens is already the host's.
-    if (version.major, version.minor) >= (18, 4) && !host_network {
+    if (version.major, version.minor) >= (18, 4) && !is_on_host_network(body.host_config.as_ref()) {
         let port = format!("{AGENT_PLATFORM_PORT}/tcp");
         let host = body.host_config.get_or_insert_with(Default::default);
         let bindings = host.port_bindings.get_or_insert_with(Default::default);

@@ -506,7 +506,7 @@ pub fn jwt_keys(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
                     missing.join(" and ")
                 ),
                 format!(
-                    "rerun `duo-selfhost install` with the same settings (it generates them), or by hand generate a key (openssl genrsa 2048 > jwt.key) and recreate the gateway with -e {}=\"$(cat jwt.key)\"",
+                    "run `duo-selfhost upgrade` (it generates the keys the GitLab version needs), or by hand generate a key (openssl genrsa 2048 > jwt.key) and recreate the gateway with -e {}=\"$(cat jwt.key)\"",
                     missing.join("=\"$(cat jwt.key)\" -e ")
                 ),
             )
