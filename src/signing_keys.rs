@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
+use crate::output::Printer;
 use crate::programs::find_on_path_or_omnibus;
 
 /// The environment variables that hold a signing key the gateway needs on `version`.
@@ -42,15 +43,31 @@ pub fn add_missing(
     Ok(missing)
 }
 
+/// `add_missing`, but a key that cannot be made is a warning, not a stop: the gateway runs
+/// without it (code suggestions work; Duo Chat and the Agent Platform cannot sign their tokens),
+/// and doctor's `gateway.container.jwt_keys` check keeps pointing at it.
+pub fn add_missing_or_warn(
+    version: &semver::Version,
+    env: &mut BTreeMap<String, String>,
+    printer: &Printer,
+) -> Vec<&'static str> {
+    match add_missing(version, env) {
+        Ok(added) => added,
+        Err(e) => {
+            printer.warn(format!(
+                "the gateway's signing keys for GitLab {version} were not generated: {e}; \
+                 pass them with --env NAME=\"$(cat key.pem)\" (openssl genrsa 2048 > key.pem) for {}",
+                missing(version, env).join(", ")
+            ));
+            Vec::new()
+        }
+    }
+}
+
 /// A new 2048-bit RSA private key in PEM, from openssl (on PATH, else omnibus GitLab's own).
 fn generate_rsa_key() -> anyhow::Result<String> {
     let openssl = find_on_path_or_omnibus("openssl", "/opt/gitlab/embedded/bin/openssl")
-        .ok_or_else(|| {
-            crate::error::Problem::user(
-                "GitLab 18 needs signing keys for the AI Gateway, and openssl, which makes them, was not found",
-            )
-            .hint("install openssl, or pass your own keys with --env NAME=\"$(cat key.pem)\"")
-        })?;
+        .ok_or_else(|| anyhow::anyhow!("openssl, which makes them, was not found"))?;
     // The key leaves on stdout only; stderr holds openssl's progress dots, dropped.
     let out = Command::new(&openssl)
         .args(["genrsa", "2048"])

@@ -236,6 +236,51 @@ fn docker_unreachable_names_the_cause_and_the_fix() {
 }
 
 #[test]
+fn without_openssl_the_18_x_keys_are_a_warning_with_the_fix() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-nossl");
+    let out = run(sandbox.command().env("PATH", "/nonexistent").args([
+        "--yes",
+        "install",
+        "--dry-run",
+        "--gitlab-url",
+        "https://gitlab.example.com",
+        "--gitlab-version",
+        "18.4.0",
+        "--gateway-host",
+        "aigw.example.com",
+        "--image",
+        "example.invalid/gw:self-hosted-v18.4.0-ee",
+        "--container-name",
+        &name,
+        "--env",
+        "AIGW_SELF_SIGNED_JWT__SIGNING_KEY=very-secret-pem",
+    ]))
+    .expect_code(0);
+    // The key given is kept; the two it could not make are named, with the way to pass them.
+    assert!(
+        out.stderr.contains(
+            "the gateway's signing keys for GitLab 18.4.0 were not generated: openssl, which makes them, was not found"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(
+            "for AIGW_SELF_SIGNED_JWT__VALIDATION_KEY, DUO_WORKFLOW_SELF_SIGNED_JWT__SIGNING_KEY"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out
+        .stdout
+        .contains("AIGW_SELF_SIGNED_JWT__SIGNING_KEY=****"));
+    assert!(!format!("{}{}", out.stdout, out.stderr).contains("very-secret-pem"));
+    assert!(out.stdout.contains("nothing changed (--dry-run)"));
+    assert!(fx::inspect(&name).is_none());
+}
+
+#[test]
 fn dry_run_prints_the_plan_with_secrets_masked_and_changes_nothing() {
     let sandbox = Sandbox::new();
     let name = unique_name("duo-install-dry");

@@ -587,7 +587,11 @@ async fn add_signing_keys(
             }
         }
     }
-    let generated = signing_keys::add_missing(&settings.gitlab_version, &mut settings.extra_env)?;
+    let generated = signing_keys::add_missing_or_warn(
+        &settings.gitlab_version,
+        &mut settings.extra_env,
+        printer,
+    );
     if !generated.is_empty() {
         printer.info(format!(
             "GitLab {} needs the gateway's signing keys: generated {} (kept only in the container's environment)",

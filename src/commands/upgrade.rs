@@ -231,7 +231,7 @@ async fn upgrade_docker(
     };
     let mut body =
         docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
-    let additions = add_what_the_version_needs(&version, &mut body)?;
+    let additions = add_what_the_version_needs(&version, &mut body, printer);
 
     if args.dry_run {
         if printer.json {
@@ -393,7 +393,8 @@ fn lacking_for(
 fn add_what_the_version_needs(
     version: &semver::Version,
     body: &mut bollard::models::ContainerCreateBody,
-) -> anyhow::Result<Vec<String>> {
+    printer: &Printer,
+) -> Vec<String> {
     let env = body.env.get_or_insert_with(Vec::new);
     let mut by_key: BTreeMap<String, String> = env
         .iter()
@@ -401,7 +402,7 @@ fn add_what_the_version_needs(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let mut added = Vec::new();
-    for key in signing_keys::add_missing(version, &mut by_key)? {
+    for key in signing_keys::add_missing_or_warn(version, &mut by_key, printer) {
         env.retain(|entry| entry.split_once('=').map(|(k, _)| k) != Some(key));
         env.push(format!("{key}={}", by_key[key]));
         added.push(key.to_string());
@@ -432,5 +433,5 @@ fn add_what_the_version_needs(
             .get_or_insert_with(Default::default)
             .insert(docker::LABEL_SETTINGS_HASH.to_string(), hash);
     }
-    Ok(added)
+    added
 }
