@@ -235,27 +235,39 @@ fn docker_unreachable_names_the_cause_and_the_fix() {
     assert!(!sandbox.state_file().exists());
 }
 
-#[test]
-fn without_openssl_the_18_x_keys_are_a_warning_with_the_fix() {
-    let sandbox = Sandbox::new();
-    let name = unique_name("duo-install-nossl");
-    let out = run(sandbox.command().env("PATH", "/nonexistent").args([
+/// `install --dry-run` for `version` with an image that is never pulled and one secret passed.
+fn dry_run_args(name: &str, version: &str) -> Vec<String> {
+    let image = format!("example.invalid/gw:self-hosted-v{version}-ee");
+    [
         "--yes",
         "install",
         "--dry-run",
         "--gitlab-url",
         "https://gitlab.example.com",
         "--gitlab-version",
-        "18.4.0",
+        version,
         "--gateway-host",
         "aigw.example.com",
         "--image",
-        "example.invalid/gw:self-hosted-v18.4.0-ee",
+        &image,
         "--container-name",
-        &name,
+        name,
         "--env",
         "AIGW_SELF_SIGNED_JWT__SIGNING_KEY=very-secret-pem",
-    ]))
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+#[test]
+fn without_openssl_the_18_x_keys_are_a_warning_with_the_fix() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-nossl");
+    let out = run(sandbox
+        .command()
+        .env("PATH", "/nonexistent")
+        .args(dry_run_args(&name, "18.4.0")))
     .expect_code(0);
     // The key given is kept; the two it could not make are named, with the way to pass them.
     assert!(
@@ -285,24 +297,7 @@ fn dry_run_prints_the_plan_with_secrets_masked_and_changes_nothing() {
     let sandbox = Sandbox::new();
     let name = unique_name("duo-install-dry");
     let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
-    let out = run(sandbox.command().args([
-        "--yes",
-        "install",
-        "--dry-run",
-        "--gitlab-url",
-        "https://gitlab.example.com",
-        "--gitlab-version",
-        "17.6.0",
-        "--gateway-host",
-        "aigw.example.com",
-        "--image",
-        "example.invalid/gw:self-hosted-v17.6.0-ee",
-        "--container-name",
-        &name,
-        "--env",
-        "AIGW_SELF_SIGNED_JWT__SIGNING_KEY=very-secret-pem",
-    ]))
-    .expect_code(0);
+    let out = run(sandbox.command().args(dry_run_args(&name, "17.6.0"))).expect_code(0);
     assert!(
         out.stdout
             .contains("image: example.invalid/gw:self-hosted-v17.6.0-ee"),
