@@ -173,13 +173,7 @@ fn with_hyperfine(bench: &Bench) -> Times {
     let dir = tempfile::tempdir().unwrap();
     let export = dir.path().join("hyperfine.json");
     // Found on this process's PATH: a case may give the benchmarked command a PATH without it.
-    let hyperfine = std::env::var_os("PATH")
-        .and_then(|path| {
-            std::env::split_paths(&path)
-                .map(|dir| dir.join("hyperfine"))
-                .find(|candidate| candidate.is_file())
-        })
-        .expect("hyperfine on PATH");
+    let hyperfine = duo_selfhost::programs::find_on_path("hyperfine").expect("hyperfine on PATH");
     let mut cmd = Command::new(hyperfine);
     cmd.env_clear()
         .envs(bench.env.iter().map(|(k, v)| (k, v)))

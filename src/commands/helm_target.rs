@@ -463,7 +463,7 @@ fn check_tools(printer: &Printer) -> anyhow::Result<Tools> {
         ("kubectl", "install kubectl (Debian: apt-get install kubernetes-client; others: https://kubernetes.io/docs/tasks/tools/)"),
         ("helm", "install helm 3.11 or later (https://helm.sh/docs/intro/install/)"),
     ] {
-        let Some(path) = exec::find_on_path(tool) else {
+        let Some(path) = crate::programs::find_on_path(tool) else {
             return Err(Problem::user(format!(
                 "{tool} is not on PATH; the Helm target drives the real {tool}"
             ))

@@ -823,10 +823,7 @@ fn print_manual_steps(steps: &[String], printer: &Printer) {
 
 /// Whether omnibus' gitlab-ctl is on this host (so a gitlab.rb change can be applied here).
 fn gitlab_ctl_here() -> bool {
-    Path::new("/opt/gitlab/bin/gitlab-ctl").exists()
-        || std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join("gitlab-ctl").is_file())
-        })
+    crate::gitlab_rb::find_gitlab_ctl().is_ok()
 }
 
 /// Creates the gateway's log directory. The gateway runs as a non-root user whose uid the

@@ -34,7 +34,7 @@ pub fn check(
     now: OffsetDateTime,
     printer: &Printer,
 ) -> anyhow::Result<CertificateSummary> {
-    if exec::find_on_path("openssl").is_none() {
+    if crate::programs::find_on_path("openssl").is_none() {
         return Err(Problem::user(
             "openssl is not on PATH; duo-selfhost uses it to check --tls-cert and --tls-key",
         )
