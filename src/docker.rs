@@ -406,6 +406,26 @@ pub async fn inspect_container(
     }
 }
 
+/// `KEY=VALUE` environment entries as a map (an entry without `=` is not a variable).
+pub fn env_map(entries: &[String]) -> BTreeMap<String, String> {
+    entries
+        .iter()
+        .filter_map(|entry| entry.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A container's environment as a map.
+pub fn env_of(container: &ContainerInspectResponse) -> BTreeMap<String, String> {
+    env_map(
+        container
+            .config
+            .as_ref()
+            .and_then(|c| c.env.as_deref())
+            .unwrap_or_default(),
+    )
+}
+
 /// The labels of a container (empty when it has none).
 pub fn labels_of(container: &ContainerInspectResponse) -> HashMap<String, String> {
     container

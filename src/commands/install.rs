@@ -565,24 +565,17 @@ struct Outcome {
 /// GitLab 18 needs the gateway's signing keys (`signing_keys`). A key the gateway container
 /// already has is kept, so that a rerun changes neither the keys nor the container; the others
 /// are generated. Only their names are ever printed.
-async fn add_signing_keys(
-    settings: &mut Settings,
-    container: &str,
-    printer: &Printer,
-) -> anyhow::Result<()> {
+async fn add_signing_keys(settings: &mut Settings, container: &str, printer: &Printer) {
     let missing = signing_keys::missing(&settings.gitlab_version, &settings.extra_env);
     if missing.is_empty() {
-        return Ok(());
+        return;
     }
     // Best effort: with no Docker Engine here, the install stops later and says why.
     if let Ok(engine) = docker::connect().await {
         if let Ok(Some(existing)) = docker::inspect_container(&engine, container).await {
-            let env = existing.config.and_then(|c| c.env).unwrap_or_default();
-            for (key, value) in env.iter().filter_map(|entry| entry.split_once('=')) {
-                if missing.contains(&key) && !value.trim().is_empty() {
-                    settings
-                        .extra_env
-                        .insert(key.to_string(), value.to_string());
+            for (key, value) in docker::env_of(&existing) {
+                if missing.contains(&key.as_str()) && !value.trim().is_empty() {
+                    settings.extra_env.insert(key, value);
                 }
             }
         }
@@ -599,7 +592,6 @@ async fn add_signing_keys(
             generated.join(", ")
         ));
     }
-    Ok(())
 }
 
 async fn install_docker(
@@ -626,7 +618,7 @@ async fn install_docker(
         }
     };
     let gateway_url = settings.gateway_url(args.gateway_port);
-    add_signing_keys(&mut settings, &args.container_name, printer).await?;
+    add_signing_keys(&mut settings, &args.container_name, printer).await;
     if is_local_name(
         url::Url::parse(&settings.gitlab_url)?
             .host_str()

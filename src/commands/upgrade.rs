@@ -139,15 +139,16 @@ async fn upgrade_docker(
         }
     };
 
-    let lacking = lacking_for(&version, &old);
+    let lacking = Lacking::of(&version, &old);
+    let lacking_names = lacking.names();
     let decision = Decision {
         container: name.clone(),
         current_image: current_image.clone(),
         target_image: target_image.clone(),
         gitlab_version: version.to_string(),
         gitlab_version_source: version_source,
-        upgrade_available: current_image != target_image || !lacking.is_empty(),
-        lacking,
+        upgrade_available: current_image != target_image || !lacking_names.is_empty(),
+        lacking: lacking_names,
     };
     // The same image, but settings the version needs are missing (a gateway installed before
     // duo-selfhost added them): the replacement adds them.
@@ -231,7 +232,7 @@ async fn upgrade_docker(
     };
     let mut body =
         docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
-    let additions = add_what_the_version_needs(&version, &mut body, printer);
+    let additions = add_lacking(&lacking, &version, &mut body, printer);
 
     if args.dry_run {
         if printer.json {
@@ -353,79 +354,81 @@ fn masked(env: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn is_on_host_network(host: Option<&bollard::models::HostConfig>) -> bool {
-    host.and_then(|h| h.network_mode.as_deref()) == Some("host")
+/// What GitLab `version` needs that a gateway container lacks.
+struct Lacking {
+    /// Signing keys (`signing_keys`), by variable name.
+    keys: Vec<&'static str>,
+    /// The Agent Platform's port (18.4 on), unpublished on a gateway not on the host's network.
+    agent_platform_port: bool,
 }
 
-/// The names of what `add_what_the_version_needs` would add to `old`, without generating keys.
-fn lacking_for(
-    version: &semver::Version,
-    old: &bollard::models::ContainerInspectResponse,
-) -> Vec<String> {
-    let env: BTreeMap<String, String> = old
-        .config
-        .as_ref()
-        .and_then(|c| c.env.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let mut lacking: Vec<String> = signing_keys::missing(version, &env)
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let host = old.host_config.as_ref();
-    let published = host
-        .and_then(|h| h.port_bindings.as_ref())
-        .is_some_and(|b| b.contains_key(&format!("{AGENT_PLATFORM_PORT}/tcp")));
-    if (version.major, version.minor) >= (18, 4) && !published && !is_on_host_network(host) {
-        lacking.push(format!(
-            "port {AGENT_PLATFORM_PORT} -> {AGENT_PLATFORM_PORT}/tcp"
-        ));
+impl Lacking {
+    fn of(version: &semver::Version, old: &bollard::models::ContainerInspectResponse) -> Self {
+        let host = old.host_config.as_ref();
+        let published = host
+            .and_then(|h| h.port_bindings.as_ref())
+            .is_some_and(|b| b.contains_key(&agent_platform_port()));
+        // On the host's network every port the container opens is already the host's.
+        let on_host_network = host.and_then(|h| h.network_mode.as_deref()) == Some("host");
+        Lacking {
+            keys: signing_keys::missing(version, &docker::env_of(old)),
+            agent_platform_port: (version.major, version.minor) >= (18, 4)
+                && !published
+                && !on_host_network,
+        }
     }
-    lacking
+
+    /// What is lacking, by name only (a key's value is never shown).
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.keys.iter().map(|k| k.to_string()).collect();
+        if self.agent_platform_port {
+            names.push(format!(
+                "port {AGENT_PLATFORM_PORT} -> {}",
+                agent_platform_port()
+            ));
+        }
+        names
+    }
 }
 
-/// What GitLab `version` needs that the old container lacks: the gateway's signing keys (GitLab
-/// 18; generated, see `signing_keys`) and the Agent Platform's port 50052 (18.4). Returns what
-/// was added, by name only (a key's value is never shown).
-fn add_what_the_version_needs(
+fn agent_platform_port() -> String {
+    format!("{AGENT_PLATFORM_PORT}/tcp")
+}
+
+/// Adds to the replacement's `body` what `lacking` names: the signing keys, generated (a key
+/// that cannot be made is a warning), and the Agent Platform's port. Returns what was added.
+fn add_lacking(
+    lacking: &Lacking,
     version: &semver::Version,
     body: &mut bollard::models::ContainerCreateBody,
     printer: &Printer,
 ) -> Vec<String> {
     let env = body.env.get_or_insert_with(Vec::new);
-    let mut by_key: BTreeMap<String, String> = env
-        .iter()
-        .filter_map(|entry| entry.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let mut by_key = docker::env_map(env);
     let mut added = Vec::new();
     for key in signing_keys::add_missing_or_warn(version, &mut by_key, printer) {
         env.retain(|entry| entry.split_once('=').map(|(k, _)| k) != Some(key));
         env.push(format!("{key}={}", by_key[key]));
         added.push(key.to_string());
     }
-    // On the host's network every port the container opens is already the host's.
-    if (version.major, version.minor) >= (18, 4) && !is_on_host_network(body.host_config.as_ref()) {
-        let port = format!("{AGENT_PLATFORM_PORT}/tcp");
-        let host = body.host_config.get_or_insert_with(Default::default);
-        let bindings = host.port_bindings.get_or_insert_with(Default::default);
-        if !bindings.contains_key(&port) {
-            bindings.insert(
+    if lacking.agent_platform_port {
+        let port = agent_platform_port();
+        body.host_config
+            .get_or_insert_with(Default::default)
+            .port_bindings
+            .get_or_insert_with(Default::default)
+            .insert(
                 port.clone(),
                 Some(vec![bollard::models::PortBinding {
                     host_ip: None,
                     host_port: Some(AGENT_PLATFORM_PORT.to_string()),
                 }]),
             );
-            let exposed = body.exposed_ports.get_or_insert_with(Vec::new);
-            if !exposed.contains(&port) {
-                exposed.push(port.clone());
-            }
-            added.push(format!("port {AGENT_PLATFORM_PORT} -> {port}"));
+        let exposed = body.exposed_ports.get_or_insert_with(Vec::new);
+        if !exposed.contains(&port) {
+            exposed.push(port.clone());
         }
+        added.push(format!("port {AGENT_PLATFORM_PORT} -> {port}"));
     }
     if !added.is_empty() {
         let hash = docker::settings_hash(body);
