@@ -364,6 +364,34 @@ struct Answer {
     fim: Option<FimMode>,
 }
 
+impl Answer {
+    /// A new answer of `shape`, with OpenAI's id prefix for that shape.
+    fn new(shape: Shape, state: &AppState, fim: Option<FimMode>) -> Self {
+        let prefix = match shape {
+            Shape::Chat => "chatcmpl",
+            Shape::Text => "cmpl",
+        };
+        Answer {
+            shape,
+            model: state.config.served_name.clone(),
+            id: format!("{prefix}-{}", random_id()),
+            created: unix_now(),
+            fim,
+        }
+    }
+}
+
+/// The prompt of a fill-in-the-middle request, in the loaded model's FIM format.
+fn fim_request(
+    engine: &Engine,
+    prefix: &str,
+    suffix: &str,
+) -> Result<(Vec<LlamaToken>, Option<FimMode>), ApiError> {
+    let mode = engine.info.fim;
+    let tokens = prompt::fim_tokens(engine.model(), engine.template(), mode, prefix, suffix)?;
+    Ok((tokens, Some(mode)))
+}
+
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -374,24 +402,13 @@ async fn chat_completions(
     check_max_tokens(engine, &call.params)?;
     // GitLab code completion: Codestral FIM inside a chat message, run as a true FIM.
     let (tokens, fim) = match codestral_chat_fim(&call.messages) {
-        Some((prefix, suffix)) => {
-            let mode = engine.info.fim;
-            let tokens =
-                prompt::fim_tokens(engine.model(), engine.template(), mode, &prefix, &suffix)?;
-            (tokens, Some(mode))
-        }
+        Some((prefix, suffix)) => fim_request(engine, &prefix, &suffix)?,
         None => (
             engine.template().tokens(engine.model(), &call.messages)?,
             None,
         ),
     };
-    let answer = Answer {
-        shape: Shape::Chat,
-        model: state.config.served_name.clone(),
-        id: format!("chatcmpl-{}", random_id()),
-        created: unix_now(),
-        fim,
-    };
+    let answer = Answer::new(Shape::Chat, &state, fim);
     run(engine, tokens, call.params, call.delivery, answer).await
 }
 
@@ -403,31 +420,15 @@ async fn completions(
     let call = request::parse_completion(&read_body(&state, &headers, body).await?)?;
     let engine = state.engine()?;
     check_max_tokens(engine, &call.params)?;
-    let (tokens, fim): (Vec<LlamaToken>, _) = match &call.suffix {
+    let (tokens, fim) = match &call.suffix {
         // A suffix is never ignored: it makes the request fill-in-the-middle.
-        Some(suffix) => {
-            let mode = engine.info.fim;
-            let tokens = prompt::fim_tokens(
-                engine.model(),
-                engine.template(),
-                mode,
-                &call.prompt,
-                suffix,
-            )?;
-            (tokens, Some(mode))
-        }
+        Some(suffix) => fim_request(engine, &call.prompt, suffix)?,
         None => (
             prompt::completion_tokens(engine.model(), &call.prompt),
             None,
         ),
     };
-    let answer = Answer {
-        shape: Shape::Text,
-        model: state.config.served_name.clone(),
-        id: format!("cmpl-{}", random_id()),
-        created: unix_now(),
-        fim,
-    };
+    let answer = Answer::new(Shape::Text, &state, fim);
     run(engine, tokens, call.params, call.delivery, answer).await
 }
 
