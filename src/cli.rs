@@ -440,9 +440,17 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub n_gpu_layers: u32,
 
-    /// Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them
+    /// Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them
     #[arg(long, value_name = "PRE,SUF,MID")]
     pub fim_tokens: Option<String>,
+
+    /// The order a fill is laid out in for the model [default: spm for Mistral's [PREFIX]/[SUFFIX] tokens, psm otherwise]
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    pub fim_layout: Option<FimLayoutArg>,
+
+    /// Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix
+    #[arg(long, default_value_t = 32, value_name = "TOKENS")]
+    pub reuse_min_run: usize,
 
     /// Largest request body accepted, in bytes (413 beyond)
     #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
@@ -451,6 +459,15 @@ pub struct ServeArgs {
     /// Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub body_timeout: u64,
+}
+
+/// `--fim-layout`: how a fill is laid out for the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FimLayoutArg {
+    /// Prefix-suffix-middle: PRE prefix SUF suffix MID (CodeGemma, Code Llama, DeepSeek Coder, Qwen)
+    Psm,
+    /// Suffix-prefix, Mistral's: SUF suffix PRE prefix (Codestral, Mistral, Mixtral)
+    Spm,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,9 @@
-//! The chat and completions request parsers on arbitrary bytes, and GitLab's Codestral
-//! FIM-in-chat detector on what they accept: never panic, and what is accepted is within the
+//! The chat and completions request parsers on arbitrary bytes, and the detector of GitLab's
+//! FIM text shapes on what they accept: never panic, and what is accepted is within the
 //! documented ranges (so the engine never sees a nonsensical setting).
 #![no_main]
 
-use duo_selfhost_fuzz::engine::request::{codestral_chat_fim, ChatMessage, SamplingParams};
+use duo_selfhost_fuzz::engine::request::{fill_from_messages, ChatMessage, SamplingParams};
 use duo_selfhost_fuzz::server::request::{parse_chat, parse_completion};
 use libfuzzer_sys::fuzz_target;
 
@@ -32,17 +32,17 @@ fn assert_sane(params: &SamplingParams) {
     assert!(params.stop.len() <= 16 && params.stop.iter().all(|s| !s.is_empty()));
 }
 
-/// A detected fill comes from the last user message: `[SUFFIX]` then the suffix, `[PREFIX]`
-/// then the prefix, in that order.
+/// A detected fill comes from the last message, a user's, and both its parts are pieces of it,
+/// the prefix before the suffix except in Mistral's suffix-first shape.
 fn check_fim(messages: &[ChatMessage]) {
-    let Some((prefix, suffix)) = codestral_chat_fim(messages) else {
+    let Some(fill) = fill_from_messages(messages) else {
         return;
     };
-    let last = messages.iter().rev().find(|m| m.role == "user").unwrap();
-    let at_suffix = last.content.find("[SUFFIX]").expect("a fill has a [SUFFIX] marker");
-    let suffix_at = at_suffix + "[SUFFIX]".len();
-    assert!(last.content[suffix_at..].starts_with(&suffix));
-    let rest = &last.content[suffix_at + suffix.len()..];
-    assert!(rest.starts_with("[PREFIX]"));
-    assert!(rest["[PREFIX]".len()..].starts_with(&prefix));
+    let last = messages.last().unwrap();
+    assert_eq!(last.role, "user");
+    let prefix_at = last.content.find(&fill.prefix).expect("the prefix is in the text");
+    let suffix_at = last.content.find(&fill.suffix).expect("the suffix is in the text");
+    if !last.content.contains("[SUFFIX]") && !fill.prefix.is_empty() && !fill.suffix.is_empty() {
+        assert!(prefix_at <= suffix_at + fill.suffix.len());
+    }
 }

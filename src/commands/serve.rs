@@ -4,7 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use crate::cli::ServeArgs;
+use crate::cli::{FimLayoutArg, ServeArgs};
+use crate::engine::prompt::FimLayout;
 use crate::engine::{Engine, EngineConfig, Metrics};
 use crate::error::{ExitStatus, Problem};
 use crate::model_cache;
@@ -50,6 +51,11 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         threads,
         n_gpu_layers: args.n_gpu_layers,
         fim_tokens: args.fim_tokens.clone(),
+        fim_layout: args.fim_layout.map(|layout| match layout {
+            FimLayoutArg::Psm => FimLayout::Psm,
+            FimLayoutArg::Spm => FimLayout::Spm,
+        }),
+        reuse_min_run: args.reuse_min_run,
         max_queue: args.max_queue,
     };
     let metrics = Arc::new(Metrics::default());
@@ -82,8 +88,15 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         let loading_state = state.clone();
         std::thread::spawn(move || {
             let result = Engine::start(engine_config, metrics).map(|engine| {
-                let fim = engine.info.fim.label();
-                let context = engine.info.slot_context;
+                let fim = match engine.info.fim.layout() {
+                    Some(layout) => format!("native, {} layout", layout.label()),
+                    None => engine.info.fim.label().to_string(),
+                };
+                let context = format!(
+                    "{} tokens per slot, cache reuse: {}",
+                    engine.info.slot_context,
+                    engine.info.kv_reuse.label()
+                );
                 let _ = loading_state.engine.set(engine);
                 (fim, context)
             });
@@ -115,12 +128,12 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             loaded = loaded_rx => {
                 match loaded {
                     Ok(Ok((fim, context))) => printer.info(format!(
-                        "serving {served_name} on http://{addr}/v1 (fill-in-the-middle: {fim}, {context} tokens per slot)"
+                        "serving {served_name} on http://{addr}/v1 (fill-in-the-middle: {fim}, {context})"
                     )),
                     Ok(Err(e)) => {
                         if let Some(bad) = e.downcast_ref::<crate::engine::prompt::PromptError>() {
                             return Err(Problem::user(bad.to_string())
-                                .hint("name three tokens of the model's vocabulary by their exact text, e.g. --fim-tokens '<fim_prefix>,<fim_suffix>,<fim_middle>', or leave --fim-tokens out")
+                                .hint("name the model's FIM tokens by their exact text, e.g. --fim-tokens '<fim_prefix>,<fim_suffix>,<fim_middle>' (PRE,SUF with --fim-layout spm), or leave --fim-tokens out")
                                 .into());
                         }
                         return Err(e.context(format!("could not load {}", model.path.display())));

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub prompt_tokens: AtomicU64,
     pub prompt_tokens_evaluated: AtomicU64,
     pub prompt_tokens_reused: AtomicU64,
+    /// The part of `prompt_tokens_reused` kept in runs moved to a new position after an edit.
+    pub prompt_tokens_reused_shifted: AtomicU64,
     pub generated_tokens: AtomicU64,
     pub decode_steps: AtomicU64,
     pub decode_sequences: AtomicU64,
@@ -78,6 +80,7 @@ impl Default for Metrics {
             prompt_tokens: AtomicU64::new(0),
             prompt_tokens_evaluated: AtomicU64::new(0),
             prompt_tokens_reused: AtomicU64::new(0),
+            prompt_tokens_reused_shifted: AtomicU64::new(0),
             generated_tokens: AtomicU64::new(0),
             decode_steps: AtomicU64::new(0),
             decode_sequences: AtomicU64::new(0),
@@ -126,8 +129,13 @@ impl Metrics {
             ),
             (
                 "duo_selfhost_prompt_tokens_reused_total",
-                "Prompt tokens reused from a slot's KV cache.",
+                "Prompt tokens reused from a slot's KV cache (common prefix and shifted runs).",
                 &self.prompt_tokens_reused,
+            ),
+            (
+                "duo_selfhost_prompt_tokens_reused_shifted_total",
+                "Prompt tokens reused from runs of the cache moved to a new position after an edit.",
+                &self.prompt_tokens_reused_shifted,
             ),
             (
                 "duo_selfhost_generated_tokens_total",

@@ -1,10 +1,12 @@
 //! The embedded llama.cpp engine: one dedicated thread owns the model and its context,
-//! runs continuous batching over parallel sequences, and reuses cached prompt prefixes.
+//! runs continuous batching over parallel sequences, and reuses each slot's KV cache: the
+//! common prefix in place and, after an edit, the unchanged runs moved to their new positions.
 //! It knows nothing of HTTP: requests arrive as token lists and leave as text events.
 
 pub mod metrics;
 pub mod prompt;
 pub mod request;
+pub mod reuse;
 
 use std::collections::VecDeque;
 use std::num::NonZeroU32;
@@ -24,8 +26,9 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 pub use metrics::Metrics;
-use prompt::{ChatTemplate, FimMode};
+use prompt::{ChatTemplate, FimLayout, FimMode};
 pub use request::SamplingParams;
+use reuse::ReusePlan;
 
 /// llama.cpp's backend may be initialised once per process.
 pub fn backend() -> anyhow::Result<&'static LlamaBackend> {
@@ -55,6 +58,9 @@ pub struct EngineConfig {
     pub threads: i32,
     pub n_gpu_layers: u32,
     pub fim_tokens: Option<String>,
+    pub fim_layout: Option<FimLayout>,
+    /// Shortest cached run kept after an edit; 0 keeps only the common prefix.
+    pub reuse_min_run: usize,
     /// Requests allowed to wait beyond the busy slots.
     pub max_queue: usize,
 }
@@ -106,11 +112,33 @@ pub struct ModelInfo {
     pub slot_context: u32,
     pub n_ctx_train: u32,
     pub parallel: u32,
+    /// How much of a slot's cache a new prompt can keep.
+    pub kv_reuse: KvReuse,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvReuse {
+    /// The common prefix, and runs of at least `min_run` tokens moved to their new place.
+    ShiftedRuns { min_run: usize },
+    /// Only the common prefix: `--reuse-min-run 0`, or a model whose KV cannot be shifted.
+    Prefix,
+}
+
+impl KvReuse {
+    pub fn label(self) -> &'static str {
+        match self {
+            KvReuse::ShiftedRuns { .. } => "shifted-runs",
+            KvReuse::Prefix => "prefix",
+        }
+    }
+}
+
+/// What the engine runs: the prompt, how to sample, and tokens besides end-of-generation that
+/// end the answer (a fill's own markers).
 struct Job {
     prompt: Vec<LlamaToken>,
     params: SamplingParams,
+    stop_tokens: Vec<LlamaToken>,
     events: UnboundedSender<Event>,
 }
 
@@ -180,6 +208,7 @@ impl Engine {
         &self,
         prompt: Vec<LlamaToken>,
         params: SamplingParams,
+        stop_tokens: Vec<LlamaToken>,
     ) -> Result<UnboundedReceiver<Event>, SubmitError> {
         if prompt.len() >= self.info.slot_context as usize || prompt.is_empty() {
             return Err(SubmitError::PromptTooLong {
@@ -200,6 +229,7 @@ impl Engine {
         let job = Job {
             prompt,
             params,
+            stop_tokens,
             events: tx,
         };
         if self.jobs.send(job).is_err() {
@@ -233,7 +263,7 @@ fn engine_thread(
         let params = LlamaModelParams::default().with_n_gpu_layers(config.n_gpu_layers);
         let model = LlamaModel::load_from_file(backend, &config.model_path, &params)
             .map_err(|e| anyhow::anyhow!("could not load {}: {e}", config.model_path.display()))?;
-        let fim = prompt::detect_fim(&model, config.fim_tokens.as_deref())?;
+        let fim = prompt::detect_fim(&model, config.fim_tokens.as_deref(), config.fim_layout)?;
         Ok((backend, Arc::new(model), fim))
     })();
     let (backend, model, fim) = match loaded {
@@ -245,12 +275,36 @@ fn engine_thread(
     };
     let parallel = config.parallel.max(1);
     let n_batch = config.ctx_size.clamp(64, 512);
+    let shiftable = kv_shiftable(&model);
+    if !shiftable && config.reuse_min_run > 0 {
+        tracing::warn!(
+            "this model's KV cache cannot be shifted; only common prompt prefixes are reused"
+        );
+    }
+    // Each kept run waits for its place in a spare sequence of its own, so a slot with k runs
+    // uses k + 1 sequences; llama.cpp allows LLAMA_MAX_SEQ in all.
+    let runs_per_slot = if shiftable && config.reuse_min_run > 0 {
+        (MAX_SEQUENCES / parallel)
+            .saturating_sub(1)
+            .min(MAX_RUNS_PER_SLOT)
+    } else {
+        0
+    };
+    let kv_reuse = if runs_per_slot > 0 {
+        KvReuse::ShiftedRuns {
+            min_run: config.reuse_min_run,
+        }
+    } else {
+        KvReuse::Prefix
+    };
+    // One KV buffer shared by every sequence: moving a run between sequences is then a change of
+    // the cells' owners, not a copy. The scheduler keeps each slot within its share.
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(config.ctx_size))
         .with_n_batch(n_batch)
         .with_n_ubatch(n_batch)
-        .with_n_seq_max(parallel)
-        .with_kv_unified(false)
+        .with_n_seq_max(parallel * (1 + runs_per_slot))
+        .with_kv_unified(true)
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads);
     let ctx = match model.new_context(backend, ctx_params) {
@@ -263,13 +317,14 @@ fn engine_thread(
             return;
         }
     };
-    // Without a unified KV cache each sequence owns an equal share of the context.
+    // Each slot owns an equal share of the context.
     let slot_context = ctx.n_ctx() / parallel;
     let info = ModelInfo {
         fim,
         slot_context,
         n_ctx_train: model.n_ctx_train(),
         parallel,
+        kv_reuse,
     };
     if ready.send(Ok((model.clone(), info))).is_err() {
         return;
@@ -279,32 +334,76 @@ fn engine_thread(
         ctx,
         batch: LlamaBatch::new(n_batch as usize, 1),
         n_batch: n_batch as usize,
-        slots: (0..parallel as i32)
+        slots: (0..parallel)
             .map(|seq| Slot {
-                seq,
+                seq: seq as i32,
+                spare: (0..runs_per_slot)
+                    .map(|k| (parallel + seq * runs_per_slot + k) as i32)
+                    .collect(),
                 cached: Vec::new(),
                 active: None,
+                last_used: 0,
             })
             .collect(),
         queue: VecDeque::new(),
         slot_context: slot_context as usize,
+        reuse_min_run: config.reuse_min_run,
+        admitted: 0,
         metrics,
         outstanding,
     };
     scheduler.run(jobs);
 }
 
+/// llama.cpp's own limit on sequences in one context (LLAMA_MAX_SEQ).
+const MAX_SEQUENCES: u32 = 256;
+/// Runs kept per request at most: a nonce repeated in ten tags makes about eleven.
+const MAX_RUNS_PER_SLOT: u32 = 16;
+
+/// Whether llama.cpp can move this model's cached keys to other positions (its K-shift): not
+/// for recurrent or hybrid memory, nor for multi-axis RoPE (llama_kv_cache::get_can_shift).
+fn kv_shiftable(model: &LlamaModel) -> bool {
+    use llama_cpp_2::model::RopeType;
+    let multi_axis_rope = matches!(
+        model.rope_type(),
+        Some(RopeType::MRope | RopeType::IMRope | RopeType::Vision)
+    );
+    let per_layer_rope = model
+        .meta_val_str("general.architecture")
+        .is_ok_and(|arch| arch == "step35");
+    !(model.is_recurrent() || model.is_hybrid() || multi_axis_rope || per_layer_rope)
+}
+
 struct Slot {
     seq: i32,
+    /// Spare sequences that hold kept runs until the prompt reaches their new place.
+    spare: Vec<i32>,
     /// Tokens whose keys and values are in this sequence's KV cache, in position order.
     cached: Vec<LlamaToken>,
     active: Option<Active>,
+    /// When the slot last took a request (admission count): the least recent goes first.
+    last_used: u64,
+}
+
+/// The rest of a prompt after the kept prefix, in order.
+enum Segment {
+    /// Tokens to evaluate.
+    Evaluate(Vec<LlamaToken>),
+    /// A kept run waiting in `spare`: moved by `shift` positions into the slot's sequence.
+    Restore {
+        spare: i32,
+        shift: i32,
+        tokens: Vec<LlamaToken>,
+    },
 }
 
 struct Active {
     job: Job,
-    /// Tokens to evaluate next: the prompt's uncached tail, then each sampled token.
+    /// Tokens to evaluate next: a part of the prompt, then each sampled token.
     pending: Vec<LlamaToken>,
+    /// What follows `pending` in the prompt; a run is restored only once everything before it
+    /// is in the cache, since llama.cpp appends each sequence's tokens after its last position.
+    segments: VecDeque<Segment>,
     /// None for greedy decoding, which takes the highest logit directly (see `argmax`).
     sampler: Option<LlamaSampler>,
     /// Where this slot's logits are in the batch just decoded.
@@ -328,6 +427,8 @@ struct Scheduler<'m> {
     slots: Vec<Slot>,
     queue: VecDeque<Job>,
     slot_context: usize,
+    reuse_min_run: usize,
+    admitted: u64,
     metrics: Arc<Metrics>,
     outstanding: Arc<AtomicUsize>,
 }
@@ -393,15 +494,26 @@ impl Scheduler<'_> {
                 .as_ref()
                 .is_some_and(|a| a.job.events.is_closed());
             if closed {
-                self.slots[i].active = None;
+                self.release(i);
                 self.finished_job();
                 tracing::debug!(slot = i, "client went away; slot freed");
             }
         }
     }
 
-    /// Moves waiting requests into free slots, each to the slot whose cache shares the
-    /// longest prefix with its prompt, dropping only the diverging tail of that cache.
+    /// Frees a slot's request; runs still waiting in spare sequences give their cells back.
+    fn release(&mut self, i: usize) -> Option<Active> {
+        let active = self.slots[i].active.take()?;
+        for segment in &active.segments {
+            if let Segment::Restore { spare, .. } = segment {
+                let _ = self.ctx.clear_kv_cache_seq(Some(*spare as u32), None, None);
+            }
+        }
+        Some(active)
+    }
+
+    /// Moves waiting requests into free slots, each to the slot whose cache saves it the most
+    /// evaluation (the least recently used among equals), keeping what the plan keeps.
     fn admit(&mut self) {
         while let Some(job) = self.queue.front() {
             let best = self
@@ -409,45 +521,51 @@ impl Scheduler<'_> {
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.active.is_none())
-                .map(|(i, s)| (i, common_prefix(&s.cached, &job.prompt)))
-                .max_by_key(|&(i, common)| (common, std::cmp::Reverse(i)));
-            let Some((index, common)) = best else { return };
+                .map(|(i, s)| {
+                    let min_run = if s.spare.is_empty() {
+                        0
+                    } else {
+                        self.reuse_min_run
+                    };
+                    let plan = reuse::plan(&s.cached, &job.prompt, min_run, s.spare.len());
+                    (i, plan)
+                })
+                .max_by_key(|(i, plan)| (plan.kept(), std::cmp::Reverse(self.slots[*i].last_used)));
+            let Some((index, plan)) = best else { return };
             let job = self.queue.pop_front().expect("front exists");
-            // At least one prompt token must be evaluated to get logits to sample from.
-            let keep = common.min(job.prompt.len() - 1);
-            let slot = &mut self.slots[index];
-            let trimmed =
-                self.ctx
-                    .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None);
-            if !matches!(trimmed, Ok(true)) {
-                let _ = self
-                    .ctx
-                    .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                slot.cached.clear();
-            } else {
-                slot.cached.truncate(keep);
-            }
-            let keep = slot.cached.len();
+            let (plan, segments) = self.apply_plan(index, plan, &job.prompt);
+            let kept = plan.kept();
+            let shifted = plan.shifted();
             let sampler = build_sampler(self.model, &job.params);
             self.metrics
                 .prompt_tokens
                 .fetch_add(job.prompt.len() as u64, Ordering::Relaxed);
             self.metrics
                 .prompt_tokens_reused
-                .fetch_add(keep as u64, Ordering::Relaxed);
+                .fetch_add(kept as u64, Ordering::Relaxed);
+            self.metrics
+                .prompt_tokens_reused_shifted
+                .fetch_add(shifted as u64, Ordering::Relaxed);
             self.metrics
                 .prompt_tokens_evaluated
-                .fetch_add((job.prompt.len() - keep) as u64, Ordering::Relaxed);
+                .fetch_add((job.prompt.len() - kept) as u64, Ordering::Relaxed);
             tracing::debug!(
                 slot = index,
                 prompt = job.prompt.len(),
-                reused = keep,
+                reused_prefix = plan.prefix,
+                reused_shifted = shifted,
+                runs = plan.runs.len(),
+                evaluated = job.prompt.len() - kept,
                 "request admitted"
             );
+            self.admitted += 1;
+            let slot = &mut self.slots[index];
+            slot.last_used = self.admitted;
             slot.active = Some(Active {
-                pending: job.prompt[keep..].to_vec(),
+                pending: Vec::new(),
+                segments,
                 prompt_tokens: job.prompt.len() as u32,
-                cached_tokens: keep as u32,
+                cached_tokens: kept as u32,
                 job,
                 sampler,
                 logits_at: None,
@@ -460,9 +578,85 @@ impl Scheduler<'_> {
         }
     }
 
+    /// Prepares slot `index`'s cache for `prompt`: each kept run goes to a spare sequence, the
+    /// cache is cut back to the kept prefix, and the rest of the prompt becomes segments.
+    /// Returns the plan as applied (prefix only when llama.cpp could not cut the cache).
+    fn apply_plan(
+        &mut self,
+        index: usize,
+        mut plan: ReusePlan,
+        prompt: &[LlamaToken],
+    ) -> (ReusePlan, VecDeque<Segment>) {
+        let slot = &mut self.slots[index];
+        let seq = slot.seq;
+        for (run, &spare) in plan.runs.iter().zip(&slot.spare) {
+            let _ = self.ctx.kv_cache_seq_cp(
+                seq,
+                spare,
+                Some(run.cached_at as u32),
+                Some((run.cached_at + run.len) as u32),
+            );
+        }
+        let trimmed = self
+            .ctx
+            .clear_kv_cache_seq(Some(seq as u32), Some(plan.prefix as u32), None);
+        if !matches!(trimmed, Ok(true)) {
+            // A memory that cannot drop part of a sequence starts over.
+            let _ = self.ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+            for &spare in &slot.spare[..plan.runs.len()] {
+                let _ = self.ctx.clear_kv_cache_seq(Some(spare as u32), None, None);
+            }
+            plan = ReusePlan::default();
+        }
+        slot.cached.truncate(plan.prefix);
+        let mut segments = VecDeque::new();
+        let mut at = plan.prefix;
+        for (run, &spare) in plan.runs.iter().zip(&slot.spare) {
+            if run.prompt_at > at {
+                segments.push_back(Segment::Evaluate(prompt[at..run.prompt_at].to_vec()));
+            }
+            segments.push_back(Segment::Restore {
+                spare,
+                shift: run.prompt_at as i32 - run.cached_at as i32,
+                tokens: prompt[run.prompt_at..run.prompt_at + run.len].to_vec(),
+            });
+            at = run.prompt_at + run.len;
+        }
+        segments.push_back(Segment::Evaluate(prompt[at..].to_vec()));
+        (plan, segments)
+    }
+
+    /// Brings slot `i` to its next tokens to evaluate: kept runs whose place has come are moved
+    /// into the slot's sequence (their cells change owner and position, nothing is evaluated).
+    fn next_segment(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        let Some(active) = slot.active.as_mut() else {
+            return;
+        };
+        while active.pending.is_empty() {
+            match active.segments.pop_front() {
+                None => return,
+                Some(Segment::Evaluate(tokens)) => active.pending = tokens,
+                Some(Segment::Restore {
+                    spare,
+                    shift,
+                    tokens,
+                }) => {
+                    let _ = self.ctx.kv_cache_seq_add(spare, None, None, shift);
+                    let _ = self.ctx.kv_cache_seq_cp(spare, slot.seq, None, None);
+                    let _ = self.ctx.clear_kv_cache_seq(Some(spare as u32), None, None);
+                    slot.cached.extend(tokens);
+                }
+            }
+        }
+    }
+
     /// One decode over every active slot: one token for each generating slot, then prompt
     /// chunks in the room left, so a long prompt never stalls the others for long.
     fn step(&mut self) {
+        for i in 0..self.slots.len() {
+            self.next_segment(i);
+        }
         self.batch.clear();
         let mut room = self.n_batch;
         // Generating slots first (they need a single token), then prompts.
@@ -478,7 +672,8 @@ impl Scheduler<'_> {
             let slot = &mut self.slots[i];
             let active = slot.active.as_mut().expect("active slot");
             let take = active.pending.len().min(room);
-            let completes = take == active.pending.len();
+            // Logits only at the prompt's last token (or the sampled one).
+            let completes = take == active.pending.len() && active.segments.is_empty();
             let start = slot.cached.len();
             for (k, token) in active.pending[..take].iter().enumerate() {
                 let logits = completes && k + 1 == take;
@@ -499,14 +694,14 @@ impl Scheduler<'_> {
         if let Err(e) = self.ctx.decode(&mut self.batch) {
             tracing::warn!("llama.cpp decode failed: {e}");
             for (i, _) in in_batch {
-                let slot = &mut self.slots[i];
-                if let Some(active) = slot.active.take() {
+                if let Some(active) = self.release(i) {
                     let _ = active
                         .job
                         .events
                         .send(Event::Failed(format!("the model could not decode: {e}")));
                     self.outstanding.fetch_sub(1, Ordering::AcqRel);
                 }
+                let slot = &mut self.slots[i];
                 let _ = self
                     .ctx
                     .clear_kv_cache_seq(Some(slot.seq as u32), None, None);
@@ -528,8 +723,7 @@ impl Scheduler<'_> {
             let now = Instant::now();
             let finish = self.after_sample(i, token, now);
             if let Some((finish, text)) = finish {
-                let slot = &mut self.slots[i];
-                let active = slot.active.take().expect("active slot");
+                let active = self.release(i).expect("active slot");
                 if !text.is_empty() {
                     let _ = active.job.events.send(Event::Text(text));
                 }
@@ -565,7 +759,8 @@ impl Scheduler<'_> {
             Some(prev) => self.metrics.time_per_output_token.observe(now - prev),
         }
         active.last_token_at = Some(now);
-        if model.vocab().is_eog(token) && !active.job.params.ignore_eos {
+        let ends_fill = active.job.stop_tokens.contains(&token);
+        if (model.vocab().is_eog(token) || ends_fill) && !active.job.params.ignore_eos {
             return Some((FinishReason::Stop, std::mem::take(&mut active.unsent)));
         }
         active.generated += 1;
@@ -650,10 +845,6 @@ fn argmax(logits: &[f32]) -> i32 {
         }
     }
     best as i32
-}
-
-pub fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// The complete UTF-8 text at the front of `bytes`, leaving a split character behind.

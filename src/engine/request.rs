@@ -55,19 +55,72 @@ impl Default for SamplingParams {
     }
 }
 
-/// GitLab's self-hosted code completion sends Codestral FIM inside a chat message:
-/// `<s>[SUFFIX]{suffix}[PREFIX]{prefix}` (suffix first). Returns (prefix, suffix) when the last
-/// user message has that shape.
-pub fn codestral_chat_fim(messages: &[ChatMessage]) -> Option<(String, String)> {
-    let last = messages.iter().rev().find(|m| m.role == "user")?;
-    let body = last.content.trim_start();
-    let body = body.strip_prefix("<s>").unwrap_or(body).trim_start();
+/// A fill-in-the-middle request: the code before and after the cursor. Every wire shape of one
+/// (a `suffix` field, or a family's FIM text in a prompt or chat message) becomes this, and the
+/// engine lays it out in the loaded model's own format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub prefix: String,
+    pub suffix: String,
+}
+
+impl Fill {
+    fn new(prefix: &str, suffix: &str) -> Self {
+        Fill {
+            prefix: prefix.to_string(),
+            suffix: suffix.to_string(),
+        }
+    }
+}
+
+/// The FIM text shapes GitLab's AI Gateway sends per model family (reference 3.4a), recognised
+/// only when the whole text has the shape: the first marker at the start (after a BOS text),
+/// the others in order, the closing one at the end.
+pub fn fill_from_text(text: &str) -> Option<Fill> {
+    codestral_fill(text)
+        .or_else(|| psm_fill(text, "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"))
+        .or_else(|| psm_fill(text, "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"))
+        .or_else(|| code_llama_fill(text))
+}
+
+/// A chat request whose last message is a user message holding a FIM text shape.
+pub fn fill_from_messages(messages: &[ChatMessage]) -> Option<Fill> {
+    let last = messages.last().filter(|m| m.role == "user")?;
+    fill_from_text(&last.content)
+}
+
+/// Codestral, Mistral and Mixtral: `<s>[SUFFIX]{suffix}[PREFIX]{prefix}` (suffix first), with
+/// `</s>` or no BOS text, and a `[MIDDLE]` at the end in the text-completion variant.
+fn codestral_fill(text: &str) -> Option<Fill> {
+    let body = text.trim_start();
+    let body = body
+        .strip_prefix("<s>")
+        .or_else(|| body.strip_prefix("</s>"))
+        .unwrap_or(body);
     let rest = body.strip_prefix("[SUFFIX]")?;
-    let split = rest.find("[PREFIX]")?;
-    let suffix = &rest[..split];
-    let prefix = &rest[split + "[PREFIX]".len()..];
+    let (suffix, prefix) = rest.split_once("[PREFIX]")?;
     let prefix = prefix.strip_suffix("[MIDDLE]").unwrap_or(prefix);
-    Some((prefix.to_string(), suffix.to_string()))
+    Some(Fill::new(prefix, suffix))
+}
+
+/// Prefix-suffix-middle text: `{pre}{prefix}{suf}{suffix}{mid}` (CodeGemma, DeepSeek Coder).
+fn psm_fill(text: &str, pre: &str, suf: &str, mid: &str) -> Option<Fill> {
+    let body = text.trim_start();
+    let body = body.strip_prefix("<bos>").unwrap_or(body);
+    let rest = body.strip_prefix(pre)?;
+    let rest = rest.trim_end().strip_suffix(mid)?;
+    let (prefix, suffix) = rest.split_once(suf)?;
+    Some(Fill::new(prefix, suffix))
+}
+
+/// Code Llama: `<PRE> {prefix} <SUF>{suffix} <MID>`; the spaces around the markers belong to
+/// the format, not to the code.
+fn code_llama_fill(text: &str) -> Option<Fill> {
+    let fill = psm_fill(text, "<PRE>", "<SUF>", "<MID>")?;
+    let prefix = fill.prefix.strip_prefix(' ').unwrap_or(&fill.prefix);
+    let prefix = prefix.strip_suffix(' ').unwrap_or(prefix);
+    let suffix = fill.suffix.strip_suffix(' ').unwrap_or(&fill.suffix);
+    Some(Fill::new(prefix, suffix))
 }
 
 #[cfg(test)]
@@ -75,19 +128,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_gitlab_fim_shape_is_recognised() {
+        let (p, s) = ("def f(x):\n    ", "\n    return x\n");
+        let expected = Some(Fill::new(p, s));
+        for text in [
+            format!("<s>[SUFFIX]{s}[PREFIX]{p}"),
+            format!("</s>[SUFFIX]{s}[PREFIX]{p}[MIDDLE]"),
+            format!("[SUFFIX]{s}[PREFIX]{p}"),
+            format!("<|fim_prefix|>{p}<|fim_suffix|>{s}<|fim_middle|>"),
+            format!("<PRE> {p} <SUF>{s} <MID>"),
+            format!("<｜fim▁begin｜>{p}<｜fim▁hole｜>{s}<｜fim▁end｜>"),
+        ] {
+            assert_eq!(fill_from_text(&text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
     fn codestral_shape_is_recognised_suffix_first() {
         let messages = [
             ChatMessage::new("system", "fill the gap"),
             ChatMessage::new("user", "<s>[SUFFIX]\n    return x\n[PREFIX]def f(x):\n"),
         ];
-        let (prefix, suffix) = codestral_chat_fim(&messages).unwrap();
-        assert_eq!(prefix, "def f(x):\n");
-        assert_eq!(suffix, "\n    return x\n");
+        let fill = fill_from_messages(&messages).unwrap();
+        assert_eq!(fill.prefix, "def f(x):\n");
+        assert_eq!(fill.suffix, "\n    return x\n");
     }
 
     #[test]
     fn ordinary_chat_is_not_fim() {
-        assert!(codestral_chat_fim(&[ChatMessage::new("user", "What is [PREFIX]?")]).is_none());
-        assert!(codestral_chat_fim(&[ChatMessage::new("user", "hello")]).is_none());
+        for text in [
+            "What is [PREFIX]?",
+            "hello",
+            "Explain <|fim_prefix|> tokens",
+            "<|fim_prefix|>a<|fim_suffix|>b",
+            "Use <PRE> a <SUF>b <MID> like this.",
+        ] {
+            assert!(fill_from_text(text).is_none(), "{text:?}");
+        }
+        // A FIM shape in an earlier message, or from the assistant, is not this request's.
+        let messages = [
+            ChatMessage::new("user", "<|fim_prefix|>a<|fim_suffix|>b<|fim_middle|>"),
+            ChatMessage::new("assistant", "ok"),
+        ];
+        assert!(fill_from_messages(&messages).is_none());
     }
 }

@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::engine::prompt::{self, FimMode};
-use crate::engine::request::codestral_chat_fim;
+use crate::engine::request::{fill_from_messages, fill_from_text, Fill};
 use crate::engine::{Engine, Event, FinishReason, Metrics, SamplingParams, SubmitError, Usage};
 use crate::secret::Secret;
 pub use listen::serve;
@@ -274,6 +274,8 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
             "created": state.created,
             "owned_by": "duo-selfhost",
             "fim": engine.info.fim.label(),
+            "fim_layout": engine.info.fim.layout().map(|l| l.label()),
+            "kv_reuse": engine.info.kv_reuse.label(),
             "context_length": engine.info.slot_context,
             "n_ctx_train": engine.info.n_ctx_train,
             "parallel": engine.info.parallel,
@@ -361,12 +363,11 @@ struct Answer {
     model: String,
     id: String,
     created: u64,
-    fim: Option<FimMode>,
 }
 
 impl Answer {
     /// A new answer of `shape`, with OpenAI's id prefix for that shape.
-    fn new(shape: Shape, state: &AppState, fim: Option<FimMode>) -> Self {
+    fn new(shape: Shape, state: &AppState) -> Self {
         let prefix = match shape {
             Shape::Chat => "chatcmpl",
             Shape::Text => "cmpl",
@@ -376,20 +377,45 @@ impl Answer {
             model: state.config.served_name.clone(),
             id: format!("{prefix}-{}", random_id()),
             created: unix_now(),
-            fim,
         }
     }
 }
 
-/// The prompt of a fill-in-the-middle request, in the loaded model's FIM format.
-fn fim_request(
-    engine: &Engine,
-    prefix: &str,
-    suffix: &str,
-) -> Result<(Vec<LlamaToken>, Option<FimMode>), ApiError> {
-    let mode = engine.info.fim;
-    let tokens = prompt::fim_tokens(engine.model(), engine.template(), mode, prefix, suffix)?;
-    Ok((tokens, Some(mode)))
+/// What the engine runs for one request.
+struct Prepared {
+    tokens: Vec<LlamaToken>,
+    /// Tokens besides end-of-generation that end the answer.
+    stop_tokens: Vec<LlamaToken>,
+    /// Set for a fill: how it was run, and the suffix an emulated answer is cleaned against.
+    fill: Option<(FimMode, String)>,
+}
+
+impl Prepared {
+    fn plain(tokens: Vec<LlamaToken>) -> Self {
+        Prepared {
+            tokens,
+            stop_tokens: Vec::new(),
+            fill: None,
+        }
+    }
+
+    /// A fill-in-the-middle request in the loaded model's own FIM layout, whatever shape it
+    /// arrived in.
+    fn fill(engine: &Engine, fill: Fill) -> Result<Self, ApiError> {
+        let mode = engine.info.fim;
+        let tokens = prompt::fim_tokens(
+            engine.model(),
+            engine.template(),
+            mode,
+            &fill.prefix,
+            &fill.suffix,
+        )?;
+        Ok(Prepared {
+            tokens,
+            stop_tokens: prompt::fill_stop_tokens(engine.model(), mode),
+            fill: Some((mode, fill.suffix)),
+        })
+    }
 }
 
 async fn chat_completions(
@@ -400,16 +426,13 @@ async fn chat_completions(
     let call = request::parse_chat(&read_body(&state, &headers, body).await?)?;
     let engine = state.engine()?;
     check_max_tokens(engine, &call.params)?;
-    // GitLab code completion: Codestral FIM inside a chat message, run as a true FIM.
-    let (tokens, fim) = match codestral_chat_fim(&call.messages) {
-        Some((prefix, suffix)) => fim_request(engine, &prefix, &suffix)?,
-        None => (
-            engine.template().tokens(engine.model(), &call.messages)?,
-            None,
-        ),
+    // GitLab's code completion sends each family's FIM text inside a chat message.
+    let prepared = match fill_from_messages(&call.messages) {
+        Some(fill) => Prepared::fill(engine, fill)?,
+        None => Prepared::plain(engine.template().tokens(engine.model(), &call.messages)?),
     };
-    let answer = Answer::new(Shape::Chat, &state, fim);
-    run(engine, tokens, call.params, call.delivery, answer).await
+    let answer = Answer::new(Shape::Chat, &state);
+    run(engine, prepared, call.params, call.delivery, answer).await
 }
 
 async fn completions(
@@ -420,38 +443,77 @@ async fn completions(
     let call = request::parse_completion(&read_body(&state, &headers, body).await?)?;
     let engine = state.engine()?;
     check_max_tokens(engine, &call.params)?;
-    let (tokens, fim) = match &call.suffix {
-        // A suffix is never ignored: it makes the request fill-in-the-middle.
-        Some(suffix) => fim_request(engine, &call.prompt, suffix)?,
-        None => (
-            prompt::completion_tokens(engine.model(), &call.prompt),
-            None,
-        ),
+    // A suffix is never ignored: it makes the request fill-in-the-middle, as does a prompt in
+    // a family's FIM text.
+    let fill = match call.suffix {
+        Some(suffix) => Some(Fill {
+            prefix: call.prompt.clone(),
+            suffix,
+        }),
+        None => fill_from_text(&call.prompt),
     };
-    let answer = Answer::new(Shape::Text, &state, fim);
-    run(engine, tokens, call.params, call.delivery, answer).await
+    let prepared = match fill {
+        Some(fill) => Prepared::fill(engine, fill)?,
+        None => Prepared::plain(prompt::completion_tokens(engine.model(), &call.prompt)),
+    };
+    let answer = Answer::new(Shape::Text, &state);
+    run(engine, prepared, call.params, call.delivery, answer).await
 }
 
 async fn run(
     engine: &Engine,
-    tokens: Vec<LlamaToken>,
+    prepared: Prepared,
     params: SamplingParams,
     delivery: Delivery,
     answer: Answer,
 ) -> Result<Response, ApiError> {
-    let events = engine.submit(tokens, params)?;
-    let fim = answer.fim;
+    let mut events = engine.submit(prepared.tokens, params, prepared.stop_tokens)?;
+    if let Some((FimMode::Emulated, suffix)) = &prepared.fill {
+        events = cleaned_fill(events, suffix.clone());
+    }
     let mut response = if delivery.stream {
         stream_response(events, answer, delivery.include_usage).into_response()
     } else {
         whole_response(events, answer).await?.into_response()
     };
-    if let Some(mode) = fim {
+    if let Some((mode, _)) = prepared.fill {
         response
             .headers_mut()
             .insert(FIM_HEADER, HeaderValue::from_static(mode.label()));
     }
     Ok(response)
+}
+
+/// An emulated fill's answer, cleaned before it leaves (the gateway passes a completion to the
+/// editor as it is): held back until done, then sent as one piece.
+fn cleaned_fill(mut events: UnboundedReceiver<Event>, suffix: String) -> UnboundedReceiver<Event> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut text = String::new();
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(Event::Text(piece)) => text.push_str(&piece),
+                    Some(done @ Event::Done { .. }) => {
+                        let cleaned = prompt::clean_emulated_fill(&text, &suffix);
+                        if !cleaned.is_empty() {
+                            let _ = tx.send(Event::Text(cleaned));
+                        }
+                        let _ = tx.send(done);
+                        return;
+                    }
+                    Some(failed @ Event::Failed(_)) => {
+                        let _ = tx.send(failed);
+                        return;
+                    }
+                    None => return,
+                },
+                // The client went away: dropping `events` frees the slot.
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    rx
 }
 
 fn usage_json(usage: &Usage) -> Value {
