@@ -448,6 +448,10 @@ pub struct ServeArgs {
     #[arg(long, value_enum, value_name = "LAYOUT")]
     pub fim_layout: Option<FimLayoutArg>,
 
+    /// A Jinja chat template file to use instead of the GGUF's (needed for a GGUF that has none)
+    #[arg(long, value_name = "FILE")]
+    pub chat_template: Option<PathBuf>,
+
     /// Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix
     #[arg(long, default_value_t = 32, value_name = "TOKENS")]
     pub reuse_min_run: usize,

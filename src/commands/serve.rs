@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::cli::{FimLayoutArg, ServeArgs};
-use crate::engine::prompt::FimLayout;
+use crate::engine::prompt::{FimLayout, TemplateOrigin};
 use crate::engine::{Engine, EngineConfig, Metrics};
 use crate::error::{ExitStatus, Problem};
 use crate::model_cache;
@@ -44,6 +44,18 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             .map(|n| n.get() as i32)
             .unwrap_or(4)
     });
+    let chat_template = match &args.chat_template {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Problem::user(format!(
+                "cannot read the chat template {}: {e}",
+                path.display()
+            ))
+            .hint(
+                "pass a readable Jinja file to --chat-template, or leave it out to use the GGUF's",
+            )
+        })?),
+        None => None,
+    };
     let engine_config = EngineConfig {
         model_path: model.path.clone(),
         ctx_size: args.ctx_size,
@@ -55,6 +67,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             FimLayoutArg::Psm => FimLayout::Psm,
             FimLayoutArg::Spm => FimLayout::Spm,
         }),
+        chat_template,
         reuse_min_run: args.reuse_min_run,
         max_queue: args.max_queue,
     };
@@ -92,13 +105,14 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
                     Some(layout) => format!("native, {} layout", layout.label()),
                     None => engine.info.fim.label().to_string(),
                 };
+                let fallback = engine.template().origin == TemplateOrigin::Fallback;
                 let context = format!(
                     "{} tokens per slot, cache reuse: {}",
                     engine.info.slot_context,
                     engine.info.kv_reuse.label()
                 );
                 let _ = loading_state.engine.set(engine);
-                (fim, context)
+                (fim, context, fallback)
             });
             let _ = loaded_tx.send(result);
         });
@@ -127,9 +141,17 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         tokio::select! {
             loaded = loaded_rx => {
                 match loaded {
-                    Ok(Ok((fim, context))) => printer.info(format!(
-                        "serving {served_name} on http://{addr}/v1 (fill-in-the-middle: {fim}, {context})"
-                    )),
+                    Ok(Ok((fim, context, fallback))) => {
+                        if fallback {
+                            printer.warn(format!(
+                                "{} has no chat template: chat requests use ChatML, which a base model was not trained on; pass the model's own with --chat-template FILE",
+                                model.name
+                            ));
+                        }
+                        printer.info(format!(
+                            "serving {served_name} on http://{addr}/v1 (fill-in-the-middle: {fim}, {context})"
+                        ));
+                    }
                     Ok(Err(e)) => {
                         if let Some(bad) = e.downcast_ref::<crate::engine::prompt::PromptError>() {
                             return Err(Problem::user(bad.to_string())

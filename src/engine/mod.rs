@@ -59,6 +59,8 @@ pub struct EngineConfig {
     pub n_gpu_layers: u32,
     pub fim_tokens: Option<String>,
     pub fim_layout: Option<FimLayout>,
+    /// A Jinja chat template replacing the GGUF's (`--chat-template`).
+    pub chat_template: Option<String>,
     /// Shortest cached run kept after an edit; 0 keeps only the common prefix.
     pub reuse_min_run: usize,
     /// Requests allowed to wait beyond the busy slots.
@@ -179,7 +181,12 @@ impl Engine {
         let (model, info) = ready_rx
             .recv()
             .map_err(|_| anyhow::anyhow!("the engine thread stopped while loading the model"))??;
-        let template = ChatTemplate::from_model(&model)?;
+        let template = match &config.chat_template {
+            Some(source) => {
+                ChatTemplate::from_source(&model, source, prompt::TemplateOrigin::File)?
+            }
+            None => ChatTemplate::from_model(&model)?,
+        };
         metrics
             .slots
             .store(u64::from(config.parallel), Ordering::Relaxed);
@@ -297,14 +304,18 @@ fn engine_thread(
     } else {
         KvReuse::Prefix
     };
-    // One KV buffer shared by every sequence: moving a run between sequences is then a change of
-    // the cells' owners, not a copy. The scheduler keeps each slot within its share.
+    // With shifted runs, one KV buffer shared by every sequence: moving a run between sequences
+    // is then a change of the cells' owners, not a copy. The scheduler keeps each slot within
+    // its share. Its price: a request batched with others attends over the shared buffer and
+    // may round differently from the same request alone (greedy answers of a tiny model can
+    // then differ); with prefix reuse only, each slot has a buffer of its own and answers do
+    // not depend on what they were batched with.
     let ctx_params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(config.ctx_size))
         .with_n_batch(n_batch)
         .with_n_ubatch(n_batch)
         .with_n_seq_max(parallel * (1 + runs_per_slot))
-        .with_kv_unified(true)
+        .with_kv_unified(runs_per_slot > 0)
         .with_n_threads(config.threads)
         .with_n_threads_batch(config.threads);
     let ctx = match model.new_context(backend, ctx_params) {

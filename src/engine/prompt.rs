@@ -70,6 +70,8 @@ pub enum PromptError {
     NotAToken(String),
     #[error("the prefix-suffix-middle layout needs a middle token, and this model has none; use --fim-layout spm or name one in --fim-tokens")]
     NoMiddleToken,
+    #[error("token id {id} is not in this model's vocabulary of {vocab} tokens")]
+    TokenOutOfRange { id: u32, vocab: u32 },
     #[error("the model's chat template does not render: {0}")]
     Template(String),
 }
@@ -187,6 +189,17 @@ pub fn single_token(model: &LlamaModel, text: &str) -> Result<LlamaToken, Prompt
 /// smuggle control tokens in.
 pub fn tokenize_text(model: &LlamaModel, text: &str) -> Vec<LlamaToken> {
     model.vocab().tokenize(text.as_bytes(), false, false)
+}
+
+/// A prompt given as token ids, each checked against the vocabulary.
+pub fn checked_tokens(model: &LlamaModel, ids: &[u32]) -> Result<Vec<LlamaToken>, PromptError> {
+    let vocab = model.n_vocab() as u32;
+    ids.iter()
+        .map(|&id| match i32::try_from(id) {
+            Ok(token) if id < vocab => Ok(LlamaToken(token)),
+            _ => Err(PromptError::TokenOutOfRange { id, vocab }),
+        })
+        .collect()
 }
 
 /// A plain completion prompt, with BOS when the vocabulary wants one.
@@ -315,26 +328,60 @@ pub fn fim_tokens(
     }
 }
 
-/// The GGUF's `tokenizer.chat_template`, compiled once.
+/// The chat template, compiled once: the GGUF's `tokenizer.chat_template`, a file given with
+/// `--chat-template`, or ChatML when the GGUF has none.
 pub struct ChatTemplate {
     env: minijinja::Environment<'static>,
     bos_text: String,
     eos_text: String,
+    pub origin: TemplateOrigin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateOrigin {
+    Gguf,
+    File,
+    /// The GGUF has no template: ChatML, which a base model was not trained on.
+    Fallback,
+}
+
+impl TemplateOrigin {
+    pub fn label(self) -> &'static str {
+        match self {
+            TemplateOrigin::Gguf => "gguf",
+            TemplateOrigin::File => "file",
+            TemplateOrigin::Fallback => "fallback",
+        }
+    }
 }
 
 /// ChatML, for a GGUF without a template of its own.
 const FALLBACK_TEMPLATE: &str = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/// Marks where a continued assistant message ends in the rendered text.
+const PREFILL_END: &str = "<<duo-selfhost:prefill-end>>";
+
 impl ChatTemplate {
+    /// The GGUF's template, else ChatML (`origin` says which).
     pub fn from_model(model: &LlamaModel) -> Result<Self, PromptError> {
-        let source = model
-            .meta_val_str("tokenizer.chat_template")
-            .unwrap_or_else(|_| FALLBACK_TEMPLATE.to_string());
-        Self::new(
-            &source,
+        match model.meta_val_str("tokenizer.chat_template") {
+            Ok(source) => Self::from_source(model, &source, TemplateOrigin::Gguf),
+            Err(_) => Self::from_source(model, FALLBACK_TEMPLATE, TemplateOrigin::Fallback),
+        }
+    }
+
+    pub fn from_source(
+        model: &LlamaModel,
+        source: &str,
+        origin: TemplateOrigin,
+    ) -> Result<Self, PromptError> {
+        let mut template = Self::new(
+            source,
             token_text(model, model.vocab().bos()),
             token_text(model, model.vocab().eos()),
-        )
+        )?;
+        template.origin = origin;
+        Ok(template)
     }
 
     pub fn new(source: &str, bos_text: String, eos_text: String) -> Result<Self, PromptError> {
@@ -364,26 +411,56 @@ impl ChatTemplate {
             env,
             bos_text,
             eos_text,
+            origin: TemplateOrigin::File,
         })
     }
 
     /// The prompt text, with the assistant turn opened.
     pub fn render(&self, messages: &[ChatMessage]) -> Result<String, PromptError> {
+        self.render_as(messages, false)
+    }
+
+    /// The prompt text; with `continue_final`, it ends inside the last (assistant) message, as
+    /// Hugging Face's `continue_final_message`: rendered without a generation prompt and cut
+    /// where that message's content ends, whatever the template writes to close a turn.
+    pub fn render_as(
+        &self,
+        messages: &[ChatMessage],
+        continue_final: bool,
+    ) -> Result<String, PromptError> {
         let template = self
             .env
             .get_template("chat")
             .map_err(|e| PromptError::Template(e.to_string()))?;
-        template
+        let last = messages.len().saturating_sub(1);
+        let rendered = template
             .render(minijinja::context! {
                 messages => messages
                     .iter()
-                    .map(|m| minijinja::context! { role => m.role.clone(), content => m.content.clone() })
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let content = if continue_final && i == last {
+                            format!("{}{PREFILL_END}", m.content)
+                        } else {
+                            m.content.clone()
+                        };
+                        minijinja::context! { role => m.role.clone(), content => content }
+                    })
                     .collect::<Vec<_>>(),
-                add_generation_prompt => true,
+                add_generation_prompt => !continue_final,
                 bos_token => self.bos_text.clone(),
                 eos_token => self.eos_text.clone(),
             })
-            .map_err(|e| PromptError::Template(e.to_string()))
+            .map_err(|e| PromptError::Template(e.to_string()))?;
+        if !continue_final {
+            return Ok(rendered);
+        }
+        match rendered.find(PREFILL_END) {
+            Some(end) => Ok(rendered[..end].to_string()),
+            None => Err(PromptError::Template(
+                "the template does not write the last message, so it cannot be continued; send it without continue_final_message".into(),
+            )),
+        }
     }
 
     /// The rendered prompt as tokens: the template's special tokens parsed as such, BOS added
@@ -393,7 +470,17 @@ impl ChatTemplate {
         model: &LlamaModel,
         messages: &[ChatMessage],
     ) -> Result<Vec<LlamaToken>, PromptError> {
-        let text = self.render(messages)?;
+        self.tokens_as(model, messages, false)
+    }
+
+    /// `tokens`, ending inside the last message when `continue_final` (see `render_as`).
+    pub fn tokens_as(
+        &self,
+        model: &LlamaModel,
+        messages: &[ChatMessage],
+        continue_final: bool,
+    ) -> Result<Vec<LlamaToken>, PromptError> {
+        let text = self.render_as(messages, continue_final)?;
         let mut tokens = model.vocab().tokenize(text.as_bytes(), false, true);
         if let Some(bos) = bos(model) {
             if tokens.first() != Some(&bos) {

@@ -276,6 +276,7 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
             "fim": engine.info.fim.label(),
             "fim_layout": engine.info.fim.layout().map(|l| l.label()),
             "kv_reuse": engine.info.kv_reuse.label(),
+            "chat_template": engine.template().origin.label(),
             "context_length": engine.info.slot_context,
             "n_ctx_train": engine.info.n_ctx_train,
             "parallel": engine.info.parallel,
@@ -429,7 +430,11 @@ async fn chat_completions(
     // GitLab's code completion sends each family's FIM text inside a chat message.
     let prepared = match fill_from_messages(&call.messages) {
         Some(fill) => Prepared::fill(engine, fill)?,
-        None => Prepared::plain(engine.template().tokens(engine.model(), &call.messages)?),
+        None => Prepared::plain(engine.template().tokens_as(
+            engine.model(),
+            &call.messages,
+            call.continue_final,
+        )?),
     };
     let answer = Answer::new(Shape::Chat, &state);
     run(engine, prepared, call.params, call.delivery, answer).await
@@ -445,16 +450,36 @@ async fn completions(
     check_max_tokens(engine, &call.params)?;
     // A suffix is never ignored: it makes the request fill-in-the-middle, as does a prompt in
     // a family's FIM text.
+    let text = match call.prompt {
+        request::Prompt::Text(text) => text,
+        request::Prompt::Tokens(ids) => {
+            if call.suffix.is_some() {
+                return Err(ApiError::bad_request(
+                    "suffix needs a text prompt, not token ids",
+                ));
+            }
+            let tokens = prompt::checked_tokens(engine.model(), &ids)?;
+            let answer = Answer::new(Shape::Text, &state);
+            return run(
+                engine,
+                Prepared::plain(tokens),
+                call.params,
+                call.delivery,
+                answer,
+            )
+            .await;
+        }
+    };
     let fill = match call.suffix {
         Some(suffix) => Some(Fill {
-            prefix: call.prompt.clone(),
+            prefix: text.clone(),
             suffix,
         }),
-        None => fill_from_text(&call.prompt),
+        None => fill_from_text(&text),
     };
     let prepared = match fill {
         Some(fill) => Prepared::fill(engine, fill)?,
-        None => Prepared::plain(prompt::completion_tokens(engine.model(), &call.prompt)),
+        None => Prepared::plain(prompt::completion_tokens(engine.model(), &text)),
     };
     let answer = Answer::new(Shape::Text, &state);
     run(engine, prepared, call.params, call.delivery, answer).await

@@ -28,17 +28,27 @@ pub struct Delivery {
 pub struct ChatCall {
     /// Never empty.
     pub messages: Vec<ChatMessage>,
+    /// The last message is the assistant's and the answer continues it (an assistant prefill,
+    /// as Duo Chat's ReAct prompt ends in `\nThought:`), instead of opening a new turn.
+    pub continue_final: bool,
     pub params: SamplingParams,
     pub delivery: Delivery,
 }
 
 #[derive(Debug)]
 pub struct CompletionCall {
-    pub prompt: String,
+    pub prompt: Prompt,
     /// Present: fill-in-the-middle.
     pub suffix: Option<String>,
     pub params: SamplingParams,
     pub delivery: Delivery,
+}
+
+/// A completion prompt: text, or token ids (OpenAI's array-of-integers form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prompt {
+    Text(String),
+    Tokens(Vec<u32>),
 }
 
 pub fn parse_chat(body: &[u8]) -> Result<ChatCall, Invalid> {
@@ -57,8 +67,29 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatCall, Invalid> {
             })
         })
         .collect::<Result<Vec<_>, Invalid>>()?;
+    let ends_with_assistant = messages.last().is_some_and(|m| m.role == "assistant");
+    let continue_final = match (
+        request.continue_final_message,
+        request.add_generation_prompt,
+    ) {
+        (Some(true), Some(true)) => {
+            return Err(Invalid::new(
+                "continue_final_message and add_generation_prompt cannot both be true: continue the last assistant message, or open a new assistant turn",
+            ))
+        }
+        (Some(true), _) if !ends_with_assistant => {
+            return Err(Invalid::new(
+                "continue_final_message needs the last message to be the assistant's",
+            ))
+        }
+        (Some(explicit), _) => explicit,
+        // As llama.cpp's server: a final assistant message is continued unless a new turn is
+        // asked for.
+        (None, add_generation_prompt) => ends_with_assistant && add_generation_prompt != Some(true),
+    };
     Ok(ChatCall {
         messages,
+        continue_final,
         params,
         delivery: request.sampling.delivery(),
     })
@@ -68,11 +99,15 @@ pub fn parse_completion(body: &[u8]) -> Result<CompletionCall, Invalid> {
     let request: CompletionRequest = decode(body)?;
     let params = request.sampling.to_params(None)?;
     let prompt = match request.prompt {
-        PromptField::One(p) => p,
-        PromptField::Many(mut list) if list.len() == 1 => list.remove(0),
+        PromptField::One(p) => Prompt::Text(p),
+        PromptField::Many(mut list) if list.len() == 1 => Prompt::Text(list.remove(0)),
+        PromptField::Tokens(ids) if ids.is_empty() => {
+            return Err(Invalid::new("prompt must not be an empty list of tokens"))
+        }
+        PromptField::Tokens(ids) => Prompt::Tokens(ids),
         PromptField::Many(_) => {
             return Err(Invalid::new(
-                "prompt must be one string (batches of prompts are not supported)",
+                "prompt must be one string or one list of token ids (batches of prompts are not supported)",
             ))
         }
     };
@@ -220,6 +255,9 @@ struct InMessage {
 struct ChatRequest {
     messages: Vec<InMessage>,
     max_completion_tokens: Option<i64>,
+    /// vLLM's and Hugging Face's names for an assistant prefill.
+    continue_final_message: Option<bool>,
+    add_generation_prompt: Option<bool>,
     #[serde(flatten)]
     sampling: SamplingFields,
 }
@@ -229,6 +267,7 @@ struct ChatRequest {
 enum PromptField {
     One(String),
     Many(Vec<String>),
+    Tokens(Vec<u32>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -310,9 +349,47 @@ mod tests {
     #[test]
     fn completions_take_one_prompt_and_an_optional_suffix() {
         let call = parse_completion(br#"{"prompt":["def f("],"suffix":"\n","stream":true,"stream_options":{"include_usage":true}}"#).unwrap();
-        assert_eq!(call.prompt, "def f(");
+        assert_eq!(call.prompt, Prompt::Text("def f(".into()));
         assert_eq!(call.suffix.as_deref(), Some("\n"));
         assert!(call.delivery.stream && call.delivery.include_usage);
         assert!(parse_completion(br#"{"prompt":["a","b"]}"#).is_err());
+        let call = parse_completion(br#"{"prompt":[1,2,3]}"#).unwrap();
+        assert_eq!(call.prompt, Prompt::Tokens(vec![1, 2, 3]));
+        assert!(parse_completion(br#"{"prompt":[]}"#).is_err());
+        assert!(parse_completion(br#"{"prompt":[-1]}"#).is_err());
+    }
+
+    #[test]
+    fn a_final_assistant_message_is_continued_unless_a_new_turn_is_asked_for() {
+        let prefill = r#"[{"role":"user","content":"q"},{"role":"assistant","content":"
+Thought:"}]"#;
+        let call =
+            |extra: &str| parse_chat(format!("{{\"messages\":{prefill}{extra}}}").as_bytes());
+        assert!(call("").unwrap().continue_final);
+        assert!(
+            call(r#","continue_final_message":true,"add_generation_prompt":false"#)
+                .unwrap()
+                .continue_final
+        );
+        assert!(
+            !call(r#","add_generation_prompt":true"#)
+                .unwrap()
+                .continue_final
+        );
+        assert!(
+            !call(r#","continue_final_message":false"#)
+                .unwrap()
+                .continue_final
+        );
+        let both =
+            call(r#","continue_final_message":true,"add_generation_prompt":true"#).unwrap_err();
+        assert!(both.0.contains("cannot both be true"), "{both:?}");
+        let user_last = parse_chat(
+            br#"{"messages":[{"role":"user","content":"q"}],"continue_final_message":true}"#,
+        )
+        .unwrap_err();
+        assert!(user_last.0.contains("assistant"), "{user_last:?}");
+        let plain = parse_chat(br#"{"messages":[{"role":"user","content":"q"}]}"#).unwrap();
+        assert!(!plain.continue_final);
     }
 }
