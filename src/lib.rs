@@ -26,6 +26,7 @@ pub mod secret;
 pub mod server;
 pub mod signing_keys;
 pub mod state;
+pub mod vllm;
 #[doc(hidden)]
 pub mod test_support;
 
