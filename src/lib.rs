@@ -26,9 +26,9 @@ pub mod secret;
 pub mod server;
 pub mod signing_keys;
 pub mod state;
-pub mod vllm;
 #[doc(hidden)]
 pub mod test_support;
+pub mod vllm;
 
 pub use error::ExitStatus;
 

@@ -172,10 +172,7 @@ pub fn container_spec(model: &VllmModel, options: &VllmOptions) -> ContainerSpec
         // The one place the token is exposed: the container's environment.
         env.insert(CONTAINER_TOKEN_VAR.to_string(), token.expose().to_string());
     }
-    let mut binds = vec![format!(
-        "{}:{CONTAINER_HF_HOME}",
-        options.hf_home.display()
-    )];
+    let mut binds = vec![format!("{}:{CONTAINER_HF_HOME}", options.hf_home.display())];
     if let VllmModel::Directory(dir) = model {
         binds.push(format!("{0}:{0}:ro", dir.display()));
     }
@@ -293,7 +290,10 @@ mod tests {
              --tensor-parallel-size 2 --max-model-len 16384 --tokenizer_mode mistral \
              --load_format mistral --config_format mistral --host 0.0.0.0 --port 8000"
         );
-        let mixtral = arguments(&resolve_model("mixtral").unwrap(), &options(Path::new("/hf"), None));
+        let mixtral = arguments(
+            &resolve_model("mixtral").unwrap(),
+            &options(Path::new("/hf"), None),
+        );
         assert!(mixtral.join(" ").contains("--load_format safetensors"));
         assert!(!mixtral.contains(&"--tokenizer_mode".to_string()));
     }
@@ -307,7 +307,10 @@ mod tests {
         assert_eq!(spec.env["HF_TOKEN"], "hf_abcdefSECRET");
         assert_eq!(spec.env["HF_HOME"], "/root/.cache/huggingface");
         let shown = spec.masked_env().join(" ");
-        assert!(shown.contains("HF_TOKEN=****") && !shown.contains("SECRET"), "{shown}");
+        assert!(
+            shown.contains("HF_TOKEN=****") && !shown.contains("SECRET"),
+            "{shown}"
+        );
         assert_eq!(spec.gpus, Gpus::All);
         let dir = tempfile::tempdir().unwrap();
         let local = VllmModel::Directory(dir.path().to_path_buf());

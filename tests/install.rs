@@ -533,36 +533,30 @@ const TOKEN: &str = "hf_duoSelfhostTestTokenNeverShown";
 #[test]
 fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
     let sandbox = Sandbox::new();
+    sandbox.gitlab_rb();
+    let name = unique_name("duo-install-vllm-dry");
+    let vllm_dry_run = |extra: &[&str]| {
+        let mut args = dry_run_args(&name, "17.6.0");
+        args.extend(
+            ["--model-runtime", "vllm"]
+                .iter()
+                .chain(extra)
+                .map(|a| a.to_string()),
+        );
+        args
+    };
+    let two_gpus = "GPU 0: NVIDIA L40S (UUID: GPU-a)\nGPU 1: NVIDIA L40S (UUID: GPU-b)\n";
     let out = run(sandbox
         .command()
         .env("HF_TOKEN", TOKEN)
         .env_remove("HF_HOME")
-        .env(
-            "PATH",
-            fake_nvidia_smi(
-                &sandbox,
-                Some("GPU 0: NVIDIA L40S (UUID: GPU-a)\nGPU 1: NVIDIA L40S (UUID: GPU-b)\n"),
-            ),
-        )
-        .args([
-            "--yes",
-            "install",
-            "--dry-run",
-            "--gitlab-url",
-            "https://gitlab.example.com",
-            "--gitlab-version",
-            "17.6.0",
-            "--gateway-host",
-            "aigw.example.com",
-            "--image",
-            "example.invalid/gw:self-hosted-v17.6.0-ee",
-            "--model-runtime",
-            "vllm",
+        .env("PATH", fake_nvidia_smi(&sandbox, Some(two_gpus)))
+        .args(vllm_dry_run(&[
             "--model",
             "mistral-7b",
             "--ctx-size",
             "17776",
-        ]))
+        ])))
     .expect_code(0);
     let all = format!("{}{}", out.stdout, out.stderr);
     assert!(!all.contains(TOKEN), "the token was printed:\n{all}");
@@ -575,7 +569,7 @@ fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
     assert_eq!(
         command,
         format!(
-            "docker run -d --name gitlab-aigw-vllm --restart unless-stopped --gpus all \
+            "docker run -d --name {name}-vllm --restart unless-stopped --gpus all \
              -p 8000:8000 -v {}:/root/.cache/huggingface -e HF_HOME=/root/.cache/huggingface \
              -e HF_TOKEN {} --model mistralai/Mistral-7B-Instruct-v0.3 \
              --served-model-name mistral-7b-instruct --tensor-parallel-size 2 \
@@ -587,23 +581,32 @@ fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
     );
     assert!(out.stdout.contains("HF_TOKEN=****"), "{}", out.stdout);
     assert!(out.stdout.contains("GPUs: all"), "{}", out.stdout);
+    assert!(!hf.exists(), "a dry run creates no cache directory");
+
+    // Mixtral: the documented safetensors flag, and a note on the tokenizer step.
+    let out = run(sandbox
+        .command()
+        .env("PATH", fake_nvidia_smi(&sandbox, Some(two_gpus)))
+        .args(vllm_dry_run(&["--model", "mixtral", "--gpus", "4"])))
+    .expect_code(0);
+    assert!(
+        out.stdout
+            .contains("--tensor-parallel-size 4 --load_format safetensors --host")
+            && out.stdout.contains("--gpus 4"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("note: GitLab's vLLM page copies tokenizer.model"),
+        "{}",
+        out.stderr
+    );
 
     // What vLLM could not load is refused before anything, with the fix.
-    let bad = run(sandbox.command().args([
-        "--yes",
-        "install",
-        "--dry-run",
-        "--gitlab-url",
-        "https://gitlab.example.com",
-        "--gitlab-version",
-        "17.6.0",
-        "--gateway-host",
-        "aigw.example.com",
-        "--model-runtime",
-        "vllm",
-        "--model",
-        "mistral-8b",
-    ]))
+    let bad = run(sandbox
+        .command()
+        .args(vllm_dry_run(&["--model", "mistral-8b"])))
     .expect_code(1);
     assert!(
         bad.stderr.contains("`mistral-8b` is not a catalog model")
@@ -612,22 +615,17 @@ fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
         bad.stderr
     );
     // vLLM's flags without vLLM are a mistake, not silently dropped.
-    let stray = run(sandbox.command().args([
-        "--yes",
-        "install",
-        "--dry-run",
-        "--gitlab-url",
-        "https://gitlab.example.com",
-        "--gitlab-version",
-        "17.6.0",
-        "--gateway-host",
-        "aigw.example.com",
-        "--model-endpoint",
-        "http://models.example.com/v1",
-        "--gpus",
-        "2",
-    ]))
-    .expect_code(1);
+    let mut stray = dry_run_args(&name, "17.6.0");
+    stray.extend(
+        [
+            "--model-endpoint",
+            "http://models.example.com/v1",
+            "--gpus",
+            "2",
+        ]
+        .map(String::from),
+    );
+    let stray = run(sandbox.command().args(stray)).expect_code(1);
     assert!(
         stray.stderr.contains("hint: add --model-runtime vllm"),
         "{}",
