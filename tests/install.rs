@@ -635,7 +635,7 @@ fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
 
 #[test]
 fn vllm_install_runs_the_stand_in_with_the_documented_flags() {
-    fx::ensure_images();
+    fx::vllm_stand_in();
     if std::net::TcpListener::bind(("0.0.0.0", 8000)).is_err() {
         panic!(
             "port 8000 is taken on this host; the vLLM install test publishes the stand-in there"

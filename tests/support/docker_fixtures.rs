@@ -510,11 +510,32 @@ pub fn signing_keys_of(
     keys
 }
 
+/// The vLLM stand-in, checked at each call rather than once per process: the tag is shared by
+/// every checkout on this engine, and one with other fixture scripts re-imports it under its own
+/// entrypoint. Returns the image.
+pub fn vllm_stand_in() -> String {
+    ensure_images();
+    let image = vllm_image();
+    let hash = fixture_hash();
+    if image_label(&image).as_deref() != Some(hash.as_str()) {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = build_rootfs(dir.path(), None);
+        import_with_entrypoint(
+            &tar,
+            &image,
+            "/vllm-entrypoint.sh",
+            Mode::Healthy,
+            "vllm",
+            &hash,
+        );
+    }
+    image
+}
+
 /// Runs the vLLM stand-in once with `args`, for arguments it refuses (valid ones keep it up):
 /// its exit code and what it wrote.
 pub fn refused_by_vllm_stand_in(args: &[&str]) -> (i32, String) {
-    ensure_images();
-    let image = vllm_image();
+    let image = vllm_stand_in();
     let out = Command::new("timeout")
         .args(["60", "docker", "run", "--rm", &image])
         .args(args)
