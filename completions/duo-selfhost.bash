@@ -699,7 +699,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__install)
-            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --container-name --log-dir --env --model-runtime --model-endpoint --model --served-model-name --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --container-name --log-dir --env --model-runtime --model-endpoint --model --served-model-name --gpus --ctx-size --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -778,6 +778,14 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --served-model-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gpus)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ctx-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

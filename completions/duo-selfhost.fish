@@ -66,8 +66,10 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l mo
 embedded\t'`duo-selfhost serve` on this host, as a systemd service'
 vllm\t'A vLLM container on this host\'s Docker Engine (needs an NVIDIA GPU)'"
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-endpoint -d 'The model\'s OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model -d 'Catalog name or alias of the model to run (with --model-runtime embedded or vllm)' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l served-model-name -d 'Name the model is served under (the identifier is custom_openai/<name>)' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model -d 'The model to run: a catalog name or alias; for vllm also a Hugging Face repository (owner/name) or an absolute directory. A Hugging Face token for gated repositories is read from HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) and never printed' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l served-model-name -d 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gpus -d 'GPUs vLLM uses: its --tensor-parallel-size [default: every GPU `nvidia-smi -L` lists, else 1]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l ctx-size -d 'vLLM\'s context length in tokens (--max-model-len) [default: the model\'s own]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l health-timeout -d 'Seconds to wait for the gateway to become healthy' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l state-file -d 'State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l namespace -d 'Kubernetes namespace for the gateway' -r

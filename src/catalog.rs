@@ -1,6 +1,7 @@
 //! The model catalog: the seed's GitLab-approved models and models under evaluation, their
-//! capabilities, where each is served, the GGUF `serve` uses, and the family's FIM format.
-//! Data only; downloading lives in `model_cache`, serving in `engine`.
+//! capabilities, where each is served, the GGUF `serve` uses, the repository and flags vLLM
+//! loads, and the family's FIM format. Data only; downloading lives in `model_cache`, serving
+//! in `engine`, the vLLM container in `vllm`.
 
 use serde::Serialize;
 
@@ -76,6 +77,60 @@ pub struct GgufSource {
     pub sha256: Option<&'static str>,
 }
 
+/// How a family loads under vLLM, after GitLab's vLLM pages (reference 3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VllmLoad {
+    /// vLLM's defaults: the repository's Hugging Face config, weights and tokenizer.
+    Default,
+    /// Mistral's own formats (`params.json`, `consolidated.safetensors`, `tokenizer.model.v3`):
+    /// `--tokenizer_mode mistral --load_format mistral --config_format mistral`.
+    Mistral,
+    /// Mixtral: `--load_format safetensors`. GitLab's page also copies `tokenizer.model` to
+    /// `tokenizer.model.v3` and passes `--tokenizer_mode mistral --tokenizer <copy>`; that copy
+    /// needs the weights on disk before vLLM starts, so vLLM uses the repository's own Hugging
+    /// Face tokenizer (`tokenizer.json`, the same vocabulary) instead, and the plan says so.
+    MixtralSafetensors,
+}
+
+impl VllmLoad {
+    /// The flags, spelled as GitLab's page spells them (vLLM takes `_` and `-` alike).
+    pub fn flags(self) -> &'static [&'static str] {
+        match self {
+            VllmLoad::Default => &[],
+            VllmLoad::Mistral => &[
+                "--tokenizer_mode",
+                "mistral",
+                "--load_format",
+                "mistral",
+                "--config_format",
+                "mistral",
+            ],
+            VllmLoad::MixtralSafetensors => &["--load_format", "safetensors"],
+        }
+    }
+
+    /// What differs from GitLab's page, for the plan; `None` when nothing does.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            VllmLoad::MixtralSafetensors => Some(
+                "GitLab's vLLM page copies tokenizer.model to tokenizer.model.v3 and adds \
+                 --tokenizer_mode mistral --tokenizer <that copy>; duo-selfhost leaves vLLM on \
+                 the repository's own Hugging Face tokenizer (tokenizer.json), which needs no copy",
+            ),
+            VllmLoad::Default | VllmLoad::Mistral => None,
+        }
+    }
+}
+
+/// The upstream weights vLLM loads for a catalog model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VllmSource {
+    /// A Hugging Face repository id (`owner/name`).
+    pub repo: &'static str,
+    pub load: VllmLoad,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Model {
     pub name: &'static str,
@@ -87,6 +142,9 @@ pub struct Model {
     pub chat: bool,
     pub platforms: &'static [Platform],
     pub gguf: Option<GgufSource>,
+    /// What vLLM loads: the upstream repository, which is the instruct one where the seed links
+    /// a base model for a row that answers chat (GitLab's vLLM pages serve the instruct weights).
+    pub vllm: Option<VllmSource>,
     pub fim_format: FimFormat,
     /// The model as GitLab's documentation names it ("Codestral 22B"), for tables.
     #[serde(skip)]
@@ -123,6 +181,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "mistralai/Codestral-22B-v0.1",
+            load: VllmLoad::Mistral,
+        }),
         fim_format: FimFormat::Codestral,
         title: "Codestral 22B",
         upstream: "https://huggingface.co/mistralai/Codestral-22B-v0.1",
@@ -144,6 +206,11 @@ pub static MODELS: &[Model] = &[
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
+        }),
+        // The seed links the base Mistral-7B-v0.1; GitLab's vLLM page serves this repository.
+        vllm: Some(VllmSource {
+            repo: "mistralai/Mistral-7B-Instruct-v0.3",
+            load: VllmLoad::Mistral,
         }),
         fim_format: FimFormat::None,
         title: "Mistral 7B",
@@ -167,6 +234,11 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        // The seed links the base weights (mistral-community); chat needs the instruct ones.
+        vllm: Some(VllmSource {
+            repo: "mistralai/Mixtral-8x22B-Instruct-v0.1",
+            load: VllmLoad::MixtralSafetensors,
+        }),
         fim_format: FimFormat::None,
         title: "Mixtral 8x22B",
         upstream: "https://huggingface.co/mistral-community/Mixtral-8x22B-v0.1",
@@ -187,6 +259,10 @@ pub static MODELS: &[Model] = &[
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
+        }),
+        vllm: Some(VllmSource {
+            repo: "mistralai/Mixtral-8x7B-Instruct-v0.1",
+            load: VllmLoad::MixtralSafetensors,
         }),
         fim_format: FimFormat::None,
         title: "Mixtral 8x7B",
@@ -209,6 +285,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "mistralai/Mistral-7B-v0.3",
+            load: VllmLoad::Mistral,
+        }),
         fim_format: FimFormat::None,
         title: "Mistral 7B Text",
         upstream: "https://huggingface.co/mistralai/Mistral-7B-v0.3",
@@ -229,6 +309,10 @@ pub static MODELS: &[Model] = &[
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
+        }),
+        vllm: Some(VllmSource {
+            repo: "mistralai/Mixtral-8x22B-v0.1",
+            load: VllmLoad::MixtralSafetensors,
         }),
         fim_format: FimFormat::None,
         title: "Mixtral 8x22B Text",
@@ -251,6 +335,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "mistralai/Mixtral-8x7B-v0.1",
+            load: VllmLoad::MixtralSafetensors,
+        }),
         fim_format: FimFormat::None,
         title: "Mixtral 8x7B Text",
         upstream: "https://huggingface.co/mistralai/Mixtral-8x7B-v0.1",
@@ -266,6 +354,7 @@ pub static MODELS: &[Model] = &[
         chat: true,
         platforms: &[Platform::Bedrock],
         gguf: None,
+        vllm: None,
         fim_format: FimFormat::None,
         title: "Claude 3.5 Sonnet",
         upstream: "https://www.anthropic.com/news/claude-3-5-sonnet",
@@ -288,6 +377,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "google/codegemma-2b",
+            load: VllmLoad::Default,
+        }),
         fim_format: FimFormat::Codegemma,
         title: "CodeGemma 2b",
         upstream: "https://huggingface.co/google/codegemma-2b",
@@ -308,6 +401,10 @@ pub static MODELS: &[Model] = &[
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
+        }),
+        vllm: Some(VllmSource {
+            repo: "google/codegemma-7b-it",
+            load: VllmLoad::Default,
         }),
         fim_format: FimFormat::Codegemma,
         title: "CodeGemma 7b-it",
@@ -330,6 +427,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "google/codegemma-7b",
+            load: VllmLoad::Default,
+        }),
         fim_format: FimFormat::Codegemma,
         title: "CodeGemma 7b-code",
         upstream: "https://huggingface.co/google/codegemma-7b",
@@ -350,6 +451,10 @@ pub static MODELS: &[Model] = &[
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
+        }),
+        vllm: Some(VllmSource {
+            repo: "meta-llama/CodeLlama-13b-hf",
+            load: VllmLoad::Default,
         }),
         fim_format: FimFormat::Codellama,
         title: "Code-Llama 13b-code",
@@ -372,6 +477,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "meta-llama/CodeLlama-13b-Instruct-hf",
+            load: VllmLoad::Default,
+        }),
         fim_format: FimFormat::Codellama,
         title: "Code-Llama 13b",
         upstream: "https://huggingface.co/meta-llama/CodeLlama-13b-Instruct-hf",
@@ -393,6 +502,10 @@ pub static MODELS: &[Model] = &[
             bytes: None,
             sha256: None,
         }),
+        vllm: Some(VllmSource {
+            repo: "deepseek-ai/deepseek-coder-33b-instruct",
+            load: VllmLoad::Default,
+        }),
         fim_format: FimFormat::Deepseek,
         title: "DeepSeek Coder 33b Instruct",
         upstream: "https://huggingface.co/deepseek-ai/deepseek-coder-33b-instruct",
@@ -413,6 +526,10 @@ pub static MODELS: &[Model] = &[
             quant: "Q4_K_M",
             bytes: None,
             sha256: None,
+        }),
+        vllm: Some(VllmSource {
+            repo: "deepseek-ai/deepseek-coder-33b-base",
+            load: VllmLoad::Default,
         }),
         fim_format: FimFormat::Deepseek,
         title: "DeepSeek Coder 33b Base",
@@ -436,6 +553,7 @@ pub static MODELS: &[Model] = &[
             bytes: Some(98_362_432),
             sha256: Some("b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
         }),
+        vllm: None,
         fim_format: FimFormat::None,
         title: "SmolLM2 135M Instruct",
         upstream: "https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -448,6 +566,13 @@ pub fn find(name: &str) -> Option<&'static Model> {
     MODELS
         .iter()
         .find(|m| m.name == wanted || m.aliases.iter().any(|a| *a == wanted))
+}
+
+/// The name a model the catalog does not know goes by: the last part of its repository id or
+/// path, lowercased.
+pub fn short_name(text: &str) -> String {
+    let text = text.trim_end_matches('/');
+    text.rsplit('/').next().unwrap_or(text).to_ascii_lowercase()
 }
 
 /// Every name and alias the catalog answers to, for hints and completion.
@@ -663,6 +788,73 @@ mod tests {
     }
 
     #[test]
+    fn vllm_loads_the_seed_linked_repository_or_its_instruct_version_for_chat() {
+        for model in MODELS {
+            assert_eq!(
+                model.platforms.contains(&Platform::Vllm),
+                model.vllm.is_some(),
+                "{}: vLLM iff a vLLM source",
+                model.name
+            );
+            let Some(vllm) = &model.vllm else { continue };
+            let (owner, name) = vllm.repo.split_once('/').expect("owner/name");
+            assert!(
+                !owner.is_empty() && !name.is_empty() && !name.contains('/'),
+                "{}: {}",
+                model.name,
+                vllm.repo
+            );
+            let linked = model
+                .upstream
+                .strip_prefix("https://huggingface.co/")
+                .expect("a Hugging Face link");
+            if vllm.repo != linked {
+                // Only where the seed links base weights for a row that answers chat.
+                assert!(
+                    model.chat
+                        && !linked.to_ascii_lowercase().contains("instruct")
+                        && vllm.repo.contains("-Instruct-"),
+                    "{}: vLLM loads {} but the seed links {linked}",
+                    model.name,
+                    vllm.repo
+                );
+            }
+        }
+        // The two GitLab's vLLM page names (reference 3.5).
+        let repo = |name: &str| find(name).and_then(|m| m.vllm.as_ref()).map(|v| v.repo);
+        assert_eq!(
+            repo("mistral-7b"),
+            Some("mistralai/Mistral-7B-Instruct-v0.3")
+        );
+        assert_eq!(
+            repo("mixtral-8x7b"),
+            Some("mistralai/Mixtral-8x7B-Instruct-v0.1")
+        );
+        assert_eq!(repo("codestral"), Some("mistralai/Codestral-22B-v0.1"));
+    }
+
+    #[test]
+    fn vllm_flags_follow_the_family() {
+        for model in MODELS {
+            let Some(vllm) = &model.vllm else { continue };
+            let expected = if model.name.starts_with("mixtral") {
+                VllmLoad::MixtralSafetensors
+            } else if model.family == "Mistral" {
+                VllmLoad::Mistral
+            } else {
+                VllmLoad::Default
+            };
+            assert_eq!(vllm.load, expected, "{}", model.name);
+        }
+        assert_eq!(
+            VllmLoad::Mistral.flags().join(" "),
+            "--tokenizer_mode mistral --load_format mistral --config_format mistral"
+        );
+        assert!(VllmLoad::MixtralSafetensors.note().is_some());
+        assert!(VllmLoad::Mistral.note().is_none());
+    }
+
+    #[test]
     fn fim_format_follows_the_family() {
         for model in MODELS {
             let expected = match model.family {
@@ -722,8 +914,13 @@ mod tests {
                 "gguf",
                 "name",
                 "platforms",
-                "status"
+                "status",
+                "vllm"
             ]
+        );
+        assert_eq!(
+            value["vllm"],
+            serde_json::json!({"repo": "mistralai/Codestral-22B-v0.1", "load": "mistral"})
         );
         let gguf = value["gguf"].as_object().unwrap();
         let mut gkeys: Vec<&str> = gguf.keys().map(String::as_str).collect();

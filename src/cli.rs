@@ -250,13 +250,21 @@ pub struct InstallArgs {
     #[arg(long, value_name = "URL")]
     pub model_endpoint: Option<String>,
 
-    /// Catalog name or alias of the model to run (with --model-runtime embedded or vllm)
+    /// The model to run: a catalog name or alias; for vllm also a Hugging Face repository (owner/name) or an absolute directory. A Hugging Face token for gated repositories is read from HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) and never printed
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
 
-    /// Name the model is served under (the identifier is custom_openai/<name>)
+    /// Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]
     #[arg(long, value_name = "NAME")]
     pub served_model_name: Option<String>,
+
+    /// GPUs vLLM uses: its --tensor-parallel-size [default: every GPU `nvidia-smi -L` lists, else 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub gpus: Option<u32>,
+
+    /// vLLM's context length in tokens (--max-model-len) [default: the model's own]
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub ctx_size: Option<u32>,
 
     /// Seconds to wait for the gateway to become healthy
     #[arg(long, default_value_t = 120, value_name = "SECS")]

@@ -96,6 +96,38 @@ pub struct HttpProbe {
     pub path: String,
 }
 
+/// The NVIDIA GPUs a container asks the engine for (a device request, as `docker run --gpus`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gpus {
+    #[default]
+    None,
+    /// Every GPU (`--gpus all`).
+    All,
+    /// This many (`--gpus N`).
+    Count(u32),
+}
+
+impl Gpus {
+    /// The device request's count: -1 for every GPU.
+    fn request_count(self) -> Option<i64> {
+        match self {
+            Gpus::None => None,
+            Gpus::All => Some(-1),
+            Gpus::Count(n) => Some(i64::from(n)),
+        }
+    }
+
+    /// As `docker run --gpus` takes it; `None` when no GPU is asked for.
+    pub fn flag_value(self) -> Option<String> {
+        match self {
+            Gpus::None => None,
+            Gpus::All => Some("all".to_string()),
+            Gpus::Count(n) => Some(n.to_string()),
+        }
+    }
+}
+
 /// Everything duo-selfhost decides about a container; [`ContainerSpec::create_body`] turns it
 /// into the engine's request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -109,8 +141,8 @@ pub struct ContainerSpec {
     pub cmd: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub health: Option<HttpProbe>,
-    /// Request every NVIDIA GPU (`--gpus all`).
-    pub gpus: bool,
+    /// The NVIDIA GPUs it asks for.
+    pub gpus: Gpus,
 }
 
 impl ContainerSpec {
@@ -130,10 +162,10 @@ impl ContainerSpec {
         }
         let mut exposed: Vec<String> = port_bindings.keys().cloned().collect();
         exposed.sort();
-        let device_requests = self.gpus.then(|| {
+        let device_requests = self.gpus.request_count().map(|count| {
             vec![DeviceRequest {
                 driver: Some(String::new()),
-                count: Some(-1),
+                count: Some(count),
                 capabilities: Some(vec![vec!["gpu".to_string()]]),
                 ..Default::default()
             }]
@@ -171,6 +203,47 @@ impl ContainerSpec {
             .get_or_insert_with(HashMap::new)
             .insert(LABEL_SETTINGS_HASH.to_string(), hash);
         body
+    }
+
+    /// The container as `docker run` arguments (after `docker run`), for plans. A secret is
+    /// passed by name only (`-e HF_TOKEN`), which makes docker take its value from the caller's
+    /// environment: the line can be run as shown and never carries the value.
+    pub fn docker_run_args(&self, name: &str) -> Vec<String> {
+        let mut args = vec![
+            "-d".to_string(),
+            "--name".to_string(),
+            name.to_string(),
+            "--restart".to_string(),
+            "unless-stopped".to_string(),
+        ];
+        if let Some(gpus) = self.gpus.flag_value() {
+            args.extend(["--gpus".to_string(), gpus]);
+        }
+        for p in &self.ports {
+            let host = if p.host_ip.is_empty() {
+                String::new()
+            } else {
+                format!("{}:", p.host_ip)
+            };
+            args.extend([
+                "-p".to_string(),
+                format!("{host}{}:{}", p.host_port, p.container_port),
+            ]);
+        }
+        for bind in &self.binds {
+            args.extend(["-v".to_string(), bind.clone()]);
+        }
+        for (key, value) in &self.env {
+            let entry = if is_secret_key(key) {
+                key.clone()
+            } else {
+                format!("{key}={value}")
+            };
+            args.extend(["-e".to_string(), entry]);
+        }
+        args.push(self.image.clone());
+        args.extend(self.cmd.iter().cloned());
+        args
     }
 
     /// The env with secret-looking values replaced by `****`, for plans and logs.
@@ -249,6 +322,10 @@ pub fn settings_hash(body: &ContainerCreateBody) -> String {
         cmd: Vec<String>,
         restart: String,
         gpus: bool,
+        /// Only for a request of some GPUs, so that the hash of a container asking for none or
+        /// for all is what it was before counts existed (no needless replacement on upgrade).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gpu_count: Option<i64>,
     }
     let host = body.host_config.clone().unwrap_or_default();
     let mut env = body.env.clone().unwrap_or_default();
@@ -270,7 +347,13 @@ pub fn settings_hash(body: &ContainerCreateBody) -> String {
             .and_then(|r| r.name)
             .map(|n| n.to_string())
             .unwrap_or_default(),
-        gpus: host.device_requests.is_some_and(|d| !d.is_empty()),
+        gpus: host.device_requests.as_ref().is_some_and(|d| !d.is_empty()),
+        gpu_count: host
+            .device_requests
+            .as_ref()
+            .and_then(|d| d.first())
+            .and_then(|r| r.count)
+            .filter(|count| *count >= 0),
     };
     let json = serde_json::to_vec(&view).unwrap_or_default();
     hex::encode(&sha2::Sha256::digest(&json)[..12])
@@ -1198,22 +1281,24 @@ mod tests {
     }
 
     #[test]
-    fn gpus_become_a_device_request_for_every_gpu() {
-        let spec = ContainerSpec {
-            gpus: true,
-            ..gateway_spec()
-        };
-        let requests = spec
+    fn gpus_become_a_device_request_for_every_gpu_or_some() {
+        let body = |gpus| {
+            ContainerSpec {
+                gpus,
+                ..gateway_spec()
+            }
             .create_body()
-            .host_config
-            .unwrap()
-            .device_requests
-            .unwrap();
-        assert_eq!(requests[0].count, Some(-1));
-        assert_eq!(
-            requests[0].capabilities,
-            Some(vec![vec!["gpu".to_string()]])
-        );
+        };
+        let requests = |gpus| body(gpus).host_config.unwrap().device_requests;
+        let all = requests(Gpus::All).unwrap();
+        assert_eq!(all[0].count, Some(-1));
+        assert_eq!(all[0].capabilities, Some(vec![vec!["gpu".to_string()]]));
+        assert_eq!(requests(Gpus::Count(2)).unwrap()[0].count, Some(2));
+        assert!(requests(Gpus::None).is_none());
+        // A count is part of the settings.
+        let hash = |gpus| settings_hash(&body(gpus));
+        assert_ne!(hash(Gpus::Count(2)), hash(Gpus::All));
+        assert_ne!(hash(Gpus::Count(2)), hash(Gpus::Count(4)));
     }
 
     #[test]

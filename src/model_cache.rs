@@ -25,6 +25,17 @@ pub fn hf_home() -> PathBuf {
     cache.join("huggingface")
 }
 
+/// The Hugging Face token from the environment (`HF_TOKEN`, else the older
+/// `HUGGING_FACE_HUB_TOKEN`, as huggingface_hub reads them), for gated repositories.
+pub fn hf_token() -> Option<Secret> {
+    ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .map(|value| value.trim().to_string())
+        .find(|value| !value.is_empty())
+        .map(Secret::new)
+}
+
 /// `<hf_home>/hub/models--<org>--<name>`, Hugging Face's folder for a model repository.
 pub fn repo_dir(source: &GgufSource) -> PathBuf {
     hf_home()
@@ -484,14 +495,6 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("could not set up the HTTP client")
 }
 
-/// `HF_TOKEN` for gated repositories, as huggingface_hub reads it.
-pub fn hf_token() -> Option<Secret> {
-    std::env::var("HF_TOKEN")
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| Secret::new(t.trim()))
-}
-
 /// What the endpoint says about the file: the commit a branch points at (`X-Repo-Commit`) and,
 /// for a catalog entry without a pinned sha256, the blob name and checksum it publishes.
 /// huggingface_hub asks the same way: a HEAD on the resolve URL, not following the redirect, whose
@@ -901,6 +904,7 @@ mod tests {
             chat: true,
             platforms: &[Platform::Bedrock],
             gguf: None,
+            vllm: None,
             fim_format: catalog::FimFormat::None,
             title: "Claude 3.5 Sonnet",
             upstream: "",

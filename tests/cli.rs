@@ -430,5 +430,13 @@ fn readme_model_table_matches_the_catalog() {
             Some(gguf) => assert!(cells[9].contains(gguf.repo) && cells[9].contains(gguf.quant)),
             None => assert!(cells[9].starts_with("none")),
         }
+        match &model.vllm {
+            Some(vllm) => assert!(
+                cells[10].starts_with(&format!("`{}`", vllm.repo)),
+                "{}: vLLM repository",
+                model.name
+            ),
+            None => assert_eq!(cells[10], "–", "{}: no vLLM", model.name),
+        }
     }
 }

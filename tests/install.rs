@@ -386,10 +386,17 @@ fn the_vllm_container_spec_requests_gpus_and_serves_the_model() {
     fx::ensure_images();
     let name = unique_name("duo-vllm-spec");
     let _cleanup = fx::Cleanup::new(&[&name]);
-    let spec = duo_selfhost::commands::install::vllm_spec(
-        "mistralai/Codestral-22B-v0.1",
-        "codestral",
-        Path::new("/srv/hf-cache"),
+    let model = duo_selfhost::vllm::resolve_model("codestral").unwrap();
+    let spec = duo_selfhost::vllm::container_spec(
+        &model,
+        &duo_selfhost::vllm::VllmOptions {
+            served_model_name: "codestral",
+            tensor_parallel_size: 2,
+            gpus: duo_selfhost::docker::Gpus::Count(2),
+            max_model_len: None,
+            hf_home: Path::new("/srv/hf-cache"),
+            hf_token: None,
+        },
     );
     // Created (never started: there is no GPU here) through the engine, then read back.
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -406,26 +413,13 @@ fn the_vllm_container_spec_requests_gpus_and_serves_the_model() {
     let c = fx::inspect(&name).unwrap();
     assert_eq!(c["Config"]["Image"], duo_selfhost::docker::VLLM_IMAGE);
     let request = &c["HostConfig"]["DeviceRequests"][0];
-    assert_eq!(request["Count"], -1);
+    assert_eq!(request["Count"], 2);
     assert_eq!(request["Capabilities"][0][0], "gpu");
-    let cmd: Vec<&str> = c["Config"]["Cmd"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
     assert_eq!(
-        cmd,
-        [
-            "--model",
-            "mistralai/Codestral-22B-v0.1",
-            "--served-model-name",
-            "codestral",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "8000"
-        ]
+        cmd_of(&c),
+        "--model mistralai/Codestral-22B-v0.1 --served-model-name codestral \
+         --tensor-parallel-size 2 --tokenizer_mode mistral --load_format mistral \
+         --config_format mistral --host 0.0.0.0 --port 8000"
     );
     assert_eq!(
         c["HostConfig"]["Binds"][0],
@@ -436,6 +430,329 @@ fn the_vllm_container_spec_requests_gpus_and_serves_the_model() {
         "8000"
     );
     assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "unless-stopped");
+}
+
+/// A container's command, space-separated.
+fn cmd_of(container: &serde_json::Value) -> String {
+    container["Config"]["Cmd"]
+        .as_array()
+        .expect("a command")
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn the_vllm_stand_in_refuses_what_vllm_would() {
+    fx::require_engine();
+    for (args, code, says) in [
+        // The catalog alias the plan used to pass: no repository, no directory.
+        (
+            &["--model", "mistral-7b"][..],
+            1,
+            "Invalid repository ID or local directory specified: 'mistral-7b'",
+        ),
+        (
+            &["--model", "/models/absent"],
+            1,
+            "Invalid repository ID or local directory",
+        ),
+        (
+            &[
+                "--model",
+                "mistralai/Codestral-22B-v0.1",
+                "--max-context",
+                "4096",
+            ],
+            2,
+            "error: unrecognized arguments: --max-context",
+        ),
+        (
+            &[
+                "--model",
+                "mistralai/Codestral-22B-v0.1",
+                "--tokenizer_mode",
+                "mistrall",
+            ],
+            2,
+            "argument --tokenizer-mode: invalid choice: 'mistrall'",
+        ),
+        (
+            &["--model", "a/b", "--tensor-parallel-size", "all"],
+            2,
+            "argument --tensor-parallel-size: invalid int value: 'all'",
+        ),
+        (
+            &["--model", "a/b", "--max-model-len"],
+            2,
+            "argument --max-model-len: expected one argument",
+        ),
+    ] {
+        let (got, text) = fx::refused_by_vllm_stand_in(args);
+        assert_eq!(got, code, "{args:?}: {text}");
+        assert!(text.contains(says), "{args:?}: {text}");
+    }
+}
+
+/// A directory of fake `nvidia-smi` programs for PATH: the real one cannot run without a GPU.
+fn fake_nvidia_smi(sandbox: &Sandbox, listing: Option<&str>) -> String {
+    let bin = sandbox.path().join("fake-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = match listing {
+        Some(text) => format!("#!/bin/sh\nprintf '%s' '{text}'\n"),
+        None => "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'\nexit 9\n".to_string(),
+    };
+    let path = bin.join("nvidia-smi");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+/// The Hugging Face cache the binary's `models` commands use with the same environment.
+fn models_cache_dir(cmd: &mut std::process::Command) -> String {
+    let out = run(cmd.args(["models", "list"])).expect_code(0);
+    let line = out
+        .stderr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cache: "))
+        .unwrap_or_else(|| panic!("no cache line in {}", out.stderr));
+    let hub = line.split_whitespace().next().unwrap();
+    hub.strip_suffix("/hub")
+        .expect("the hub folder")
+        .to_string()
+}
+
+const TOKEN: &str = "hf_duoSelfhostTestTokenNeverShown";
+
+#[test]
+fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
+    let sandbox = Sandbox::new();
+    sandbox.gitlab_rb();
+    let name = unique_name("duo-install-vllm-dry");
+    let vllm_dry_run = |extra: &[&str]| {
+        let mut args = dry_run_args(&name, "17.6.0");
+        args.extend(
+            ["--model-runtime", "vllm"]
+                .iter()
+                .chain(extra)
+                .map(|a| a.to_string()),
+        );
+        args
+    };
+    let two_gpus = "GPU 0: NVIDIA L40S (UUID: GPU-a)\nGPU 1: NVIDIA L40S (UUID: GPU-b)\n";
+    let out = run(sandbox
+        .command()
+        .env("HF_TOKEN", TOKEN)
+        .env_remove("HF_HOME")
+        .env("PATH", fake_nvidia_smi(&sandbox, Some(two_gpus)))
+        .args(vllm_dry_run(&[
+            "--model",
+            "mistral-7b",
+            "--ctx-size",
+            "17776",
+        ])))
+    .expect_code(0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(!all.contains(TOKEN), "the token was printed:\n{all}");
+    let hf = sandbox.path().join("cache/huggingface");
+    let command = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("command: "))
+        .unwrap_or_else(|| panic!("no command line in\n{}", out.stdout));
+    assert_eq!(
+        command,
+        format!(
+            "docker run -d --name {name}-vllm --restart unless-stopped --gpus all \
+             -p 8000:8000 -v {}:/root/.cache/huggingface -e HF_HOME=/root/.cache/huggingface \
+             -e HF_TOKEN {} --model mistralai/Mistral-7B-Instruct-v0.3 \
+             --served-model-name mistral-7b-instruct --tensor-parallel-size 2 \
+             --max-model-len 17776 --tokenizer_mode mistral --load_format mistral \
+             --config_format mistral --host 0.0.0.0 --port 8000",
+            hf.display(),
+            duo_selfhost::docker::VLLM_IMAGE
+        )
+    );
+    assert!(out.stdout.contains("HF_TOKEN=****"), "{}", out.stdout);
+    assert!(out.stdout.contains("GPUs: all"), "{}", out.stdout);
+    assert!(!hf.exists(), "a dry run creates no cache directory");
+
+    // Mixtral: the documented safetensors flag, and a note on the tokenizer step.
+    let out = run(sandbox
+        .command()
+        .env("PATH", fake_nvidia_smi(&sandbox, Some(two_gpus)))
+        .args(vllm_dry_run(&["--model", "mixtral", "--gpus", "4"])))
+    .expect_code(0);
+    assert!(
+        out.stdout
+            .contains("--tensor-parallel-size 4 --load_format safetensors --host")
+            && out.stdout.contains("--gpus 4"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("note: GitLab's vLLM page copies tokenizer.model"),
+        "{}",
+        out.stderr
+    );
+
+    // What vLLM could not load is refused before anything, with the fix.
+    let bad = run(sandbox
+        .command()
+        .args(vllm_dry_run(&["--model", "mistral-8b"])))
+    .expect_code(1);
+    assert!(
+        bad.stderr.contains("`mistral-8b` is not a catalog model")
+            && bad.stderr.contains("hint: duo-selfhost models list"),
+        "{}",
+        bad.stderr
+    );
+    // vLLM's flags without vLLM are a mistake, not silently dropped.
+    let mut stray = dry_run_args(&name, "17.6.0");
+    stray.extend(
+        [
+            "--model-endpoint",
+            "http://models.example.com/v1",
+            "--gpus",
+            "2",
+        ]
+        .map(String::from),
+    );
+    let stray = run(sandbox.command().args(stray)).expect_code(1);
+    assert!(
+        stray.stderr.contains("hint: add --model-runtime vllm"),
+        "{}",
+        stray.stderr
+    );
+}
+
+#[test]
+fn vllm_install_runs_the_stand_in_with_the_documented_flags() {
+    fx::vllm_stand_in();
+    if std::net::TcpListener::bind(("0.0.0.0", 8000)).is_err() {
+        panic!(
+            "port 8000 is taken on this host; the vLLM install test publishes the stand-in there"
+        );
+    }
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-install-vllm-run");
+    let vllm_name = format!("{name}-vllm");
+    let _cleanup = fx::Cleanup::new(&[&name, &vllm_name]);
+    let port = support::free_port();
+    let vllm_args = |model: &str| {
+        let mut args = install_args(&sandbox, &name, port, "17.5.0");
+        args.extend(["--model-runtime", "vllm", "--model", model].map(String::from));
+        args
+    };
+    // The stand-in runs without a GPU request (the test hook); everything else is as shipped.
+    let hooked = |cmd: &mut std::process::Command| {
+        cmd.env(duo_selfhost::vllm::NO_GPU_HOOK_VAR, "1")
+            .env_remove("HF_HOME")
+            .env_remove("HUGGING_FACE_HUB_TOKEN");
+    };
+
+    // Codestral, the cache under XDG_CACHE_HOME, no GPU count to be had: one GPU, and it says so.
+    let mut cmd = sandbox.command();
+    hooked(&mut cmd);
+    cmd.env("HF_TOKEN", TOKEN)
+        .env("PATH", fake_nvidia_smi(&sandbox, None))
+        .args(vllm_args("codestral"))
+        .args(["--ctx-size", "16384"]);
+    let out = run(&mut cmd).expect_code(0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(!all.contains(TOKEN), "the token was printed:\n{all}");
+    assert!(
+        out.stderr.contains("could not count the GPUs") && out.stderr.contains("--gpus N"),
+        "{}",
+        out.stderr
+    );
+    let c = fx::inspect(&vllm_name).expect("the vLLM container exists");
+    assert_eq!(c["State"]["Health"]["Status"], "healthy", "{c}");
+    assert_eq!(
+        cmd_of(&c),
+        "--model mistralai/Codestral-22B-v0.1 --served-model-name codestral-22b \
+         --tensor-parallel-size 1 --max-model-len 16384 --tokenizer_mode mistral \
+         --load_format mistral --config_format mistral --host 0.0.0.0 --port 8000"
+    );
+    assert!(fx::env_of(&c).contains(&format!("HF_TOKEN={TOKEN}")));
+    let mut models = sandbox.command();
+    hooked(&mut models);
+    let cache = models_cache_dir(&mut models);
+    assert_eq!(
+        cache,
+        sandbox
+            .path()
+            .join("cache/huggingface")
+            .display()
+            .to_string()
+    );
+    assert_eq!(
+        c["HostConfig"]["Binds"][0],
+        format!("{cache}:/root/.cache/huggingface"),
+        "the container mounts the cache `models pull` fills"
+    );
+    let logs = fx::docker(&["logs", &vllm_name]);
+    assert!(
+        logs.contains("stand-in vLLM accepted: --model mistralai/Codestral-22B-v0.1"),
+        "{logs}"
+    );
+    let (status, body) = fx::http_get(8000, "/v1/models").expect("the stand-in answers");
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""id":"codestral-22b""#), "{body}");
+    let state = std::fs::read_to_string(sandbox.state_file()).unwrap();
+    assert!(
+        state.contains("identifier = \"custom_openai/codestral-22b\"")
+            && state.contains("catalog_name = \"codestral-22b\""),
+        "{state}"
+    );
+
+    // Mistral 7B, the cache under HF_HOME, two GPUs listed, the older token variable: the
+    // container is replaced with the instruct repository and the family's flags.
+    let hf_home = sandbox.path().join("hf-home");
+    let mut cmd = sandbox.command();
+    hooked(&mut cmd);
+    cmd.env_remove("HF_TOKEN")
+        .env("HUGGING_FACE_HUB_TOKEN", TOKEN)
+        .env("HF_HOME", &hf_home)
+        .env(
+            "PATH",
+            fake_nvidia_smi(
+                &sandbox,
+                Some("GPU 0: NVIDIA A100 (UUID: GPU-a)\nGPU 1: NVIDIA A100 (UUID: GPU-b)\n"),
+            ),
+        )
+        .args(vllm_args("mistral-7b"));
+    let out = run(&mut cmd).expect_code(0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(!all.contains(TOKEN), "the token was printed:\n{all}");
+    let c = fx::inspect(&vllm_name).expect("the vLLM container exists");
+    assert_eq!(c["State"]["Health"]["Status"], "healthy", "{c}");
+    assert_eq!(
+        cmd_of(&c),
+        "--model mistralai/Mistral-7B-Instruct-v0.3 --served-model-name mistral-7b-instruct \
+         --tensor-parallel-size 2 --tokenizer_mode mistral --load_format mistral \
+         --config_format mistral --host 0.0.0.0 --port 8000"
+    );
+    assert!(fx::env_of(&c).contains(&format!("HF_TOKEN={TOKEN}")));
+    assert_eq!(
+        c["HostConfig"]["Binds"][0],
+        format!("{}:/root/.cache/huggingface", hf_home.display())
+    );
+    let mut models = sandbox.command();
+    models.env("HF_HOME", &hf_home);
+    assert_eq!(models_cache_dir(&mut models), hf_home.display().to_string());
+    let logs = fx::docker(&["logs", &vllm_name]);
+    assert!(
+        logs.contains("stand-in vLLM accepted: --model mistralai/Mistral-7B-Instruct-v0.3"),
+        "{logs}"
+    );
 }
 
 fn pty_session(sandbox: &Sandbox, args: &[&str]) -> rexpect::session::PtySession {

@@ -10,14 +10,16 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{GitlabConnectionArgs, InstallArgs, ModelRuntime, PullPolicy, Target};
-use crate::docker::{self, ContainerSpec, HttpProbe, PortMapping};
+use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
 use crate::error::{ExitStatus, Problem};
 use crate::gitlab_api::GitlabClient;
 use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
+use crate::model_cache;
 use crate::output::{Mark, Printer};
 use crate::signing_keys;
 use crate::state;
+use crate::vllm::{self, VllmModel, VllmOptions};
 
 /// The gateway's container port (HTTP API).
 const GATEWAY_PORT: u16 = 5052;
@@ -25,8 +27,6 @@ const GATEWAY_PORT: u16 = 5052;
 pub const AGENT_PLATFORM_PORT: u16 = 50052;
 /// Where the log directory is mounted inside the gateway container.
 const CONTAINER_LOG_DIR: &str = "/var/log/gitlab-aigw";
-/// The port vLLM serves on.
-const VLLM_PORT: u16 = 8000;
 /// The port `duo-selfhost serve` listens on under the systemd unit.
 const EMBEDDED_PORT: u16 = 8080;
 const UNIT_NAME: &str = "duo-selfhost-serve.service";
@@ -175,6 +175,8 @@ pub struct Settings {
     pub extra_env: BTreeMap<String, String>,
     pub model_endpoint: Option<String>,
     pub model: Option<String>,
+    /// What vLLM loads, resolved from `model` (with --model-runtime vllm).
+    pub vllm_model: Option<VllmModel>,
     pub served_model_name: Option<String>,
 }
 
@@ -315,12 +317,30 @@ pub fn gather_settings(
             None => Some(
                 ask(
                     printer,
-                    "Model to serve with vLLM (a Hugging Face repository)",
+                    "Model to serve with vLLM (a catalog name or a Hugging Face repository)",
                     None,
                 )?
-                .ok_or_else(|| missing("the model for vLLM", "--model ORG/NAME"))?,
+                .ok_or_else(|| missing("the model for vLLM", "--model codestral"))?,
             ),
         },
+    };
+    let vllm_model = match args.model_runtime {
+        ModelRuntime::Vllm => Some(vllm::resolve_model(model.as_deref().unwrap_or_default())?),
+        _ => {
+            for (given, flag) in [
+                (args.gpus.is_some(), "--gpus"),
+                (args.ctx_size.is_some(), "--ctx-size"),
+            ] {
+                if given {
+                    return Err(Problem::user(format!(
+                        "{flag} sets vLLM's arguments, and this install runs no vLLM"
+                    ))
+                    .hint(format!("add --model-runtime vllm, or drop {flag} (the embedded server's context is serve --ctx-size)"))
+                    .into());
+                }
+            }
+            None
+        }
     };
     Ok(Settings {
         gitlab_url,
@@ -330,6 +350,7 @@ pub fn gather_settings(
         extra_env,
         model_endpoint,
         model,
+        vllm_model,
         served_model_name: args.served_model_name.clone(),
     })
 }
@@ -455,7 +476,7 @@ pub fn gateway_spec(
             port: GATEWAY_PORT,
             path: "/monitoring/healthz".to_string(),
         }),
-        gpus: false,
+        gpus: Gpus::None,
     }
 }
 
@@ -464,60 +485,75 @@ fn has_agent_platform(version: &semver::Version) -> bool {
     (version.major, version.minor) >= (18, 4)
 }
 
-/// The served name of a model: the flag, else the last part of its name, lowercased.
-fn served_name(model: &str, flag: Option<&str>) -> String {
-    flag.map(str::to_string).unwrap_or_else(|| {
-        model
-            .rsplit('/')
-            .next()
-            .unwrap_or(model)
-            .to_ascii_lowercase()
-    })
-}
-
-/// The vLLM container: the pinned image, every GPU, the model and its served name, the
-/// Hugging Face cache as a volume, port 8000.
-pub fn vllm_spec(model: &str, served_model_name: &str, hf_cache: &Path) -> ContainerSpec {
-    ContainerSpec {
-        image: docker::VLLM_IMAGE.to_string(),
-        env: BTreeMap::from([(
-            "HF_HOME".to_string(),
-            "/root/.cache/huggingface".to_string(),
-        )]),
-        ports: vec![PortMapping {
-            host_ip: String::new(),
-            host_port: VLLM_PORT,
-            container_port: VLLM_PORT,
-        }],
-        binds: vec![format!("{}:/root/.cache/huggingface", hf_cache.display())],
-        cmd: vec![
-            "--model".to_string(),
-            model.to_string(),
-            "--served-model-name".to_string(),
-            served_model_name.to_string(),
-            "--host".to_string(),
-            "0.0.0.0".to_string(),
-            "--port".to_string(),
-            VLLM_PORT.to_string(),
-        ],
-        labels: BTreeMap::from([(
-            docker::LABEL_VERSION.to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        )]),
-        health: Some(HttpProbe {
-            port: VLLM_PORT,
-            path: "/health".to_string(),
-        }),
-        gpus: true,
+/// The served name of a model: the flag, else the vLLM model's default name, else the last
+/// part of its name, lowercased.
+fn served_name(settings: &Settings, model: &str) -> String {
+    match (&settings.served_model_name, &settings.vllm_model) {
+        (Some(flag), _) => flag.clone(),
+        (None, Some(vllm)) => vllm.default_served_name(),
+        (None, None) => crate::catalog::short_name(model),
     }
 }
 
-/// The Hugging Face cache on this host ($HF_HOME, else ~/.cache/huggingface).
-fn hf_cache_dir() -> PathBuf {
-    std::env::var_os("HF_HOME")
-        .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".cache/huggingface")))
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/huggingface"))
+/// The vLLM container for the resolved model: `--gpus N` or every GPU nvidia-smi lists, the
+/// context from `--ctx-size`, the Hugging Face cache `models pull` fills, the token from the
+/// environment. Says what it guessed and what differs from GitLab's page.
+fn vllm_container(
+    args: &InstallArgs,
+    settings: &Settings,
+    model: &VllmModel,
+    printer: &Printer,
+) -> ContainerSpec {
+    let (tensor_parallel_size, gpus) = match args.gpus {
+        Some(n) => (n, Gpus::Count(n)),
+        None => match vllm::count_visible_gpus() {
+            Some(n) => {
+                printer.detail(format!(
+                    "nvidia-smi -L lists {n} GPU(s): --tensor-parallel-size {n}"
+                ));
+                (n, Gpus::All)
+            }
+            None => {
+                printer.warn(
+                    "could not count the GPUs (no nvidia-smi here, or it lists none): vLLM gets --tensor-parallel-size 1; give --gpus N to spread the model over N GPUs",
+                );
+                (1, Gpus::All)
+            }
+        },
+    };
+    let gpus = if vllm::without_gpu_for_tests() {
+        printer.warn(format!(
+            "{}=1 (test hook): the vLLM container asks for no GPU",
+            vllm::NO_GPU_HOOK_VAR
+        ));
+        Gpus::None
+    } else {
+        gpus
+    };
+    if let Some(note) = model.load().note() {
+        printer.info(format!("note: {note}"));
+    }
+    let token = model_cache::hf_token();
+    if token.is_none() {
+        if let VllmModel::Repository { repo, .. } = model {
+            printer.info(format!(
+                "no HF_TOKEN in the environment: if {repo} is gated on Hugging Face (Mistral's, Meta's and Google's are), vLLM cannot download it; export HF_TOKEN and rerun"
+            ));
+        }
+    }
+    let hf_home = model_cache::hf_home();
+    let served = served_name(settings, &model.argument());
+    vllm::container_spec(
+        model,
+        &VllmOptions {
+            served_model_name: &served,
+            tensor_parallel_size,
+            gpus,
+            max_model_len: args.ctx_size,
+            hf_home: &hf_home,
+            hf_token: token.as_ref(),
+        },
+    )
 }
 
 /// The systemd unit for `duo-selfhost serve`, from templates/.
@@ -638,16 +674,19 @@ async fn install_docker(
     let model_endpoint = match args.model_runtime {
         ModelRuntime::None => settings.model_endpoint.clone(),
         ModelRuntime::Vllm => {
-            let model = settings.model.clone().unwrap_or_default();
-            let served = served_name(&model, settings.served_model_name.as_deref());
+            let model = settings
+                .vllm_model
+                .as_ref()
+                .ok_or_else(|| Problem::tool("the vLLM model was not resolved before planning"))?;
             planned.push(PlannedContainer {
                 role: "vllm",
                 name: format!("{}-vllm", args.container_name),
-                spec: vllm_spec(&model, &served, &hf_cache_dir()),
+                spec: vllm_container(args, &settings, model, printer),
             });
             Some(format!(
-                "http://{}:{VLLM_PORT}/v1",
-                host_for_url(&settings.gateway_host)
+                "http://{}:{}/v1",
+                host_for_url(&settings.gateway_host),
+                vllm::PORT
             ))
         }
         ModelRuntime::Embedded => Some(format!(
@@ -676,7 +715,10 @@ async fn install_docker(
     gitlab_config::validate_gateway_url(&gateway_url, args.allow_localhost)?;
 
     let engine = docker::connect().await?;
-    if args.model_runtime == ModelRuntime::Vllm && !docker::has_nvidia_runtime(&engine).await? {
+    if args.model_runtime == ModelRuntime::Vllm
+        && !vllm::without_gpu_for_tests()
+        && !docker::has_nvidia_runtime(&engine).await?
+    {
         return Err(Problem::user(
             "the Docker Engine has no NVIDIA runtime, so a vLLM container could not use a GPU; nothing was changed",
         )
@@ -685,6 +727,18 @@ async fn install_docker(
     }
 
     create_log_dir(&args.log_dir)?;
+    if args.model_runtime == ModelRuntime::Vllm {
+        // Made here, as this user, rather than by the engine as root at the first mount, so
+        // that `models pull` can write to it later.
+        let cache = model_cache::hf_home();
+        std::fs::create_dir_all(&cache).map_err(|e| {
+            Problem::user(format!(
+                "could not create the Hugging Face cache {}: {e}",
+                cache.display()
+            ))
+            .hint("point HF_HOME at a writable directory")
+        })?;
+    }
     let mut applied = BTreeMap::new();
     for container in &planned {
         printer.info(format!("{} container {}", container.role, container.name));
@@ -708,7 +762,7 @@ async fn install_docker(
     let served = settings
         .model
         .as_deref()
-        .map(|m| served_name(m, settings.served_model_name.as_deref()))
+        .map(|m| served_name(&settings, m))
         .or_else(|| settings.served_model_name.clone());
     let gateway_body = planned[0].spec.create_body();
     let new_state = state::State {
@@ -746,11 +800,11 @@ async fn install_docker(
                 .as_deref()
                 .map(|s| format!("custom_openai/{s}"))
                 .unwrap_or_default(),
-            catalog_name: settings
-                .model
-                .as_deref()
-                .and_then(crate::catalog::find)
-                .map(|m| m.name.to_string()),
+            catalog_name: match &settings.vllm_model {
+                Some(vllm) => vllm.catalog(),
+                None => settings.model.as_deref().and_then(crate::catalog::find),
+            }
+            .map(|m| m.name.to_string()),
             container_name: (args.model_runtime == ModelRuntime::Vllm)
                 .then(|| format!("{}-vllm", args.container_name)),
         }),
@@ -861,9 +915,15 @@ fn install_embedded_unit(
         .model
         .clone()
         .unwrap_or_else(|| crate::catalog::DEMO_MODEL.to_string());
-    let served = served_name(&model, settings.served_model_name.as_deref());
+    let served = served_name(settings, &model);
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("duo-selfhost"));
-    let unit = render_unit(&exe, &model, &served, EMBEDDED_PORT, &hf_cache_dir())?;
+    let unit = render_unit(
+        &exe,
+        &model,
+        &served,
+        EMBEDDED_PORT,
+        &model_cache::hf_home(),
+    )?;
     let systemd = Path::new("/run/systemd/system").is_dir();
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
@@ -939,6 +999,7 @@ fn print_plan(
                     "volumes": c.spec.binds,
                     "cmd": c.spec.cmd,
                     "gpus": c.spec.gpus,
+                    "command": c.spec.docker_run_args(&c.name),
                     "restart": "unless-stopped",
                 })
             })
@@ -974,10 +1035,19 @@ fn print_plan(
         if !c.spec.cmd.is_empty() {
             printer.result(format!("  arguments: {}", c.spec.cmd.join(" ")));
         }
-        if c.spec.gpus {
-            printer.result("  GPUs: all (NVIDIA runtime required)");
+        if let Some(gpus) = c.spec.gpus.flag_value() {
+            printer.result(format!("  GPUs: {gpus} (NVIDIA runtime required)"));
         }
         printer.result("  restart: unless-stopped");
+        if !c.spec.cmd.is_empty() {
+            let line: Vec<String> = c
+                .spec
+                .docker_run_args(&c.name)
+                .iter()
+                .map(|word| crate::helm::exec::shell_quote(word))
+                .collect();
+            printer.result(format!("  command: docker run {}", line.join(" ")));
+        }
     }
     if args.model_runtime == ModelRuntime::Embedded {
         printer.result(format!(
@@ -1001,6 +1071,7 @@ mod tests {
             extra_env: BTreeMap::from([("AIGW_AUTH__SECRET_TOKEN".into(), "s3cret".into())]),
             model_endpoint: None,
             model: None,
+            vllm_model: None,
             served_model_name: None,
         }
     }
@@ -1081,27 +1152,16 @@ mod tests {
     }
 
     #[test]
-    fn vllm_requests_gpus_and_names_the_model() {
-        let spec = vllm_spec(
-            "mistralai/Codestral-22B-v0.1",
-            "codestral",
-            Path::new("/hf"),
-        );
-        assert!(spec.gpus);
+    fn served_names_follow_the_flag_then_the_catalog() {
+        let mut s = settings("17.5.0");
         assert_eq!(
-            spec.cmd[..4],
-            [
-                "--model",
-                "mistralai/Codestral-22B-v0.1",
-                "--served-model-name",
-                "codestral"
-            ]
-        );
-        assert_eq!(spec.binds, vec!["/hf:/root/.cache/huggingface"]);
-        assert_eq!(
-            served_name("mistralai/Codestral-22B-v0.1", None),
+            served_name(&s, "mistralai/Codestral-22B-v0.1"),
             "codestral-22b-v0.1"
         );
+        s.vllm_model = Some(vllm::resolve_model("codestral").unwrap());
+        assert_eq!(served_name(&s, "codestral"), "codestral-22b");
+        s.served_model_name = Some("codestral".into());
+        assert_eq!(served_name(&s, "codestral"), "codestral");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Docker fixtures built on this machine, since no image can be pulled from outside:
 //! a stand-in AI Gateway image (busybox-static answering /monitoring/healthz as the gateway
 //! does) under the real repository name and `self-hosted-vX.Y.Z-ee` tags, an unhealthy and a
-//! crash-looping variant, and a local registry (Debian's docker-registry) serving them.
+//! crash-looping variant, a local registry (Debian's docker-registry) serving them, and a vLLM
+//! stand-in under the pinned vLLM tag that checks its arguments as vLLM's parser does
+//! (`vllm-stand-in.sh`).
 //! No engine answering is a test failure, never a skip.
 
 use std::path::{Path, PathBuf};
@@ -47,9 +49,11 @@ pub const VERSIONS: &[(&str, Mode)] = &[
     ("18.4.0", Mode::Healthy),
 ];
 
-/// The vLLM image tag the tool pins; the fixture stands in for it (it is only created, never
-/// started, since there is no GPU here).
+/// The vLLM image repository the tool pins a tag of; the stand-in carries that tag.
 pub const VLLM_REPO: &str = "vllm/vllm-openai";
+
+/// The vLLM stand-in's entrypoint: vLLM's argument checks, then /health on --port.
+const VLLM_ENTRYPOINT: &str = include_str!("vllm-stand-in.sh");
 
 const ENTRYPOINT: &str = r#"#!/bin/sh
 # Stand-in for the AI Gateway: /monitoring/healthz answers like the real one (200, JSON) on 5052,
@@ -80,7 +84,7 @@ wait
 "#;
 
 const APPLETS: &[&str] = &[
-    "sh", "httpd", "wget", "mkdir", "printf", "echo", "cat", "sleep", "ls", "env", "kill",
+    "sh", "httpd", "wget", "mkdir", "printf", "echo", "cat", "sleep", "ls", "env", "kill", "tr",
 ];
 
 /// Fails the test (never skips) when no Docker Engine answers.
@@ -153,6 +157,7 @@ fn fixture_hash() -> String {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(ENTRYPOINT.as_bytes());
+    h.update(VLLM_ENTRYPOINT.as_bytes());
     h.update(APPLETS.join(",").as_bytes());
     hex::encode(&h.finalize()[..8])
 }
@@ -176,10 +181,15 @@ fn build_rootfs(dir: &Path, marker: Option<&str>) -> PathBuf {
     for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
-    let entry = root.join("entrypoint.sh");
-    std::fs::write(&entry, ENTRYPOINT).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (file, script) in [
+        ("entrypoint.sh", ENTRYPOINT),
+        ("vllm-entrypoint.sh", VLLM_ENTRYPOINT),
+    ] {
+        let entry = root.join(file);
+        std::fs::write(&entry, script).unwrap();
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     if let Some(marker) = marker {
         std::fs::write(root.join("etc/fixture-registry"), marker).unwrap();
@@ -214,6 +224,17 @@ fn image_label(image: &str) -> Option<String> {
 }
 
 fn import(tar: &Path, image: &str, mode: Mode, version: &str, hash: &str) {
+    import_with_entrypoint(tar, image, "/entrypoint.sh", mode, version, hash);
+}
+
+fn import_with_entrypoint(
+    tar: &Path,
+    image: &str,
+    entrypoint: &str,
+    mode: Mode,
+    version: &str,
+    hash: &str,
+) {
     let env = format!(
         "ENV FIXTURE_MODE={} FIXTURE_VERSION={version} PATH=/bin HF_HOME=/tmp/hf",
         mode.as_str()
@@ -222,7 +243,7 @@ fn import(tar: &Path, image: &str, mode: Mode, version: &str, hash: &str) {
     docker(&[
         "import",
         "--change",
-        "ENTRYPOINT [\"/entrypoint.sh\"]",
+        &format!("ENTRYPOINT [\"{entrypoint}\"]"),
         "--change",
         &env,
         "--change",
@@ -250,22 +271,27 @@ pub fn ensure_images() {
     DONE.get_or_init(|| {
         require_engine();
         let hash = fixture_hash();
-        let images: Vec<(String, Mode, String)> = VERSIONS
+        let images: Vec<(String, &str, Mode, String)> = VERSIONS
             .iter()
-            .map(|(v, m)| (gateway_image(v), *m, v.to_string()))
-            .chain([(vllm_image(), Mode::Healthy, "vllm".to_string())])
+            .map(|(v, m)| (gateway_image(v), "/entrypoint.sh", *m, v.to_string()))
+            .chain([(
+                vllm_image(),
+                "/vllm-entrypoint.sh",
+                Mode::Healthy,
+                "vllm".to_string(),
+            )])
             .collect();
         if images
             .iter()
-            .all(|(image, _, _)| image_label(image).as_deref() == Some(hash.as_str()))
+            .all(|(image, ..)| image_label(image).as_deref() == Some(hash.as_str()))
         {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
         let tar = build_rootfs(dir.path(), None);
-        for (image, mode, version) in &images {
+        for (image, entrypoint, mode, version) in &images {
             if image_label(image).as_deref() != Some(hash.as_str()) {
-                import(&tar, image, *mode, version, &hash);
+                import_with_entrypoint(&tar, image, entrypoint, *mode, version, &hash);
             }
         }
     });
@@ -482,4 +508,43 @@ pub fn signing_keys_of(
     let distinct: std::collections::BTreeSet<&String> = keys.values().collect();
     assert_eq!(distinct.len(), keys.len(), "every key is its own");
     keys
+}
+
+/// The vLLM stand-in, checked at each call rather than once per process: the tag is shared by
+/// every checkout on this engine, and one with other fixture scripts re-imports it under its own
+/// entrypoint. Returns the image.
+pub fn vllm_stand_in() -> String {
+    ensure_images();
+    let image = vllm_image();
+    let hash = fixture_hash();
+    if image_label(&image).as_deref() != Some(hash.as_str()) {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = build_rootfs(dir.path(), None);
+        import_with_entrypoint(
+            &tar,
+            &image,
+            "/vllm-entrypoint.sh",
+            Mode::Healthy,
+            "vllm",
+            &hash,
+        );
+    }
+    image
+}
+
+/// Runs the vLLM stand-in once with `args`, for arguments it refuses (valid ones keep it up):
+/// its exit code and what it wrote.
+pub fn refused_by_vllm_stand_in(args: &[&str]) -> (i32, String) {
+    let image = vllm_stand_in();
+    let out = Command::new("timeout")
+        .args(["60", "docker", "run", "--rm", &image])
+        .args(args)
+        .output()
+        .expect("run docker");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
 }

@@ -1,0 +1,328 @@
+//! The vLLM container as GitLab's vLLM pages run it (reference 3.5): the repository a catalog
+//! name resolves to, the family's flags, the tensor-parallel size from the GPUs, the context
+//! length, the Hugging Face cache `models pull` fills, and the token for gated repositories.
+//! It builds a [`ContainerSpec`]; it neither prints nor talks to Docker (`commands::install` does).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{self, Model, VllmLoad};
+use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
+use crate::error::Problem;
+use crate::secret::Secret;
+
+/// The port vLLM serves on.
+pub const PORT: u16 = 8000;
+/// Where the host's Hugging Face cache is mounted inside the container (its `HF_HOME`).
+const CONTAINER_HF_HOME: &str = "/root/.cache/huggingface";
+/// The variable the token reaches vLLM (huggingface_hub) by inside the container.
+const CONTAINER_TOKEN_VAR: &str = "HF_TOKEN";
+
+/// The weights vLLM loads, as vLLM's `--model` takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VllmModel {
+    /// A Hugging Face repository id, `owner/name`.
+    Repository {
+        repo: String,
+        load: VllmLoad,
+        catalog: Option<&'static Model>,
+    },
+    /// A directory on this host, mounted read-only at the same path.
+    Directory(PathBuf),
+}
+
+impl VllmModel {
+    /// What `--model` gets.
+    pub fn argument(&self) -> String {
+        match self {
+            VllmModel::Repository { repo, .. } => repo.clone(),
+            VllmModel::Directory(path) => path.display().to_string(),
+        }
+    }
+
+    pub fn load(&self) -> VllmLoad {
+        match self {
+            VllmModel::Repository { load, .. } => *load,
+            VllmModel::Directory(_) => VllmLoad::Default,
+        }
+    }
+
+    pub fn catalog(&self) -> Option<&'static Model> {
+        match self {
+            VllmModel::Repository { catalog, .. } => *catalog,
+            VllmModel::Directory(_) => None,
+        }
+    }
+
+    /// The name served by default: the catalog name, else the last part, lowercased.
+    pub fn default_served_name(&self) -> String {
+        if let Some(model) = self.catalog() {
+            return model.name.to_string();
+        }
+        catalog::short_name(&self.argument())
+    }
+}
+
+/// A Hugging Face repository id: `owner/name`, each part letters, digits, `-`, `_`, `.`.
+fn is_repository_id(text: &str) -> bool {
+    let part_ok = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with(['-', '.'])
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    matches!(text.split_once('/'), Some((owner, name)) if part_ok(owner) && part_ok(name))
+}
+
+/// A catalog name or alias, a repository id, or an absolute directory, as vLLM loads it.
+/// A repository the catalog knows keeps the catalog's flags.
+pub fn resolve_model(text: &str) -> Result<VllmModel, Problem> {
+    let text = text.trim();
+    if let Some(model) = catalog::find(text) {
+        let source = model.vllm.as_ref().ok_or_else(|| {
+            Problem::user(format!(
+                "`{text}` ({}) is not served by vLLM: its catalog platforms are {}",
+                model.title,
+                model
+                    .platforms
+                    .iter()
+                    .map(|p| format!("{p:?}").to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .hint("serve a GGUF with --model-runtime embedded, or give vLLM a Hugging Face repository such as --model mistralai/Mistral-7B-Instruct-v0.3")
+        })?;
+        return Ok(VllmModel::Repository {
+            repo: source.repo.to_string(),
+            load: source.load,
+            catalog: Some(model),
+        });
+    }
+    if text.starts_with('/') {
+        let path = PathBuf::from(text);
+        if !path.is_dir() {
+            return Err(Problem::user(format!(
+                "`{text}` is not a directory here: vLLM loads a model directory (config and weights)"
+            ))
+            .hint("give the directory that holds the model's config.json or params.json, or a Hugging Face repository id such as --model mistralai/Mistral-7B-Instruct-v0.3"));
+        }
+        return Ok(VllmModel::Directory(path));
+    }
+    if is_repository_id(text) {
+        let known = catalog::MODELS.iter().find_map(|m| {
+            m.vllm
+                .as_ref()
+                .filter(|v| v.repo.eq_ignore_ascii_case(text))
+                .map(|v| (m, v))
+        });
+        return Ok(VllmModel::Repository {
+            repo: text.to_string(),
+            load: known.map_or(VllmLoad::Default, |(_, v)| v.load),
+            catalog: known.map(|(m, _)| m),
+        });
+    }
+    Err(Problem::user(format!(
+        "`{text}` is not a catalog model, a Hugging Face repository id (owner/name) or an absolute directory, so vLLM could not load it"
+    ))
+    .hint("duo-selfhost models list shows the catalog's names; or give a repository, such as --model mistralai/Mistral-7B-Instruct-v0.3"))
+}
+
+/// Everything about the container besides the model.
+#[derive(Debug, Clone)]
+pub struct VllmOptions<'a> {
+    pub served_model_name: &'a str,
+    pub tensor_parallel_size: u32,
+    pub gpus: Gpus,
+    /// `--max-model-len`; `None` leaves the model's own.
+    pub max_model_len: Option<u32>,
+    /// The host's Hugging Face cache (`model_cache::hf_home`).
+    pub hf_home: &'a Path,
+    pub hf_token: Option<&'a Secret>,
+}
+
+/// vLLM's arguments: the model, its served name, the GPUs, the context, the family's flags.
+pub fn arguments(model: &VllmModel, options: &VllmOptions) -> Vec<String> {
+    let mut args = vec![
+        "--model".to_string(),
+        model.argument(),
+        "--served-model-name".to_string(),
+        options.served_model_name.to_string(),
+        "--tensor-parallel-size".to_string(),
+        options.tensor_parallel_size.to_string(),
+    ];
+    if let Some(len) = options.max_model_len {
+        args.extend(["--max-model-len".to_string(), len.to_string()]);
+    }
+    args.extend(model.load().flags().iter().map(|f| f.to_string()));
+    args.extend([
+        "--host".to_string(),
+        "0.0.0.0".to_string(),
+        "--port".to_string(),
+        PORT.to_string(),
+    ]);
+    args
+}
+
+/// The vLLM container: the pinned image, the GPUs, the arguments, the Hugging Face cache as a
+/// volume (and a model directory read-only), the token in its env, port 8000.
+pub fn container_spec(model: &VllmModel, options: &VllmOptions) -> ContainerSpec {
+    let mut env = BTreeMap::from([("HF_HOME".to_string(), CONTAINER_HF_HOME.to_string())]);
+    if let Some(token) = options.hf_token.filter(|t| !t.is_empty()) {
+        // The one place the token is exposed: the container's environment.
+        env.insert(CONTAINER_TOKEN_VAR.to_string(), token.expose().to_string());
+    }
+    let mut binds = vec![format!("{}:{CONTAINER_HF_HOME}", options.hf_home.display())];
+    if let VllmModel::Directory(dir) = model {
+        binds.push(format!("{0}:{0}:ro", dir.display()));
+    }
+    ContainerSpec {
+        image: docker::VLLM_IMAGE.to_string(),
+        env,
+        ports: vec![PortMapping {
+            host_ip: String::new(),
+            host_port: PORT,
+            container_port: PORT,
+        }],
+        binds,
+        cmd: arguments(model, options),
+        labels: BTreeMap::from([(
+            docker::LABEL_VERSION.to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]),
+        health: Some(HttpProbe {
+            port: PORT,
+            path: "/health".to_string(),
+        }),
+        gpus: options.gpus,
+    }
+}
+
+/// The NVIDIA GPUs this host shows, counted from `nvidia-smi -L` (one `GPU n: ...` line each);
+/// `None` when nvidia-smi is missing, fails or lists none.
+pub fn count_visible_gpus() -> Option<u32> {
+    let out = std::process::Command::new("nvidia-smi")
+        .arg("-L")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let count = count_gpu_lines(&String::from_utf8_lossy(&out.stdout));
+    (count > 0).then_some(count)
+}
+
+fn count_gpu_lines(listing: &str) -> u32 {
+    let count = listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("GPU "))
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// The variable that, in builds with the `test-hooks` feature only, makes the vLLM container ask
+/// for no GPU and skips the NVIDIA runtime check, so that tests can run the stand-in image on an
+/// engine without GPUs. A shipped binary has no such hook.
+pub const NO_GPU_HOOK_VAR: &str = "DUO_SELFHOST_TEST_VLLM_WITHOUT_GPU";
+
+/// Whether the test hook above is armed (always false without the `test-hooks` feature).
+pub fn without_gpu_for_tests() -> bool {
+    cfg!(feature = "test-hooks") && std::env::var_os(NO_GPU_HOOK_VAR).is_some_and(|v| v == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options<'a>(hf_home: &'a Path, token: Option<&'a Secret>) -> VllmOptions<'a> {
+        VllmOptions {
+            served_model_name: "codestral",
+            tensor_parallel_size: 2,
+            gpus: Gpus::All,
+            max_model_len: Some(16384),
+            hf_home,
+            hf_token: token,
+        }
+    }
+
+    #[test]
+    fn catalog_names_resolve_to_the_repository_vllm_loads() {
+        for (name, repo) in [
+            ("codestral", "mistralai/Codestral-22B-v0.1"),
+            ("mistral-7b", "mistralai/Mistral-7B-Instruct-v0.3"),
+            ("MIXTRAL", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
+        ] {
+            assert_eq!(resolve_model(name).unwrap().argument(), repo, "{name}");
+        }
+        let by_repo = resolve_model("mistralai/Mistral-7B-Instruct-v0.3").unwrap();
+        assert_eq!(by_repo.load(), VllmLoad::Mistral, "the catalog's flags");
+        assert_eq!(by_repo.default_served_name(), "mistral-7b-instruct");
+        let other = resolve_model("Qwen/Qwen2.5-Coder-7B-Instruct").unwrap();
+        assert_eq!(other.load(), VllmLoad::Default);
+        assert_eq!(other.default_served_name(), "qwen2.5-coder-7b-instruct");
+    }
+
+    #[test]
+    fn what_vllm_cannot_load_is_refused_with_the_fix() {
+        for (text, says) in [
+            ("mistral-8b", "not a catalog model"),
+            ("a/b/c", "not a catalog model"),
+            ("smollm2", "not served by vLLM"),
+            ("claude", "not served by vLLM"),
+            ("/no/such/dir", "not a directory here"),
+        ] {
+            let err = resolve_model(text).unwrap_err();
+            assert!(err.to_string().contains(says), "{text}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let model = resolve_model(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(model, VllmModel::Directory(dir.path().to_path_buf()));
+    }
+
+    #[test]
+    fn the_command_carries_the_documented_flags() {
+        let model = resolve_model("mistral-7b").unwrap();
+        let args = arguments(&model, &options(Path::new("/hf"), None)).join(" ");
+        assert_eq!(
+            args,
+            "--model mistralai/Mistral-7B-Instruct-v0.3 --served-model-name codestral \
+             --tensor-parallel-size 2 --max-model-len 16384 --tokenizer_mode mistral \
+             --load_format mistral --config_format mistral --host 0.0.0.0 --port 8000"
+        );
+        let mixtral = arguments(
+            &resolve_model("mixtral").unwrap(),
+            &options(Path::new("/hf"), None),
+        );
+        assert!(mixtral.join(" ").contains("--load_format safetensors"));
+        assert!(!mixtral.contains(&"--tokenizer_mode".to_string()));
+    }
+
+    #[test]
+    fn the_spec_mounts_the_cache_and_carries_the_token_masked() {
+        let token = Secret::new("hf_abcdefSECRET");
+        let model = resolve_model("codestral").unwrap();
+        let spec = container_spec(&model, &options(Path::new("/srv/hf"), Some(&token)));
+        assert_eq!(spec.binds, ["/srv/hf:/root/.cache/huggingface"]);
+        assert_eq!(spec.env["HF_TOKEN"], "hf_abcdefSECRET");
+        assert_eq!(spec.env["HF_HOME"], "/root/.cache/huggingface");
+        let shown = spec.masked_env().join(" ");
+        assert!(
+            shown.contains("HF_TOKEN=****") && !shown.contains("SECRET"),
+            "{shown}"
+        );
+        assert_eq!(spec.gpus, Gpus::All);
+        let dir = tempfile::tempdir().unwrap();
+        let local = VllmModel::Directory(dir.path().to_path_buf());
+        let spec = container_spec(&local, &options(Path::new("/srv/hf"), None));
+        assert!(!spec.env.contains_key("HF_TOKEN"));
+        assert_eq!(spec.binds[1], format!("{0}:{0}:ro", dir.path().display()));
+    }
+
+    #[test]
+    fn gpus_are_counted_from_nvidia_smi_lines() {
+        let listing = "GPU 0: NVIDIA A100-SXM4-80GB (UUID: GPU-1)\nGPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-2)\n  MIG 1g.10gb Device 0: (UUID: MIG-3)\n";
+        assert_eq!(count_gpu_lines(listing), 2);
+        assert_eq!(count_gpu_lines(""), 0);
+    }
+}
