@@ -983,7 +983,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__serve)
-            opts="-m -q -v -y -h -V --model --served-model-name --host --port --ctx-size --parallel --threads --api-key --max-queue --n-gpu-layers --fim-tokens --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-m -q -v -y -h -V --model --served-model-name --host --port --ctx-size --parallel --threads --api-key --max-queue --n-gpu-layers --fim-tokens --fim-layout --chat-template --reuse-min-run --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1034,6 +1034,18 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --fim-tokens)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fim-layout)
+                    COMPREPLY=($(compgen -W "psm spm" -- "${cur}"))
+                    return 0
+                    ;;
+                --chat-template)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --reuse-min-run)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -162,7 +162,11 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l thre
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key -d 'Require this key as a bearer token on every /v1 route; never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-queue -d 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to a GPU (0: CPU only)' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-tokens -d 'Fill-in-the-middle tokens by their text, PRE,SUF,MID, for a GGUF whose metadata lacks them' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-tokens -d 'Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-layout -d 'How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral\'s SUF suffix PRE prefix) [default: spm for Mistral\'s [PREFIX]/[SUFFIX] tokens, psm otherwise]' -r -f -a "psm\t''
+spm\t''"
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l chat-template -d 'A Jinja chat template file to use instead of the GGUF\'s (needed for a GGUF that has none)' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l reuse-min-run -d 'Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-body-bytes -d 'Largest request body accepted, in bytes (413 beyond)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l body-timeout -d 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''

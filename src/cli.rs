@@ -452,7 +452,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PRE,SUF,MID")]
     pub fim_tokens: Option<String>,
 
-    /// The order a fill is laid out in for the model [default: spm for Mistral's [PREFIX]/[SUFFIX] tokens, psm otherwise]
+    /// How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral's SUF suffix PRE prefix) [default: spm for Mistral's [PREFIX]/[SUFFIX] tokens, psm otherwise]
     #[arg(long, value_enum, value_name = "LAYOUT")]
     pub fim_layout: Option<FimLayoutArg>,
 
@@ -476,9 +476,10 @@ pub struct ServeArgs {
 /// `--fim-layout`: how a fill is laid out for the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FimLayoutArg {
-    /// Prefix-suffix-middle: PRE prefix SUF suffix MID (CodeGemma, Code Llama, DeepSeek Coder, Qwen)
+    // Plain comments: a documented value would turn `serve --help` into its long form.
+    // Prefix-suffix-middle: PRE prefix SUF suffix MID (CodeGemma, Code Llama, DeepSeek Coder, Qwen).
     Psm,
-    /// Suffix-prefix, Mistral's: SUF suffix PRE prefix (Codestral, Mistral, Mixtral)
+    // Suffix-prefix, Mistral's: SUF suffix PRE prefix (Codestral, Mistral, Mixtral).
     Spm,
 }
 
