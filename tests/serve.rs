@@ -1720,3 +1720,301 @@ async fn emulated_fills_come_back_as_bare_code() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Duo Chat's assistant prefill and the gateway's other requests (reference 3.4a).
+
+/// Duo Chat's ReAct system prompt: about 14 kB of tool descriptions and format rules.
+fn react_system() -> String {
+    let mut text = String::from(
+        "You are GitLab Duo Chat. Answer the question as well as you can. You have access to these tools:\n",
+    );
+    for i in 0..80 {
+        text.push_str(&format!(
+            "- tool_{i}: looks up GitLab resource kind {i} (issues, merge requests, epics, files) by its reference and returns its fields as JSON; use it when the question names such a resource.\n"
+        ));
+    }
+    text.push_str("Use this format:\nQuestion: the question\nThought: what to do\nAction: a tool name\nAction Input: its input\nObservation: the tool's result\n... (repeat)\nThought: I know the answer\nFinal Answer: the answer\n");
+    assert!(text.len() > 12_000, "{}", text.len());
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prefilled_assistant_message_is_continued_exactly() {
+    let template = prompt::ChatTemplate::from_model(vocab()).unwrap();
+    let messages = vec![
+        prompt::ChatMessage::new("system", "Answer with a thought first."),
+        prompt::ChatMessage::new("user", "What is 2 + 2?"),
+        prompt::ChatMessage::new("assistant", "\nThought:"),
+    ];
+    // The rendered prompt ends inside the assistant turn, right after its content.
+    let rendered = template.render_as(&messages, true).unwrap();
+    assert!(
+        rendered.ends_with("<|im_start|>assistant\n\nThought:"),
+        "{rendered:?}"
+    );
+    let ids: Vec<u32> = template
+        .tokens_as(vocab(), &messages, true)
+        .unwrap()
+        .iter()
+        .map(|t| t.0 as u32)
+        .collect();
+
+    let server = Server::start(&[]).await;
+    let body = |extra: Value| {
+        let mut body = json!({"model": "mistral", "temperature": 0, "max_tokens": 24,
+            "messages": [{"role": "system", "content": "Answer with a thought first."},
+                         {"role": "user", "content": "What is 2 + 2?"},
+                         {"role": "assistant", "content": "\nThought:"}]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let raw = text_of(
+        &server
+            .ok(
+                "/v1/completions",
+                json!({"prompt": ids, "temperature": 0, "max_tokens": 24}),
+            )
+            .await,
+    );
+    // llama.cpp's default (no flags) and vLLM's flags as the gateway sends them for Mistral.
+    for extra in [
+        json!({}),
+        json!({"continue_final_message": true, "add_generation_prompt": false}),
+    ] {
+        let v = server.ok("/v1/chat/completions", body(extra.clone())).await;
+        assert_eq!(
+            text_of(&v),
+            raw,
+            "{extra}: the continuation of the raw prompt"
+        );
+        assert_eq!(v["usage"]["prompt_tokens"], ids.len());
+    }
+    // A new turn instead, when asked for: a different prompt.
+    let v = server
+        .ok(
+            "/v1/chat/completions",
+            body(json!({"add_generation_prompt": true})),
+        )
+        .await;
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > ids.len() as u64);
+    let (status, _, v) = server
+        .post(
+            "/v1/chat/completions",
+            body(json!({"continue_final_message": true, "add_generation_prompt": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot both be true"),
+        "{v}"
+    );
+}
+
+#[test]
+fn prefill_renders_inside_the_turn_for_each_template_family() {
+    // Small templates written in each family's shape: Mistral (no closing after an assistant
+    // turn but EOS), ChatML, Gemma, Llama 3 (each closes turns with its own token).
+    let families = [
+        ("mistral", "{{ bos_token }}{% for m in messages %}{% if m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %}{{ m.content }}{{ eos_token }}{% endif %}{% endfor %}", "[/INST]\nThought:"),
+        ("chatml", "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}", "<|im_start|>assistant\n\nThought:"),
+        ("gemma", "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m.role == 'assistant' else m.role }}\n{{ m.content | trim }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}", "<start_of_turn>model\nThought:"),
+        ("llama3", "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n{{ m.content }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}", "<|start_header_id|>assistant<|end_header_id|>\n\n\nThought:"),
+    ];
+    let messages = [
+        prompt::ChatMessage::new("user", "Question: what is a merge request?"),
+        prompt::ChatMessage::new("assistant", "\nThought:"),
+    ];
+    for (family, source, ending) in families {
+        let template = prompt::ChatTemplate::new(source, "<s>".into(), "</s>".into()).unwrap();
+        let rendered = template.render_as(&messages, true).unwrap();
+        assert!(rendered.ends_with(ending), "{family}: {rendered:?}");
+        let opened = template.render_as(&messages, false).unwrap();
+        assert_ne!(opened, rendered, "{family}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_that_raises_is_a_400_naming_its_rule() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("mistral.jinja");
+    std::fs::write(
+        &file,
+        "{% for m in messages %}{% if (m.role == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if m.role == 'user' %}[INST] {{ m.content }} [/INST]{% else %}{{ m.content }}</s>{% endif %}{% endfor %}",
+    )
+    .unwrap();
+    let server = Server::start(&["--chat-template", file.to_str().unwrap()]).await;
+    let models: Value = reqwest::get(server.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["chat_template"], "file");
+    let (status, _, v) = server
+        .post(
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}], "max_tokens": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("roles must alternate"),
+        "{v}"
+    );
+    let v = server
+        .ok("/v1/chat/completions", json!({"messages": [{"role": "user", "content": "a"}], "max_tokens": 2, "temperature": 0}))
+        .await;
+    assert_eq!(v["object"], "chat.completion");
+    drop(server);
+
+    // The GGUF's own template is named as such; an unreadable file is refused at start.
+    let server = Server::start(&[]).await;
+    let models: Value = reqwest::get(server.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["chat_template"], "gguf");
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--port",
+            &free_port().to_string(),
+            "--chat-template",
+            "/nonexistent.jinja",
+            "--model",
+        ])
+        .arg(model_path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the chat template") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateways_requests_feature_by_feature() {
+    let server = Server::start(&[
+        "--api-key",
+        "dummy_key",
+        "--ctx-size",
+        "16384",
+        "--parallel",
+        "2",
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    let send = |body: Value, key: &'static str| {
+        client
+            .post(server.url("/v1/chat/completions"))
+            .header("Authorization", format!("Bearer {key}"))
+            .json(&body)
+            .send()
+    };
+    // The key GitLab stores is what LiteLLM sends; another is refused.
+    let refused = send(
+        json!({"messages": [{"role": "user", "content": "hi"}]}),
+        "other",
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+
+    // Code generation: preamble + instructions as system, the file above the cursor as user,
+    // not streamed and streamed. (The gateway asks for 256 to 4096 tokens by family; the
+    // lowest keeps this test's time bounded on a CPU.)
+    let generation = json!({"model": "mistral", "max_tokens": 256, "temperature": 0,
+        "messages": [{"role": "system", "content": format!("{}You write Python code for the comment at the end of the file. Reply with code only.", preamble(&nonce(7)))},
+                     {"role": "user", "content": "import math\n\n# a function that returns the area of a circle of radius r\n"}]});
+    let v: Value = send(generation.clone(), "dummy_key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["object"], "chat.completion", "{v}");
+    assert!(!text_of(&v).is_empty());
+    let mut streamed = generation.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    streamed["max_tokens"] = json!(32);
+    let events = sse_events(send(streamed, "dummy_key").await.unwrap()).await;
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let usage: Value = serde_json::from_str(&events[events.len() - 2]).unwrap();
+    assert!(
+        usage["usage"]["completion_tokens"].as_u64().unwrap() >= 1,
+        "{usage}"
+    );
+
+    // Duo Chat, first ReAct step: the ~14 kB system prompt, the question, the prefill
+    // `\nThought:`; streamed, `Observation:` stop, usage asked for, vLLM's flags for Mistral.
+    // (The gateway asks for up to 8192 tokens; 200 bound the test's time.)
+    let question = "Question: How do I revert a merge request?";
+    let step = |prefill: &str| {
+        json!({"model": "mistral", "max_tokens": 200, "temperature": 0.1, "stop": ["Observation:"],
+               "stream": true, "stream_options": {"include_usage": true},
+               "continue_final_message": true, "add_generation_prompt": false,
+               "messages": [{"role": "system", "content": react_system()},
+                            {"role": "user", "content": question},
+                            {"role": "assistant", "content": prefill}]})
+    };
+    let collect = |events: Vec<String>| -> (String, Value) {
+        let mut text = String::new();
+        let mut usage = Value::Null;
+        for e in events.iter().filter(|e| *e != "[DONE]") {
+            let v: Value = serde_json::from_str(e).unwrap();
+            if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+                text.push_str(t);
+            }
+            if !v["usage"].is_null() {
+                usage = v["usage"].clone();
+            }
+        }
+        (text, usage)
+    };
+    let (first, usage) =
+        collect(sse_events(send(step("\nThought:"), "dummy_key").await.unwrap()).await);
+    assert!(!first.contains("Observation:"), "{first:?}");
+    assert!(
+        !first.starts_with("\nThought:"),
+        "only the continuation comes back: {first:?}"
+    );
+    assert!(usage["prompt_tokens"].as_u64().unwrap() > 2500, "{usage}");
+    // Second step: the first step's text and an observation appended to the prefill; the
+    // shared start of the prompt comes from the cache.
+    let prefill = format!(
+        "\nThought:{first}Observation: the tool returned the revert button's location.\nThought:"
+    );
+    let (_, usage) = collect(sse_events(send(step(&prefill), "dummy_key").await.unwrap()).await);
+    let cached = usage["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(cached > 2500, "the ReAct prompt is reused: {usage}");
+
+    // A slash command (/explain): preamble + instructions, the selected code, 4 stop strings.
+    let explain = json!({"model": "mistral", "max_tokens": 64, "temperature": 0,
+        "stop": ["</s>", "[INST]", "[/INST]", "Human:"],
+        "messages": [{"role": "system", "content": format!("{}Explain the selected code.", preamble(&nonce(8)))},
+                     {"role": "user", "content": "<selected_code>def f(x): return x * 2</selected_code>"}]});
+    let v: Value = send(explain, "dummy_key")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant", "{v}");
+}
