@@ -424,7 +424,8 @@ pub fn proxy(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     })
 }
 
-fn strip_credentials(proxy: &str) -> String {
+/// A URL without its user and password (proxies may carry them).
+pub fn strip_credentials(proxy: &str) -> String {
     match url::Url::parse(proxy) {
         Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
             let _ = url.set_username("");
