@@ -1631,3 +1631,63 @@ fn fix_leaves_what_it_cannot_fix_safely_as_a_hint() {
         run.stderr
     );
 }
+
+#[test]
+fn a_gateway_without_any_client_is_probed_from_a_throwaway_container_in_its_network() {
+    // An image with nothing but `sleep`: no shell, no curl, wget or python3 to exec.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&root).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static");
+    std::fs::copy(busybox, root.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("sleep")).unwrap();
+    let tar = dir.path().join("bare.tar");
+    let status = Command::new("tar")
+        .args(["--owner=0", "--group=0", "-C"])
+        .arg(dir.path().join("rootfs"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bare = "duo-selfhost-fixture/bare:1";
+    support::docker_fixtures::docker(&[
+        "import",
+        "--change",
+        "ENTRYPOINT [\"/bin/sleep\", \"100000\"]",
+        tar.to_str().unwrap(),
+        bare,
+    ]);
+    // A local image with a shell and wget to probe from (no image can be pulled here).
+    support::docker_fixtures::docker(&[
+        "tag",
+        &standin_image("17.9.0"),
+        "busybox:duo-selfhost-fixture",
+    ]);
+    let name = format!("duo-doctor-bare-{}", std::process::id());
+    let _c = Container::run(&name, &["--network", "host"], bare);
+    let model = openai_model("smollm2-135m", "x");
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "chain.gateway_to_model",
+        "--container",
+        &name,
+        "--model-endpoint",
+        &endpoint,
+    ]);
+    run.assert_status("chain.gateway_to_model", "ok");
+    let message = run.message("chain.gateway_to_model");
+    assert!(message.contains("a throwaway busybox:"), "{message}");
+    assert!(message.contains("doctor's inputs"), "{message}");
+    assert!(model.requests().iter().any(|r| r.path == "/v1/models"));
+    // The throwaway container is gone.
+    let left = support::docker_fixtures::docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!left.contains("duo-selfhost-probe-"), "{left}");
+}

@@ -83,18 +83,7 @@ async fn upgrade_docker(
         docker::recover_interrupted(&engine, &name, printer).await?;
     }
 
-    let Some(old) = docker::inspect_container(&engine, &name).await? else {
-        return Err(Problem::user(format!(
-            "there is no container named {name} on this Docker Engine"
-        ))
-        .hint("install the gateway first (duo-selfhost install), or name the container with --container-name")
-        .into());
-    };
-    let current_image = old
-        .config
-        .as_ref()
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+    let (old, current_image) = existing_gateway(&engine, &name).await?;
     let old_labels = docker::labels_of(&old);
 
     let (version, version_source) = match &args.to_version {
@@ -215,23 +204,7 @@ async fn upgrade_docker(
         return Ok(ExitStatus::Success);
     }
 
-    // Labels of the replacement: ours refreshed, everything else kept.
-    let labels = BTreeMap::from([
-        (
-            docker::LABEL_VERSION.to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
-        (
-            docker::LABEL_GITLAB_VERSION.to_string(),
-            version.to_string(),
-        ),
-    ]);
-    let old_image_config = match old.image.as_deref() {
-        Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
-        None => None,
-    };
-    let mut body =
-        docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
+    let mut body = replacement_body(&engine, &old, &target_image, Some(&version)).await;
     let additions = add_lacking(&lacking, &version, &mut body, printer);
 
     if args.dry_run {
@@ -439,6 +412,52 @@ fn add_lacking(
     added
 }
 
+/// The gateway container `name` and the image it runs; an error naming install when there is
+/// none.
+async fn existing_gateway(
+    engine: &bollard::Docker,
+    name: &str,
+) -> anyhow::Result<(bollard::models::ContainerInspectResponse, String)> {
+    let Some(old) = docker::inspect_container(engine, name).await? else {
+        return Err(Problem::user(format!(
+            "there is no container named {name} on this Docker Engine"
+        ))
+        .hint("install the gateway first (duo-selfhost install), or name the container with --container-name")
+        .into());
+    };
+    let image = old
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    Ok((old, image))
+}
+
+/// The create request of `old`'s replacement on `image`: every setting of `old`, and our
+/// labels refreshed (the GitLab version's when there is one).
+async fn replacement_body(
+    engine: &bollard::Docker,
+    old: &bollard::models::ContainerInspectResponse,
+    image: &str,
+    version: Option<&semver::Version>,
+) -> bollard::models::ContainerCreateBody {
+    let mut labels = BTreeMap::from([(
+        docker::LABEL_VERSION.to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    )]);
+    if let Some(version) = version {
+        labels.insert(
+            docker::LABEL_GITLAB_VERSION.to_string(),
+            version.to_string(),
+        );
+    }
+    let old_image_config = match old.image.as_deref() {
+        Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
+        None => None,
+    };
+    docker::body_from_existing(old, old_image_config.as_ref(), image, &labels)
+}
+
 /// What `doctor --fix` changes on the gateway container: the image for a GitLab version, and
 /// env variables set or removed.
 #[derive(Debug, Clone, Default)]
@@ -461,18 +480,7 @@ pub async fn change_gateway(
 ) -> anyhow::Result<String> {
     let engine = docker::connect().await?;
     docker::recover_interrupted(&engine, name, printer).await?;
-    let Some(old) = docker::inspect_container(&engine, name).await? else {
-        return Err(Problem::user(format!(
-            "there is no container named {name} on this Docker Engine"
-        ))
-        .hint("install the gateway first (duo-selfhost install)")
-        .into());
-    };
-    let current_image = old
-        .config
-        .as_ref()
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+    let (old, current_image) = existing_gateway(&engine, name).await?;
     let target_image = match &change.to_version {
         Some(version) => {
             resolve_gateway_image(version, &registry_of_image(&current_image), None, printer)
@@ -480,22 +488,7 @@ pub async fn change_gateway(
         }
         None => current_image.clone(),
     };
-    let mut labels = BTreeMap::from([(
-        docker::LABEL_VERSION.to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-    )]);
-    if let Some(version) = &change.to_version {
-        labels.insert(
-            docker::LABEL_GITLAB_VERSION.to_string(),
-            version.to_string(),
-        );
-    }
-    let old_image_config = match old.image.as_deref() {
-        Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
-        None => None,
-    };
-    let mut body =
-        docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
+    let mut body = replacement_body(&engine, &old, &target_image, change.to_version.as_ref()).await;
     let env = body.env.get_or_insert_with(Vec::new);
     env.retain(|entry| {
         let key = entry.split('=').next().unwrap_or_default();

@@ -108,6 +108,9 @@ pub async fn stored_model(ctx: &Context, budget: Budget) -> Option<StoredModel> 
     Some(found)
 }
 
+/// Local images with a shell and wget or curl, for a probe beside a container that has none.
+const PROBE_IMAGES: &[&str] = &["busybox", "alpine", "curlimages/curl"];
+
 /// Fetches a URL with whatever client the container has and prints `HTTP <status>` for any
 /// HTTP answer, so that a refusal (401, 404) still counts as reached. busybox wget prints the
 /// status on errors and with -S; its -T crashes in static builds, so the check's deadline
@@ -159,7 +162,20 @@ pub fn gateway_to_model(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         let url = model::models_url(&stored.endpoint);
         let seconds = budget.request_timeout().as_secs().clamp(1, 30).to_string();
         let cmd = ["sh", "-c", MODEL_REACH_SCRIPT, "sh", &url, &seconds];
-        let run = container::exec(&docker, &c.name, &cmd);
+        // The container's own client first; a container without one (or without a shell)
+        // gets a throwaway container from a local image in its network namespace instead.
+        let probe = async {
+            let (code, output) = container::exec(&docker, &c.name, &cmd).await?;
+            if code != 126 && code != 127 {
+                return anyhow::Ok((code, output, None));
+            }
+            let Some(image) = crate::docker::local_image_of(&docker, PROBE_IMAGES).await else {
+                return Ok((code, output, None));
+            };
+            let network = format!("container:{}", c.name);
+            let (code, output) = crate::docker::run_once(&docker, &image, &cmd, &network).await?;
+            Ok((code, output, Some(image)))
+        };
         let details = |status: Option<u16>| {
             json!({
                 "endpoint": stored.endpoint,
@@ -167,40 +183,46 @@ pub fn gateway_to_model(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 "http_status": status,
             })
         };
-        let (code, output) = match tokio::time::timeout(budget.request_timeout(), run).await {
+        let (code, output, via) = match tokio::time::timeout(budget.request_timeout(), probe).await
+        {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 return Outcome::fail(
-                    format!("could not run a command in {}: {e}", c.name),
+                    format!("could not run a command in {}'s network: {e:#}", c.name),
                     format!("docker exec {} sh -c true", c.name),
                 )
             }
             Err(_) => {
                 ctx.update_facts(|f| f.gateway_reaches_model = Some(false));
                 return Outcome::fail(
-                        format!(
-                            "from inside {}, {url} did not answer within {}",
-                            c.name,
-                            super::seconds_text(budget.request_timeout())
-                        ),
-                        "a firewall or a wrong address drops the gateway's packets: check the endpoint in Admin > GitLab Duo > Self-hosted models, and the route from the gateway's host to the model",
-                    )
-                    .with_details(details(None));
+                    format!(
+                        "from inside {}, {url} did not answer within {}",
+                        c.name,
+                        super::seconds_text(budget.request_timeout())
+                    ),
+                    "a firewall or a wrong address drops the gateway's packets: check the endpoint in Admin > GitLab Duo > Self-hosted models, and the route from the gateway's host to the model",
+                )
+                .with_details(details(None));
             }
+        };
+        let inside = match &via {
+            Some(image) => format!("from {}'s network (a throwaway {image} container)", c.name),
+            None => format!("from inside {}", c.name),
         };
         let status = http_status_in(&output).or((code == 0).then_some(200));
         if let Some(status) = status {
             ctx.update_facts(|f| f.gateway_reaches_model = Some(true));
             return Outcome::ok(format!(
-                "{} reached {url} from inside its network (HTTP {status}); the endpoint is {}",
-                c.name, stored.source
+                "{url} answered {inside} (HTTP {status}); the endpoint is {}",
+                stored.source
             ))
             .with_details(details(Some(status)));
         }
-        if code == 127 {
+        if via.is_none() && (code == 126 || code == 127) {
             return Outcome::skip(format!(
-                "{} has no curl, wget or python3 to call the model with",
-                c.name
+                "{} has no shell with curl, wget or python3, and no {} image is on this host to call the model from beside it (docker pull busybox would give one)",
+                c.name,
+                PROBE_IMAGES.join(", ")
             ));
         }
         ctx.update_facts(|f| f.gateway_reaches_model = Some(false));
@@ -212,8 +234,7 @@ pub fn gateway_to_model(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         };
         Outcome::fail(
             format!(
-                "from inside {}, {url} cannot be reached (exit {code}: {}); the endpoint is {}",
-                c.name,
+                "{inside}, {url} cannot be reached (exit {code}: {}); the endpoint is {}",
                 http::excerpt(&output, &ctx.inputs.secrets()),
                 stored.source
             ),

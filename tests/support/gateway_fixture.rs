@@ -45,20 +45,10 @@ impl GatewayStandin {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
         let state = shared.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(handle).with_state(state);
-                tokio::select! {
-                    _ = axum::serve(listener, app) => {}
-                    _ = rx => {}
-                }
-            });
+        let (tx, thread) = super::gitlab_fixture::in_background(move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(handle).with_state(state);
+            let _ = axum::serve(listener, app).await;
         });
         GatewayStandin {
             url: format!("http://{host}:{}", addr.port()),

@@ -271,34 +271,15 @@ impl FakeGitlab {
             config: Mutex::new(config),
             requests: Mutex::new(Vec::new()),
         });
-        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
         let https = tls.is_some();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(handle).with_state(state);
-                match tls {
-                    None => {
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = shutdown_rx => {}
-                        }
-                    }
-                    Some(tls) => {
-                        let listener = TlsListener::new(listener, tls);
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = shutdown_rx => {}
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime drops hanging requests too.
+        let (shutdown_tx, thread) = in_background(move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(handle).with_state(state);
+            let _ = match tls {
+                None => axum::serve(listener, app).await,
+                Some(tls) => axum::serve(TlsListener::new(listener, tls), app).await,
+            };
         });
         let scheme = if https { "https" } else { "http" };
         FakeGitlab {
@@ -351,6 +332,34 @@ impl Drop for FakeGitlab {
             let _ = thread.join();
         }
     }
+}
+
+/// Runs the future `server` makes on a thread of its own with a single-threaded runtime, until
+/// it ends or the returned sender fires (or is dropped). Dropping the runtime then drops hanging
+/// requests too. Shared by the stand-in servers (GitLab, the gateway).
+pub fn in_background<F>(
+    server: impl FnOnce() -> F + Send + 'static,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            tokio::select! {
+                _ = server() => {}
+                _ = rx => {}
+            }
+        });
+    });
+    (tx, thread)
 }
 
 /// A rustls server configuration presenting the PEM certificate chain and key at these paths.
