@@ -68,13 +68,7 @@ pub fn plan(results: &[CheckResult], ctx: &Context) -> Vec<Fix> {
     let wants_setting = version
         .as_ref()
         .is_some_and(|v| *v >= gitlab_config::setting_version());
-    // Only a gateway URL someone gave doctor (a flag or install's state file): one read back
-    // from gitlab.rb is the legacy setting, not a known-good address.
-    let gateway_url = ctx
-        .inputs
-        .gateway_url
-        .clone()
-        .filter(|_| ctx.inputs.gateway_url_source != "gitlab.rb");
+    let gateway_url = ctx.inputs.given_gateway_url();
     if let (true, true, Some(url)) = (failed("gitlab.gateway_setting"), wants_setting, gateway_url)
     {
         let gitlab = ctx.inputs.gitlab_url.as_deref().unwrap_or("<GitLab URL>");

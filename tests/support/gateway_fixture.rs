@@ -33,8 +33,7 @@ pub struct GatewayStandin {
     pub url: String,
     pub port: u16,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: super::gitlab_fixture::Background,
 }
 
 impl GatewayStandin {
@@ -45,7 +44,7 @@ impl GatewayStandin {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
         let state = shared.clone();
-        let (tx, thread) = super::gitlab_fixture::in_background(move || async move {
+        let server = super::gitlab_fixture::in_background(move || async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let app = axum::Router::new().fallback(handle).with_state(state);
             let _ = axum::serve(listener, app).await;
@@ -54,25 +53,13 @@ impl GatewayStandin {
             url: format!("http://{host}:{}", addr.port()),
             port: addr.port(),
             shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
     /// The chat requests sent to the model so far.
     pub fn model_requests(&self) -> Vec<Value> {
         self.shared.model_requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for GatewayStandin {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -209,8 +209,7 @@ pub struct FakeGitlab {
     /// For the HTTPS variant: the server's self-signed certificate (PEM), to trust.
     pub ca_cert: Option<PathBuf>,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
     _tls_dir: Option<tempfile::TempDir>,
 }
 
@@ -273,7 +272,7 @@ impl FakeGitlab {
         });
         let state = shared.clone();
         let https = tls.is_some();
-        let (shutdown_tx, thread) = in_background(move || async move {
+        let server = in_background(move || async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             let app = axum::Router::new().fallback(handle).with_state(state);
             let _ = match tls {
@@ -287,8 +286,7 @@ impl FakeGitlab {
             addr,
             ca_cert: None,
             shared,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
+            _server: server,
             _tls_dir: None,
         }
     }
@@ -323,7 +321,14 @@ impl FakeGitlab {
     }
 }
 
-impl Drop for FakeGitlab {
+/// A server running on a thread of its own; dropping it stops the server and waits for the
+/// thread (dropping the runtime drops hanging requests too).
+pub struct Background {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Background {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -335,14 +340,9 @@ impl Drop for FakeGitlab {
 }
 
 /// Runs the future `server` makes on a thread of its own with a single-threaded runtime, until
-/// it ends or the returned sender fires (or is dropped). Dropping the runtime then drops hanging
-/// requests too. Shared by the stand-in servers (GitLab, the gateway).
-pub fn in_background<F>(
-    server: impl FnOnce() -> F + Send + 'static,
-) -> (
-    tokio::sync::oneshot::Sender<()>,
-    std::thread::JoinHandle<()>,
-)
+/// it ends or the [`Background`] is dropped. Shared by the stand-in servers (GitLab, the
+/// gateway).
+pub fn in_background<F>(server: impl FnOnce() -> F + Send + 'static) -> Background
 where
     F: std::future::Future<Output = ()>,
 {
@@ -359,7 +359,10 @@ where
             }
         });
     });
-    (tx, thread)
+    Background {
+        shutdown: Some(tx),
+        thread: Some(thread),
+    }
 }
 
 /// A rustls server configuration presenting the PEM certificate chain and key at these paths.
