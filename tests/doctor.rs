@@ -535,10 +535,16 @@ fn json_report_matches_its_schema() {
     assert_eq!(total as usize, doc["checks"].as_array().unwrap().len());
     assert!(summary["fail"].as_u64().unwrap() >= 2);
 
+    assert_matches_schema(&run.stdout);
+}
+
+/// Validates a `--json` document against `src/doctor/report.schema.json` with Python's
+/// jsonschema (a validator independent of the code that writes the document).
+fn assert_matches_schema(document: &str) {
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/doctor/report.schema.json");
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
-    std::fs::write(&report, &run.stdout).unwrap();
+    std::fs::write(&report, document).unwrap();
     let validate = Command::new("python3")
         .args([
             "-c",
@@ -939,6 +945,7 @@ fn the_whole_chain_all_green() {
     }
     assert_eq!(checks.len(), doctor_check_count());
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_matches_schema(&run.stdout);
 
     // GitLab asked the gateway, which asked serve the gateway's Codestral question.
     let completion = run.check("chain.code_completion");
@@ -1073,6 +1080,7 @@ fn the_chain_names_the_hop_that_broke() {
         "{message}"
     );
     assert!(run.hint("chain.code_completion").contains("logs"));
+    assert_matches_schema(&run.stdout);
     assert_eq!(run.code, 1);
 }
 
@@ -1534,6 +1542,7 @@ fn fix_recreates_the_gateway_with_the_env_it_lacks() {
     );
     assert!(support::docker_fixtures::inspect(&format!("{name}-previous")).is_none());
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_matches_schema(&run.stdout);
 }
 
 #[test]
