@@ -1207,12 +1207,14 @@ pub async fn local_image_of(docker: &Docker, repositories: &[&str]) -> Option<St
 
 /// Runs `command` (as the entrypoint) in a throwaway container of `image` that shares
 /// `network_mode` (such as `container:<name>`, another container's network namespace), and
-/// returns its exit code and output. The container is removed however it ends.
+/// returns its exit code and output; one still running after `limit` is stopped with exit code
+/// -1. The container is removed however it ends.
 pub async fn run_once(
     docker: &Docker,
     image: &str,
     command: &[&str],
     network_mode: &str,
+    limit: Duration,
 ) -> anyhow::Result<(i64, String)> {
     let name = format!(
         "duo-selfhost-probe-{}-{}",
@@ -1236,12 +1238,12 @@ pub async fn run_once(
             .await
             .map_err(|e| anyhow::anyhow!("starting {name}: {}", engine_message(&e)))?;
         let mut waits = docker.wait_container(&name, None);
-        let code = match waits.next().await {
-            Some(Ok(done)) => done.status_code,
+        let code = match tokio::time::timeout(limit, waits.next()).await {
+            Ok(Some(Ok(done))) => done.status_code,
             // A non-zero exit arrives as an error carrying the code.
-            Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
-            Some(Err(e)) => return Err(anyhow::anyhow!("waiting for {name}: {e}")),
-            None => -1,
+            Ok(Some(Err(BollardError::DockerContainerWaitError { code, .. }))) => code,
+            Ok(Some(Err(e))) => return Err(anyhow::anyhow!("waiting for {name}: {e}")),
+            Ok(None) | Err(_) => -1,
         };
         let output = last_log_lines(docker, &name, 50).await.join("\n");
         Ok((code, output))

@@ -173,7 +173,12 @@ pub fn gateway_to_model(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
                 return Ok((code, output, None));
             };
             let network = format!("container:{}", c.name);
-            let (code, output) = crate::docker::run_once(&docker, &image, &cmd, &network).await?;
+            // Stopped and removed a little before the check's own deadline.
+            let limit = budget
+                .request_timeout()
+                .saturating_sub(std::time::Duration::from_secs(1));
+            let (code, output) =
+                crate::docker::run_once(&docker, &image, &cmd, &network, limit).await?;
             Ok((code, output, Some(image)))
         };
         let details = |status: Option<u16>| {
