@@ -1014,6 +1014,20 @@ fn the_chain_names_the_hop_that_broke() {
     assert!(run
         .hint("chain.code_completion")
         .contains("Default GitLab Duo namespace"));
+    // GitLab refuses: the token is not accepted.
+    chain.gitlab.configure(|c| {
+        c.missing_default_duo_group = false;
+        c.token = Some("glpat-someone-else".into());
+    });
+    let run = chain_doctor(&chain, &only_chain);
+    assert_eq!(hop(&run), "gitlab");
+    assert!(run
+        .message("chain.code_completion")
+        .contains("refused the code suggestion (401)"));
+    assert!(run
+        .hint("chain.code_completion")
+        .contains("ai_features scope"));
+    chain.gitlab.configure(|c| c.token = Some(TOKEN.into()));
     // GitLab refuses: no gateway configured.
     chain.gitlab.configure(|c| {
         c.missing_default_duo_group = false;
