@@ -185,7 +185,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__doctor)
-            opts="-q -v -y -h -V --gitlab-url --gitlab-token --gitlab-rb --gateway-url --container --model-endpoint --model-identifier --model-api-key --ca-cert --only --skip --timeout --strict --state-file --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --gitlab-url --gitlab-token --gitlab-rb --gateway-url --container --model-endpoint --model-identifier --model-api-key --ca-cert --only --skip --timeout --strict --state-file --fix --bundle --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +240,10 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --state-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bundle)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

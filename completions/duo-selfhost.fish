@@ -141,10 +141,12 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l onl
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l skip -d 'Skip these checks (ids or prefixes; repeatable)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l timeout -d 'Seconds each check may take' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l state-file -d 'State file written by install' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l bundle -d 'Also write a support bundle: the report, versions, the gateway\'s env (redacted) and last 500 log lines, gitlab.rb\'s env (redacted), the model server\'s /v1/models and /metrics' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l strict -d 'Treat warnings as failures (exit 1)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l fix -d 'Offer to fix failures that have a safe mechanical fix (reconfigure, the feature flag, the gateway URL setting, the gateway\'s env or image), run each after asking (--yes skips the question), then re-run those checks'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -s q -l quiet -d 'Print only results and errors'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -s v -l verbose -d 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l json -d 'Print one JSON document on stdout and nothing else'

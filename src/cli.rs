@@ -394,6 +394,18 @@ pub struct DoctorArgs {
     /// State file written by install
     #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
     pub state_file: Option<PathBuf>,
+
+    /// Offer to fix failures that have a safe mechanical fix (reconfigure, the feature flag,
+    /// the gateway URL setting, the gateway's env or image), run each after asking (--yes
+    /// skips the question), then re-run those checks
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Also write a support bundle: the report, versions, the gateway's env (redacted) and
+    /// last 500 log lines, gitlab.rb's env (redacted), the model server's /v1/models and
+    /// /metrics
+    #[arg(long, value_name = "FILE.tar.gz")]
+    pub bundle: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

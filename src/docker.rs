@@ -1189,6 +1189,70 @@ pub async fn has_nvidia_runtime(docker: &Docker) -> anyhow::Result<bool> {
         || info.default_runtime.is_some_and(|r| r.contains("nvidia")))
 }
 
+/// The first image on this engine whose repository is one of `repositories` (any tag), as
+/// `repository:tag`: something to run a one-off command from without pulling.
+pub async fn local_image_of(docker: &Docker, repositories: &[&str]) -> Option<String> {
+    let images = docker
+        .list_images(None::<bollard::query_parameters::ListImagesOptions>)
+        .await
+        .ok()?;
+    repositories.iter().find_map(|wanted| {
+        images
+            .iter()
+            .flat_map(|image| image.repo_tags.iter())
+            .find(|tag| split_reference(tag).0 == *wanted)
+            .cloned()
+    })
+}
+
+/// Runs `command` (as the entrypoint) in a throwaway container of `image` that shares
+/// `network_mode` (such as `container:<name>`, another container's network namespace), and
+/// returns its exit code and output; one still running after `limit` is stopped with exit code
+/// -1. The container is removed however it ends.
+pub async fn run_once(
+    docker: &Docker,
+    image: &str,
+    command: &[&str],
+    network_mode: &str,
+    limit: Duration,
+) -> anyhow::Result<(i64, String)> {
+    let name = format!(
+        "duo-selfhost-probe-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(command.iter().map(|s| s.to_string()).collect()),
+        cmd: Some(Vec::new()),
+        host_config: Some(HostConfig {
+            network_mode: Some(network_mode.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    create(docker, &name, body).await?;
+    let outcome = async {
+        docker
+            .start_container(&name, None)
+            .await
+            .map_err(|e| anyhow::anyhow!("starting {name}: {}", engine_message(&e)))?;
+        let mut waits = docker.wait_container(&name, None);
+        let code = match tokio::time::timeout(limit, waits.next()).await {
+            Ok(Some(Ok(done))) => done.status_code,
+            // A non-zero exit arrives as an error carrying the code.
+            Ok(Some(Err(BollardError::DockerContainerWaitError { code, .. }))) => code,
+            Ok(Some(Err(e))) => return Err(anyhow::anyhow!("waiting for {name}: {e}")),
+            Ok(None) | Err(_) => -1,
+        };
+        let output = last_log_lines(docker, &name, 50).await.join("\n");
+        Ok((code, output))
+    }
+    .await;
+    let _ = remove(docker, &name).await;
+    outcome
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -510,6 +510,33 @@ impl GitlabClient {
             .map(str::to_string))
     }
 
+    /// The self-hosted models GitLab stores (GraphQL `aiSelfHostedModels`, admin): the endpoint
+    /// and identifier the gateway is told to call, which may differ from what doctor was given.
+    pub async fn self_hosted_models(&self) -> anyhow::Result<Vec<SelfHostedModel>> {
+        let answer = self
+            .graphql(
+                "query { aiSelfHostedModels { nodes { name model endpoint identifier } } }",
+                json!({}),
+            )
+            .await?;
+        answer.fail_on_errors(self, "reading aiSelfHostedModels")?;
+        let nodes = answer
+            .data
+            .pointer("/aiSelfHostedModels/nodes")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        serde_json::from_value(nodes).map_err(|e| {
+            problem(
+                true,
+                format!(
+                    "GitLab at {} answered aiSelfHostedModels in an unexpected shape: {e}",
+                    answer.url
+                ),
+                "re-run with -vv for details",
+            )
+        })
+    }
+
     fn missing_duo_settings(&self, url: &Url) -> anyhow::Error {
         problem(
             true,
@@ -574,6 +601,20 @@ impl GitlabClient {
             .unwrap_or_default();
         Ok(stored)
     }
+}
+
+/// A self-hosted model as GitLab stores it (`aiSelfHostedModels`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SelfHostedModel {
+    #[serde(default)]
+    pub name: String,
+    /// The family, such as `CODESTRAL`.
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub endpoint: String,
+    #[serde(default)]
+    pub identifier: Option<String>,
 }
 
 struct GraphqlAnswer {

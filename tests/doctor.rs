@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stub_server::{gateway, openai_model, Reply, StubServer};
-use support::doctor_chain::{gitlab_host, green_status, standin_image, Container, GreenChain};
+use support::doctor_chain::{
+    gitlab_host, green_status, standin_image, ChainSetup, Container, GreenChain, Serve,
+};
 use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 
 const SECRET_KEY: &str = "sk-doctor-test-secret-4711";
@@ -533,10 +535,16 @@ fn json_report_matches_its_schema() {
     assert_eq!(total as usize, doc["checks"].as_array().unwrap().len());
     assert!(summary["fail"].as_u64().unwrap() >= 2);
 
+    assert_matches_schema(&run.stdout);
+}
+
+/// Validates a `--json` document against `src/doctor/report.schema.json` with Python's
+/// jsonschema (a validator independent of the code that writes the document).
+fn assert_matches_schema(document: &str) {
     let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/doctor/report.schema.json");
     let dir = tempfile::tempdir().unwrap();
     let report = dir.path().join("report.json");
-    std::fs::write(&report, &run.stdout).unwrap();
+    std::fs::write(&report, document).unwrap();
     let validate = Command::new("python3")
         .args([
             "-c",
@@ -584,6 +592,17 @@ fn human_output_snapshot() {
 const TOKEN: &str = "glpat-doctor-test-token";
 
 fn gitlab_doctor(home: &Path, gitlab: &FakeGitlab, only: &str, extra: &[&str]) -> Run {
+    gitlab_doctor_env(home, gitlab, only, extra, &[])
+}
+
+/// [`gitlab_doctor`] with more environment (a PATH with stand-in tools).
+fn gitlab_doctor_env(
+    home: &Path,
+    gitlab: &FakeGitlab,
+    only: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Run {
     let rb = home.join("gitlab.rb");
     let envdir = home.join("envdir");
     let mut args = vec![
@@ -599,11 +618,9 @@ fn gitlab_doctor(home: &Path, gitlab: &FakeGitlab, only: &str, extra: &[&str]) -
         rb.to_str().unwrap(),
     ];
     args.extend(extra);
-    let run = doctor_in_env(
-        home,
-        &args,
-        &[("DUO_SELFHOST_GITLAB_ENVDIR", envdir.to_str().unwrap())],
-    );
+    let mut env = env.to_vec();
+    env.push(("DUO_SELFHOST_GITLAB_ENVDIR", envdir.to_str().unwrap()));
+    let run = doctor_in_env(home, &args, &env);
     assert!(
         !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
         "the token leaked"
@@ -902,12 +919,9 @@ fn a_missing_or_stopped_gateway_container() {
     run.assert_status("gateway.reaches_gitlab", "skip");
 }
 
-#[test]
-fn the_whole_chain_all_green() {
-    let chain = GreenChain::start(TOKEN);
+fn chain_doctor(chain: &GreenChain, extra: &[&str]) -> Run {
     let mut args = chain.doctor_args();
-    // The model answers slowly on 2 busy cores.
-    args.extend(["--timeout".to_string(), "180".to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env = chain.doctor_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -916,6 +930,14 @@ fn the_whole_chain_all_green() {
         !run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN),
         "the token leaked"
     );
+    run
+}
+
+#[test]
+fn the_whole_chain_all_green() {
+    let chain = GreenChain::start(TOKEN);
+    // The model answers slowly on 2 busy cores.
+    let run = chain_doctor(&chain, &["--timeout", "180"]);
     let checks = run.json()["checks"].as_array().unwrap().clone();
     for check in &checks {
         let id = check["id"].as_str().unwrap();
@@ -923,6 +945,157 @@ fn the_whole_chain_all_green() {
     }
     assert_eq!(checks.len(), doctor_check_count());
     assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_matches_schema(&run.stdout);
+
+    // GitLab asked the gateway, which asked serve the gateway's Codestral question.
+    let completion = run.check("chain.code_completion");
+    let message = completion["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("GitLab answered a code suggestion in ")
+            && message.ends_with("characters from custom_openai/smollm2-135m (litellm)"),
+        "{message}"
+    );
+    let details = &completion["details"];
+    assert!(details["hop"].is_null());
+    assert!(details["answer_chars"].as_u64().unwrap() > 0, "{details}");
+    assert!(details["latency_ms"].as_u64().is_some(), "{details}");
+    let asked = chain.gateway.model_requests();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let chat = &asked[0];
+    assert_eq!(chat["model"], "smollm2-135m");
+    assert_eq!(chat["max_tokens"], 64);
+    assert_eq!(chat["temperature"], 0.32);
+    assert_eq!(
+        chat["stop"],
+        serde_json::json!(["[INST]", "[/INST]", "[PREFIX]", "[MIDDLE]"])
+    );
+    assert_eq!(chat["messages"][0]["role"], "system");
+    let user = chat["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        user.starts_with("<s>[SUFFIX]\n\nprint(add(2, 3))\n[PREFIX]def add(a, b):\n    "),
+        "{user}"
+    );
+    let suggestion = chain
+        .gitlab
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/api/v4/code_suggestions/completions")
+        .expect("doctor asked GitLab for a code suggestion");
+    assert_eq!(
+        suggestion.authorization.as_deref(),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    let reach = run.check("chain.gateway_to_model");
+    assert_eq!(reach["details"]["http_status"], 200, "{reach}");
+    assert_eq!(reach["details"]["endpoint"], chain.serve.endpoint());
+}
+
+#[test]
+fn the_chain_names_the_hop_that_broke() {
+    let chain = GreenChain::start(TOKEN);
+    let hop = |run: &Run| {
+        run.check("chain.code_completion")["details"]["hop"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let only_chain = ["--only", "chain", "--timeout", "60"];
+
+    // GitLab refuses: the user has no default Duo namespace.
+    chain
+        .gitlab
+        .configure(|c| c.missing_default_duo_group = true);
+    let run = chain_doctor(&chain, &only_chain);
+    run.assert_status("chain.code_completion", "fail");
+    assert_eq!(hop(&run), "gitlab");
+    assert!(run
+        .message("chain.code_completion")
+        .contains("GitLab itself refused the code suggestion (422)"));
+    assert!(run
+        .hint("chain.code_completion")
+        .contains("Default GitLab Duo namespace"));
+    // GitLab refuses: the token is not accepted.
+    chain.gitlab.configure(|c| {
+        c.missing_default_duo_group = false;
+        c.token = Some("glpat-someone-else".into());
+    });
+    let run = chain_doctor(&chain, &only_chain);
+    assert_eq!(hop(&run), "gitlab");
+    assert!(run
+        .message("chain.code_completion")
+        .contains("refused the code suggestion (401)"));
+    assert!(run
+        .hint("chain.code_completion")
+        .contains("ai_features scope"));
+    chain.gitlab.configure(|c| c.token = Some(TOKEN.into()));
+    // GitLab refuses: no gateway configured.
+    chain.gitlab.configure(|c| {
+        c.missing_default_duo_group = false;
+        c.ai_gateway_url = None;
+    });
+    let run = chain_doctor(&chain, &only_chain);
+    assert_eq!(hop(&run), "gitlab");
+    assert!(run
+        .message("chain.code_completion")
+        .contains("no AI Gateway configured"));
+    assert!(run
+        .hint("chain.code_completion")
+        .contains("Local AI Gateway URL"));
+    assert!(chain.gateway.model_requests().is_empty());
+    let gateway_url = chain.gateway_url.clone();
+    chain
+        .gitlab
+        .configure(|c| c.ai_gateway_url = Some(gateway_url));
+
+    // The gateway cannot reach the model: GitLab stores an endpoint nothing listens on, while
+    // doctor itself was given serve's (which works, and must not be what is checked).
+    let dead = format!("{}/v1", closed_port_url());
+    let stored = dead.clone();
+    chain
+        .gitlab
+        .configure(|c| c.self_hosted_models[0].endpoint = stored);
+    let run = chain_doctor(&chain, &only_chain);
+    run.assert_status("chain.gateway_to_model", "fail");
+    assert!(
+        run.message("chain.gateway_to_model")
+            .contains("cannot be reached"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.check("chain.gateway_to_model")["details"]["endpoint"],
+        dead
+    );
+    run.assert_status("chain.code_completion", "fail");
+    assert_eq!(hop(&run), "gateway_to_model", "{}", run.stdout);
+    assert!(run
+        .message("chain.code_completion")
+        .contains(&format!("the gateway cannot reach the model at {dead}")));
+
+    // The model errs: reachable, but every completion is a 500.
+    let broken = StubServer::start(|req| match req.path.as_str() {
+        "/v1/models" => Reply::Json(
+            200,
+            r#"{"object":"list","data":[{"id":"smollm2-135m"}]}"#.into(),
+        ),
+        _ => Reply::Json(500, r#"{"error":{"message":"CUDA out of memory"}}"#.into()),
+    });
+    let stored = format!("{}/v1", broken.url());
+    chain
+        .gitlab
+        .configure(|c| c.self_hosted_models[0].endpoint = stored);
+    let run = chain_doctor(&chain, &only_chain);
+    run.assert_status("chain.gateway_to_model", "ok");
+    run.assert_status("chain.code_completion", "fail");
+    assert_eq!(hop(&run), "model", "{}", run.stdout);
+    let message = run.message("chain.code_completion");
+    assert!(
+        message.contains("the model errs") && message.contains("CUDA out of memory"),
+        "{message}"
+    );
+    assert!(run.hint("chain.code_completion").contains("logs"));
+    assert_matches_schema(&run.stdout);
+    assert_eq!(run.code, 1);
 }
 
 /// Every check doctor knows, from a run that selects all of them.
@@ -1029,4 +1202,497 @@ fn gitlab_18_gateway_needs_its_jwt_keys_and_the_agent_platform_port() {
     run.assert_status("gateway.container.jwt_keys", "ok");
     run.assert_status("gateway.container.ports", "ok");
     assert!(!run.stdout.contains("not-a-real-key-but-secret"));
+}
+
+#[test]
+fn the_support_bundle_holds_everything_but_the_secrets() {
+    let jwt = "-----BEGIN PRIVATE KEY-----bundle-jwt-secret-5678-----END PRIVATE KEY-----";
+    let model_key = "sk-bundle-model-key-1234";
+    let secrets = [
+        TOKEN,
+        model_key,
+        "bundle-jwt-secret-5678",
+        "proxy-pass-9012",
+        "aws-secret-3456",
+        "rb-db-password-7788",
+        "rb-proxy-pass-3344",
+    ];
+    let setup = ChainSetup {
+        container_env: vec![
+            format!("AIGW_SELF_SIGNED_JWT__SIGNING_KEY={jwt}"),
+            "HTTPS_PROXY=http://proxyuser:proxy-pass-9012@proxy.example:3128".into(),
+            "AWS_SECRET_ACCESS_KEY=aws-secret-3456".into(),
+            "AIGW_LOGGING__LEVEL=debug".into(),
+        ],
+        // A gateway logging too much: the token GitLab sent and its own key.
+        container_script: format!(
+            "echo 'gateway started'; echo 'debug: Authorization: Bearer {TOKEN}'; echo \"signing with $AIGW_SELF_SIGNED_JWT__SIGNING_KEY\"; "
+        ),
+        rb_env: vec![
+            ("GITLAB_DB_PASSWORD".into(), "rb-db-password-7788".into()),
+            (
+                "http_proxy".into(),
+                "http://rbuser:rb-proxy-pass-3344@proxy.example:3128".into(),
+            ),
+        ],
+        ..ChainSetup::default()
+    };
+    let chain = GreenChain::start_setup(Serve::start(), TOKEN, setup);
+    let out_dir = tempfile::tempdir().unwrap();
+    let bundle = out_dir.path().join("support.tar.gz");
+    let run = chain_doctor(
+        &chain,
+        &[
+            "--timeout",
+            "120",
+            "--model-api-key",
+            model_key,
+            "--bundle",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        run.stderr.contains("wrote the support bundle"),
+        "{}",
+        run.stderr
+    );
+    for secret in secrets {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{secret} leaked into the output"
+        );
+    }
+    // Only the archive is left: the temporary file was renamed into place.
+    let names: Vec<String> = std::fs::read_dir(out_dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["support.tar.gz".to_string()]);
+
+    let extracted = tempfile::tempdir().unwrap();
+    let untar = Command::new("tar")
+        .arg("-xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(extracted.path())
+        .output()
+        .unwrap();
+    assert!(
+        untar.status.success(),
+        "{}",
+        String::from_utf8_lossy(&untar.stderr)
+    );
+    let root = extracted.path().join("duo-selfhost-bundle");
+    let read = |name: &str| {
+        std::fs::read_to_string(root.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    for secret in secrets {
+        let grep = Command::new("grep")
+            .args(["-rF", "--", secret])
+            .arg(extracted.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            grep.status.code(),
+            Some(1),
+            "{secret} is in the bundle:\n{}",
+            String::from_utf8_lossy(&grep.stdout)
+        );
+    }
+    let report: Value = serde_json::from_str(&read("doctor.json")).unwrap();
+    assert_eq!(report["schema_version"], 1);
+    assert!(report["checks"].as_array().unwrap().len() > 20);
+    let versions: Value = serde_json::from_str(&read("versions.json")).unwrap();
+    assert_eq!(versions["gitlab"], "17.9.0");
+    assert!(versions["gateway_image"]
+        .as_str()
+        .unwrap()
+        .ends_with("self-hosted-v17.9.0-ee"));
+    assert!(versions["docker_engine"].is_string());
+    let env = read("gateway/env.txt");
+    assert!(
+        env.contains("AIGW_SELF_SIGNED_JWT__SIGNING_KEY=****\n"),
+        "{env}"
+    );
+    assert!(env.contains("AWS_SECRET_ACCESS_KEY=****\n"), "{env}");
+    assert!(env.contains("AIGW_LOGGING__LEVEL=debug\n"), "{env}");
+    assert!(
+        env.contains("HTTPS_PROXY=http://proxy.example:3128"),
+        "{env}"
+    );
+    let logs = read("gateway/logs.txt");
+    assert!(logs.contains("gateway started"), "{logs}");
+    assert!(logs.contains("debug: Authorization: Bearer ****"), "{logs}");
+    let rb = read("gitlab.rb-env.txt");
+    assert!(
+        rb.contains(&format!("AI_GATEWAY_URL={}\n", chain.gateway_url)),
+        "{rb}"
+    );
+    assert!(rb.contains("GITLAB_DB_PASSWORD=****\n"), "{rb}");
+    assert!(read("serve/v1-models.json").contains("smollm2-135m"));
+    assert!(read("serve/metrics.txt").contains("# TYPE"));
+}
+
+#[test]
+fn a_bundle_path_that_cannot_be_written_is_refused_before_any_check() {
+    let run = doctor(&["doctor", "--bundle", "/no/such/folder/b.tar.gz"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: mkdir -p /no/such/folder"));
+    assert!(run.stdout.is_empty());
+    let run = doctor(&["doctor", "--bundle", "bundle.zip"]);
+    assert!(
+        run.stderr.contains("not a .tar.gz file name"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// The `--json` report's fixes and re-run checks.
+fn fixes_of(run: &Run) -> (Vec<Value>, Vec<Value>) {
+    let doc = run.json();
+    (
+        doc["fixes"].as_array().cloned().unwrap_or_default(),
+        doc["after"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+fn after_status(after: &[Value], id: &str) -> String {
+    after
+        .iter()
+        .find(|c| c["id"] == id)
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or_else(|| panic!("{id} was not re-run: {after:?}"))
+        .to_string()
+}
+
+#[test]
+fn fix_runs_reconfigure_when_gitlab_rb_was_not_rendered() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    gitlab_host(
+        home.path(),
+        "gitlab_rails['env'] = {\n  'AI_GATEWAY_URL' => 'http://aigw.example.com:5052'\n}",
+        &[("AI_GATEWAY_URL", "http://old-gateway.example.com:5052\n")],
+    );
+    // gitlab-ctl's stand-in renders gitlab.rb's env with the Ruby harness, as omnibus does.
+    let bin = home.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ruby/eval_env.rb");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = reconfigure ] || exit 3\necho 'Running handlers complete'\nexec ruby {} {} {} >/dev/null\n",
+        harness.display(),
+        home.path().join("gitlab.rb").display(),
+        home.path().join("envdir").display()
+    );
+    std::fs::write(bin.join("gitlab-ctl"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        bin.join("gitlab-ctl"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let envdir = home.path().join("envdir");
+    let run = gitlab_doctor_env(
+        home.path(),
+        &gitlab,
+        "gitlab_rb.rendered",
+        &["--fix", "--yes"],
+        &[("PATH", &path)],
+    );
+    run.assert_status("gitlab_rb.rendered", "fail");
+    let (fixes, after) = fixes_of(&run);
+    assert_eq!(fixes.len(), 1, "{}", run.stdout);
+    assert_eq!(fixes[0]["command"], "sudo gitlab-ctl reconfigure");
+    assert_eq!(fixes[0]["outcome"], "applied", "{}", run.stderr);
+    assert_eq!(after_status(&after, "gitlab_rb.rendered"), "ok");
+    assert!(run.stderr.contains("Running handlers complete"));
+    assert_eq!(
+        std::fs::read_to_string(envdir.join("AI_GATEWAY_URL")).unwrap(),
+        "http://aigw.example.com:5052"
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn fix_turns_the_feature_flag_on_and_sets_the_gateway_url() {
+    let home = tempfile::tempdir().unwrap();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    // Without a terminal and without --yes nothing runs, and the refusal names --yes.
+    let run = gitlab_doctor(home.path(), &gitlab, "gitlab.feature_flag", &["--fix"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no terminal to ask on"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--yes"), "{}", run.stderr);
+    assert_eq!(gitlab.feature_state("ai_custom_model"), None);
+
+    let run = gitlab_doctor(
+        home.path(),
+        &gitlab,
+        "gitlab.feature_flag",
+        &["--fix", "--yes"],
+    );
+    run.assert_status("gitlab.feature_flag", "fail");
+    let (fixes, after) = fixes_of(&run);
+    assert_eq!(fixes[0]["outcome"], "applied", "{}", run.stderr);
+    assert!(fixes[0]["command"]
+        .as_str()
+        .unwrap()
+        .contains("/api/v4/features/ai_custom_model"));
+    assert_eq!(after_status(&after, "gitlab.feature_flag"), "ok");
+    assert_eq!(
+        gitlab.feature_state("ai_custom_model").as_deref(),
+        Some("on")
+    );
+    assert_eq!(run.code, 0);
+
+    // 18.1 with the setting unset: doctor sets the gateway URL it was given.
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.1.1-ee").token(TOKEN));
+    let run = doctor_in(
+        home.path(),
+        &[
+            "--yes",
+            "doctor",
+            "--fix",
+            "--only",
+            "gitlab.gateway_setting",
+            "--gitlab-url",
+            &gitlab.url,
+            "--gitlab-token",
+            TOKEN,
+            "--gateway-url",
+            "http://aigw.example.com:5052",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("after --fix:"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("gitlab.gateway_setting  fail -> ok"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        gitlab.ai_gateway_url().as_deref(),
+        Some("http://aigw.example.com:5052")
+    );
+}
+
+#[test]
+fn fix_recreates_the_gateway_with_the_env_it_lacks() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.5.0-ee").token(TOKEN));
+    let name = format!("duo-doctor-fix-env-{}", std::process::id());
+    let _c = Container::run(
+        &name,
+        &[
+            "-e",
+            "AIGW_GITLAB_URL=http://gitlab.wrong.example",
+            "-e",
+            "AIGW_AUTH__BYPASS_EXTERNAL=true",
+            "-e",
+            "AIGW_LOGGING__LEVEL=debug",
+            "--restart",
+            "unless-stopped",
+        ],
+        &standin_image("17.5.0"),
+    );
+    let env_checks = [
+        "gateway.container.custom_models",
+        "gateway.container.gitlab_url",
+        "gateway.container.gitlab_api_url",
+        "gateway.container.auth_bypass",
+    ];
+    let mut args = vec!["--json", "--yes", "doctor", "--fix"];
+    for id in env_checks {
+        args.extend(["--only", id]);
+    }
+    args.extend([
+        "--container",
+        &name,
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+    ]);
+    let run = doctor(&args);
+    for id in env_checks {
+        run.assert_status(id, "fail");
+    }
+    let (fixes, after) = fixes_of(&run);
+    assert_eq!(
+        fixes.len(),
+        1,
+        "one replacement for every env fix: {fixes:?}"
+    );
+    assert_eq!(fixes[0]["outcome"], "applied", "{}", run.stderr);
+    let command = fixes[0]["command"].as_str().unwrap();
+    assert!(
+        command.contains(&format!("-e AIGW_GITLAB_URL={}", gitlab.url))
+            && command.contains("without AIGW_AUTH__BYPASS_EXTERNAL"),
+        "{command}"
+    );
+    for id in env_checks {
+        assert_eq!(after_status(&after, id), "ok", "{after:?}");
+    }
+    let env = support::docker_fixtures::own_env(&name);
+    assert!(
+        env.contains(&format!("AIGW_GITLAB_URL={}", gitlab.url)),
+        "{env:?}"
+    );
+    assert!(env.contains(&format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url)));
+    assert!(env.contains(&"AIGW_CUSTOM_MODELS__ENABLED=true".to_string()));
+    assert!(
+        env.contains(&"AIGW_LOGGING__LEVEL=debug".to_string()),
+        "kept: {env:?}"
+    );
+    assert!(!env.iter().any(|e| e.starts_with("AIGW_AUTH__BYPASS")));
+    let inspect = support::docker_fixtures::inspect(&name).unwrap();
+    assert_eq!(
+        inspect["HostConfig"]["RestartPolicy"]["Name"],
+        "unless-stopped"
+    );
+    assert!(support::docker_fixtures::inspect(&format!("{name}-previous")).is_none());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_matches_schema(&run.stdout);
+}
+
+#[test]
+fn fix_upgrades_a_gateway_image_behind_gitlab() {
+    let sandbox = support::Sandbox::new();
+    let name = support::unique_name("duo-doctor-fix-tag");
+    let _cleanup = support::docker_fixtures::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    support::install_gateway(&sandbox, &name, port, "17.5.0");
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.6.0-ee").token(TOKEN));
+    let out = support::run(sandbox.command().args([
+        "--json",
+        "--yes",
+        "doctor",
+        "--fix",
+        "--only",
+        "gateway.container.image_tag",
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+    ]));
+    let run = Run {
+        code: out.code,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        elapsed: Duration::ZERO,
+    };
+    run.assert_status("gateway.container.image_tag", "fail");
+    let (fixes, after) = fixes_of(&run);
+    assert_eq!(
+        fixes[0]["command"],
+        format!("duo-selfhost upgrade --container-name {name} --to-version 17.6.0")
+    );
+    assert_eq!(fixes[0]["outcome"], "applied", "{}", run.stderr);
+    assert_eq!(after_status(&after, "gateway.container.image_tag"), "ok");
+    let image = support::docker_fixtures::inspect(&name).unwrap()["Config"]["Image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        image,
+        support::docker_fixtures::registry().image("17.6.1"),
+        "the highest 17.6 tag of the registry the gateway came from"
+    );
+    // The env install set survives, and the state file records the new image.
+    let env = support::docker_fixtures::own_env(&name);
+    for extra in support::EXTRA_ENV {
+        assert!(env.contains(&extra.to_string()), "{env:?}");
+    }
+    let state = std::fs::read_to_string(sandbox.state_file()).unwrap();
+    assert!(state.contains("self-hosted-v17.6.1-ee"), "{state}");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn fix_leaves_what_it_cannot_fix_safely_as_a_hint() {
+    let run = doctor(&[
+        "--yes",
+        "doctor",
+        "--fix",
+        "--only",
+        "model.models",
+        "--model-endpoint",
+        &format!("{}/v1", closed_port_url()),
+    ]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("hint: start the model server"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("none of these failures has a safe mechanical fix"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_gateway_without_any_client_is_probed_from_a_throwaway_container_in_its_network() {
+    // An image with nothing but `sleep`: no shell, no curl, wget or python3 to exec.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&root).unwrap();
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static");
+    std::fs::copy(busybox, root.join("busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", root.join("sleep")).unwrap();
+    let tar = dir.path().join("bare.tar");
+    let status = Command::new("tar")
+        .args(["--owner=0", "--group=0", "-C"])
+        .arg(dir.path().join("rootfs"))
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bare = "duo-selfhost-fixture/bare:1";
+    support::docker_fixtures::docker(&[
+        "import",
+        "--change",
+        "ENTRYPOINT [\"/bin/sleep\", \"100000\"]",
+        tar.to_str().unwrap(),
+        bare,
+    ]);
+    // A local image with a shell and wget to probe from (no image can be pulled here).
+    support::docker_fixtures::docker(&[
+        "tag",
+        &standin_image("17.9.0"),
+        "busybox:duo-selfhost-fixture",
+    ]);
+    let name = format!("duo-doctor-bare-{}", std::process::id());
+    let _c = Container::run(&name, &["--network", "host"], bare);
+    let model = openai_model("smollm2-135m", "x");
+    let endpoint = format!("{}/v1", model.url());
+    let run = doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "chain.gateway_to_model",
+        "--container",
+        &name,
+        "--model-endpoint",
+        &endpoint,
+    ]);
+    run.assert_status("chain.gateway_to_model", "ok");
+    let message = run.message("chain.gateway_to_model");
+    assert!(message.contains("a throwaway busybox:"), "{message}");
+    assert!(message.contains("doctor's inputs"), "{message}");
+    assert!(model.requests().iter().any(|r| r.path == "/v1/models"));
+    // The throwaway container is gone.
+    let left = support::docker_fixtures::docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!left.contains("duo-selfhost-probe-"), "{left}");
 }

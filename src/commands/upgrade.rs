@@ -83,18 +83,7 @@ async fn upgrade_docker(
         docker::recover_interrupted(&engine, &name, printer).await?;
     }
 
-    let Some(old) = docker::inspect_container(&engine, &name).await? else {
-        return Err(Problem::user(format!(
-            "there is no container named {name} on this Docker Engine"
-        ))
-        .hint("install the gateway first (duo-selfhost install), or name the container with --container-name")
-        .into());
-    };
-    let current_image = old
-        .config
-        .as_ref()
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
+    let (old, current_image) = existing_gateway(&engine, &name).await?;
     let old_labels = docker::labels_of(&old);
 
     let (version, version_source) = match &args.to_version {
@@ -215,23 +204,7 @@ async fn upgrade_docker(
         return Ok(ExitStatus::Success);
     }
 
-    // Labels of the replacement: ours refreshed, everything else kept.
-    let labels = BTreeMap::from([
-        (
-            docker::LABEL_VERSION.to_string(),
-            env!("CARGO_PKG_VERSION").to_string(),
-        ),
-        (
-            docker::LABEL_GITLAB_VERSION.to_string(),
-            version.to_string(),
-        ),
-    ]);
-    let old_image_config = match old.image.as_deref() {
-        Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
-        None => None,
-    };
-    let mut body =
-        docker::body_from_existing(&old, old_image_config.as_ref(), &target_image, &labels);
+    let mut body = replacement_body(&engine, &old, &target_image, Some(&version)).await;
     let additions = add_lacking(&lacking, &version, &mut body, printer);
 
     if args.dry_run {
@@ -437,4 +410,106 @@ fn add_lacking(
             .insert(docker::LABEL_SETTINGS_HASH.to_string(), hash);
     }
     added
+}
+
+/// The gateway container `name` and the image it runs; an error naming install when there is
+/// none.
+async fn existing_gateway(
+    engine: &bollard::Docker,
+    name: &str,
+) -> anyhow::Result<(bollard::models::ContainerInspectResponse, String)> {
+    let Some(old) = docker::inspect_container(engine, name).await? else {
+        return Err(Problem::user(format!(
+            "there is no container named {name} on this Docker Engine"
+        ))
+        .hint("install the gateway first (duo-selfhost install), or name the container with --container-name")
+        .into());
+    };
+    let image = old
+        .config
+        .as_ref()
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    Ok((old, image))
+}
+
+/// The create request of `old`'s replacement on `image`: every setting of `old`, and our
+/// labels refreshed (the GitLab version's when there is one).
+async fn replacement_body(
+    engine: &bollard::Docker,
+    old: &bollard::models::ContainerInspectResponse,
+    image: &str,
+    version: Option<&semver::Version>,
+) -> bollard::models::ContainerCreateBody {
+    let mut labels = BTreeMap::from([(
+        docker::LABEL_VERSION.to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    )]);
+    if let Some(version) = version {
+        labels.insert(
+            docker::LABEL_GITLAB_VERSION.to_string(),
+            version.to_string(),
+        );
+    }
+    let old_image_config = match old.image.as_deref() {
+        Some(id) => engine.inspect_image(id).await.ok().and_then(|i| i.config),
+        None => None,
+    };
+    docker::body_from_existing(old, old_image_config.as_ref(), image, &labels)
+}
+
+/// What `doctor --fix` changes on the gateway container: the image for a GitLab version, and
+/// env variables set or removed.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayChange {
+    /// Move to the gateway image for this GitLab version (the highest tag of its minor, from
+    /// the registry the container's image came from).
+    pub to_version: Option<semver::Version>,
+    pub set_env: BTreeMap<String, String>,
+    pub remove_env: Vec<String>,
+}
+
+/// Replaces the container `name` the way `upgrade` does (every other setting kept, rollback
+/// when the new one is not healthy, the state file updated), with `change` applied. For
+/// `doctor --fix`; returns the image the container runs afterwards.
+pub async fn change_gateway(
+    name: &str,
+    change: &GatewayChange,
+    state_path: &std::path::Path,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    let engine = docker::connect().await?;
+    docker::recover_interrupted(&engine, name, printer).await?;
+    let (old, current_image) = existing_gateway(&engine, name).await?;
+    let target_image = match &change.to_version {
+        Some(version) => {
+            resolve_gateway_image(version, &registry_of_image(&current_image), None, printer)
+                .await?
+        }
+        None => current_image.clone(),
+    };
+    let mut body = replacement_body(&engine, &old, &target_image, change.to_version.as_ref()).await;
+    let env = body.env.get_or_insert_with(Vec::new);
+    env.retain(|entry| {
+        let key = entry.split('=').next().unwrap_or_default();
+        !change.set_env.contains_key(key) && !change.remove_env.iter().any(|r| r == key)
+    });
+    env.extend(change.set_env.iter().map(|(k, v)| format!("{k}={v}")));
+    let hash = docker::settings_hash(&body);
+    body.labels
+        .get_or_insert_with(Default::default)
+        .insert(docker::LABEL_SETTINGS_HASH.to_string(), hash.clone());
+    docker::ensure_image(&engine, &target_image, docker::Pull::Missing, printer).await?;
+    docker::replace_with_rollback(&engine, name, body, Duration::from_secs(120), printer).await?;
+    if let Some(version) = &change.to_version {
+        record_upgrade(
+            state::load(state_path)?,
+            state_path,
+            name,
+            &target_image,
+            &hash,
+            version,
+        )?;
+    }
+    Ok(target_image)
 }

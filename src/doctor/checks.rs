@@ -1,7 +1,7 @@
 //! Every check doctor knows, in the order it prints them: the chain from GitLab's side to the
 //! model. A check comes after those it waits for.
 
-use super::{container, gateway, gitlab, model, Check};
+use super::{chain, container, gateway, gitlab, model, Check};
 
 pub static CHECKS: &[Check] = &[
     Check {
@@ -213,5 +213,19 @@ pub static CHECKS: &[Check] = &[
         needs: &[],
         after: &["gateway.container.exists"],
         run: model::bedrock_credentials,
+    },
+    Check {
+        id: "chain.gateway_to_model",
+        title: "The model endpoint GitLab stores, called from inside the gateway container",
+        needs: &["gateway.container.running"],
+        after: &[],
+        run: chain::gateway_to_model,
+    },
+    Check {
+        id: "chain.code_completion",
+        title: "GitLab answers a code suggestion (GitLab -> gateway -> model)",
+        needs: &[],
+        after: &["chain.gateway_to_model"],
+        run: chain::code_completion,
     },
 ];

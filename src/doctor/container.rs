@@ -109,7 +109,7 @@ fn container_facts(name: &str, inspect: &ContainerInspectResponse) -> ContainerF
     }
 }
 
-fn container(ctx: &Context) -> Option<ContainerFacts> {
+pub(super) fn container(ctx: &Context) -> Option<ContainerFacts> {
     ctx.facts().container
 }
 
@@ -385,7 +385,7 @@ pub fn reaches_gitlab(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
 }
 
 /// Runs `cmd` in the container; its exit code and combined output.
-async fn exec(
+pub(super) async fn exec(
     docker: &bollard::Docker,
     container: &str,
     cmd: &[&str],

@@ -74,9 +74,7 @@ pub fn rb_gateway_url(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
             .is_some_and(|v| *v >= gitlab_config::setting_version());
         let example = ctx
             .inputs
-            .gateway_url
-            .clone()
-            .filter(|_| ctx.inputs.gateway_url_source != "gitlab.rb")
+            .given_gateway_url()
             .unwrap_or_else(|| "http://<gateway host>:5052".into());
         let set_hint = format!(
             "duo-selfhost gitlab-rb set AI_GATEWAY_URL={example} --reconfigure (or add it to gitlab_rails['env'] and run sudo gitlab-ctl reconfigure)"
@@ -286,11 +284,7 @@ pub fn gateway_setting(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             Ok(client) => client,
             Err(outcome) => return outcome,
         };
-        let expected = ctx
-            .inputs
-            .gateway_url
-            .clone()
-            .filter(|_| ctx.inputs.gateway_url_source != "gitlab.rb");
+        let expected = ctx.inputs.given_gateway_url();
         let set_hint = format!(
             "Admin > GitLab Duo > Change configuration > Local AI Gateway URL: {} (duo-selfhost install sets it)",
             expected.as_deref().unwrap_or("http://<gateway host>:5052")
@@ -424,7 +418,8 @@ pub fn proxy(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     })
 }
 
-fn strip_credentials(proxy: &str) -> String {
+/// A URL without its user and password (proxies may carry them).
+pub fn strip_credentials(proxy: &str) -> String {
     match url::Url::parse(proxy) {
         Ok(mut url) if !url.username().is_empty() || url.password().is_some() => {
             let _ = url.set_username("");

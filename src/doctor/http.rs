@@ -57,6 +57,7 @@ pub struct Answer {
     pub body: Vec<u8>,
     pub elapsed: Duration,
     pub peer_certificate: Option<Vec<u8>>,
+    pub headers: reqwest::header::HeaderMap,
 }
 
 impl Answer {
@@ -72,6 +73,11 @@ impl Answer {
     pub fn millis(&self) -> u128 {
         self.elapsed.as_millis()
     }
+
+    /// A response header as text, when present and readable.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 /// Sends `request` and reads the whole body, all within `timeout`. A body over [`BODY_LIMIT`]
@@ -84,6 +90,7 @@ pub async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result
         Err(_) => return Err(Failure::Timeout(timeout)),
     };
     let status = response.status().as_u16();
+    let headers = response.headers().clone();
     let peer_certificate = response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
@@ -101,6 +108,7 @@ pub async fn send(request: reqwest::RequestBuilder, timeout: Duration) -> Result
             body,
             elapsed: start.elapsed(),
             peer_certificate,
+            headers,
         }),
         Ok(Err(BodyError::TooLarge(too_large))) => Err(Failure::TooLarge(too_large.to_string())),
         Ok(Err(BodyError::Transport(err))) => Err(Failure::from_reqwest(err)),

@@ -34,6 +34,14 @@ pub struct Inputs {
 }
 
 impl Inputs {
+    /// The gateway URL someone gave doctor (a flag or install's state file); one read back from
+    /// gitlab.rb is the legacy setting under test, not a known-good address.
+    pub fn given_gateway_url(&self) -> Option<String> {
+        self.gateway_url
+            .clone()
+            .filter(|_| self.gateway_url_source != "gitlab.rb")
+    }
+
     /// The secrets to scrub from anything printed.
     pub fn secrets(&self) -> Vec<&Secret> {
         self.gitlab_token

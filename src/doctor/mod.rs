@@ -2,8 +2,11 @@
 //! concurrently under its own deadline, and ends as a result (ok, warn, fail, skip or error) that
 //! names the broken link and the exact fix. Printing and exit codes live in `commands::doctor`.
 
+pub mod bundle;
+pub mod chain;
 pub mod checks;
 pub mod container;
+pub mod fix;
 pub mod gateway;
 pub mod gitlab;
 pub mod http;
@@ -54,6 +57,8 @@ pub struct Outcome {
     pub status: Status,
     pub message: String,
     pub hint: Option<String>,
+    /// Measurements a program reading `--json` may want (latency, which hop broke, ...).
+    pub details: Option<serde_json::Value>,
 }
 
 impl Outcome {
@@ -62,6 +67,7 @@ impl Outcome {
             status: Status::Ok,
             message: message.into(),
             hint: None,
+            details: None,
         }
     }
 
@@ -70,6 +76,7 @@ impl Outcome {
             status: Status::Warn,
             message: message.into(),
             hint: Some(hint.into()),
+            details: None,
         }
     }
 
@@ -78,6 +85,7 @@ impl Outcome {
             status: Status::Fail,
             message: message.into(),
             hint: Some(hint.into()),
+            details: None,
         }
     }
 
@@ -87,7 +95,14 @@ impl Outcome {
             status: Status::Skip,
             message: reason.into(),
             hint: None,
+            details: None,
         }
+    }
+
+    /// Adds the `--json` details.
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
     }
 
     /// Adds or replaces the hint.
@@ -106,6 +121,9 @@ pub struct CheckResult {
     pub message: String,
     pub hint: Option<String>,
     pub duration_ms: u64,
+    /// Only on checks that measure something (`chain.*`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
 }
 
 /// The time a check's body has left; network calls take their timeouts from it so that a
@@ -159,6 +177,11 @@ pub struct Facts {
     pub container: Option<ContainerFacts>,
     /// The Docker Engine, once `docker.engine` reached it.
     pub docker: Option<bollard::Docker>,
+    /// The model endpoint GitLab stores (or, failing that, the one doctor was given).
+    pub stored_model: Option<chain::StoredModel>,
+    /// Whether the gateway container reached that endpoint from inside its network
+    /// (`chain.gateway_to_model`); None when it could not be tried.
+    pub gateway_reaches_model: Option<bool>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -345,6 +368,7 @@ pub fn spawn_checks(
                         },
                         hint: None,
                         duration_ms: 0,
+                        details: None,
                     };
                 }
             }
@@ -383,6 +407,7 @@ async fn run_one(
                 "this is a bug in duo-selfhost: please report it with the output of `duo-selfhost doctor -v`"
                     .into(),
             ),
+            details: None,
         },
         Err(_) => Outcome {
             status: Status::Error,
@@ -391,6 +416,7 @@ async fn run_one(
                 seconds_text(deadline.saturating_duration_since(start))
             ),
             hint: Some("raise --timeout, or re-run with --skip for this check".into()),
+            details: None,
         },
     };
     CheckResult {
@@ -400,6 +426,7 @@ async fn run_one(
         message: outcome.message,
         hint: outcome.hint,
         duration_ms: start.elapsed().as_millis() as u64,
+        details: outcome.details,
     }
 }
 
@@ -458,6 +485,7 @@ pub fn run_all(
                 ),
                 hint: Some("raise --timeout, or re-run with --skip for this check".into()),
                 duration_ms: elapsed,
+                details: None,
             })
         })
         .collect())

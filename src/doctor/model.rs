@@ -202,8 +202,8 @@ pub fn chat(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
 /// The system prompt of the gateway's self-hosted Codestral completion (paraphrased).
 const FIM_SYSTEM: &str = "You are a code completion tool. Fill in the code between the given \
 prefix and suffix. Answer with the missing code only, without explanations or code fences.";
-const FIM_PREFIX: &str = "def add(a, b):\n    ";
-const FIM_SUFFIX: &str = "\n\nprint(add(2, 3))\n";
+pub const FIM_PREFIX: &str = "def add(a, b):\n    ";
+pub const FIM_SUFFIX: &str = "\n\nprint(add(2, 3))\n";
 
 /// The request body the gateway sends for a self-hosted Codestral code completion: a chat with
 /// the suffix first (`<s>[SUFFIX]{suffix}[PREFIX]{prefix}`), temperature 0.32, 64 tokens and
@@ -263,7 +263,7 @@ fn completion_tokens(answer: &Answer) -> String {
 }
 
 /// Posts a chat completion and returns the answer and its first choice's text, or the failure.
-async fn post_chat(
+pub(super) async fn post_chat(
     ctx: &Context,
     endpoint: &str,
     body: &serde_json::Value,

@@ -1,12 +1,14 @@
 //! The chain doctor checks, built for real on this machine: `duo-selfhost serve` on the SmolLM2
-//! test model, the fake GitLab, a copy of the omnibus gitlab.rb with its rendered envdir, and a
-//! stand-in gateway container on the Docker Engine. Shared by doctor's end-to-end tests and the
+//! test model, the fake GitLab (which asks the stand-in gateway for code suggestions, which asks
+//! serve), a copy of the omnibus gitlab.rb with its rendered envdir, and a gateway container on
+//! the Docker Engine sharing the host's network. Shared by doctor's end-to-end tests and the
 //! CLI benchmarks (tests/bench_cli.rs), which time doctor against exactly this chain.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use super::gateway_fixture::GatewayStandin;
 use super::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 
 /// A stand-in gateway image under a `self-hosted-vX.Y.Z-ee` tag: the shared fixture from
@@ -171,17 +173,33 @@ pub fn gitlab_host(home: &Path, env_block: &str, rendered: &[(&str, &str)]) {
     }
 }
 
+/// How a [`GreenChain`] differs from the healthy default.
+#[derive(Debug, Clone, Default)]
+pub struct ChainSetup {
+    /// The model endpoint GitLab stores, instead of serve's.
+    pub stored_endpoint: Option<String>,
+    /// More `KEY=VALUE` env for the gateway container.
+    pub container_env: Vec<String>,
+    /// Shell run in the container before it idles (to put lines in its log).
+    pub container_script: String,
+    /// More variables in gitlab.rb's `gitlab_rails['env']` (rendered too).
+    pub rb_env: Vec<(String, String)>,
+}
+
 /// The whole chain, every link healthy: a GitLab 17.9 host (gitlab.rb and its rendered env
-/// name the gateway; the API has the setting, the licence and the feature flag), the gateway
-/// container answering healthz on this host's name, and the model behind `serve`.
+/// name the gateway; the API has the setting, the licence, the feature flag and the
+/// self-hosted model at serve's endpoint), the stand-in gateway on this host's name, the
+/// gateway container (on the host's network, idle: its env, state and network are what the
+/// container checks read and exec into), and the model behind `serve`.
 pub struct GreenChain {
     pub serve: Serve,
     pub gitlab: FakeGitlab,
+    pub gateway: GatewayStandin,
     pub gateway_url: String,
     pub container: String,
     pub home: tempfile::TempDir,
     token: String,
-    _gateway: Container,
+    _container: Container,
 }
 
 impl GreenChain {
@@ -191,61 +209,71 @@ impl GreenChain {
 
     /// The chain with `serve` as its model server.
     pub fn start_with(serve: Serve, token: &str) -> Self {
-        let gateway_port = {
-            let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let gateway_url = format!("http://{}:{gateway_port}", host_name());
+        Self::start_setup(serve, token, ChainSetup::default())
+    }
+
+    /// The chain with `serve`, changed as `setup` says.
+    pub fn start_setup(serve: Serve, token: &str, setup: ChainSetup) -> Self {
+        let stored = setup
+            .stored_endpoint
+            .clone()
+            .unwrap_or_else(|| serve.endpoint());
+        let gateway = GatewayStandin::start(&host_name());
+        let gateway_url = gateway.url.clone();
         let gitlab = FakeGitlab::start(
             FakeGitlabConfig::new("17.9.0-ee")
                 .token(token)
                 .feature("ai_custom_model", "on")
-                .ai_gateway_url(&gateway_url),
+                .ai_gateway_url(&gateway_url)
+                .self_hosted_model(&stored, &format!("custom_openai/{}", Serve::SERVED_NAME)),
         );
-        let container = format!("duo-doctor-green-{}", std::process::id());
-        let env_gitlab = format!("AIGW_GITLAB_URL={}", gitlab.url);
-        let env_api = format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url);
-        let healthz = format!(
-            "mkdir -p /www/monitoring && printf '{{\"status\":\"ok\"}}' > /www/monitoring/healthz && exec httpd -f -p {gateway_port} -h /www"
-        );
-        let gateway = Container::run_cmd(
-            &container,
-            &[
-                "--network",
-                "host",
-                "-e",
-                &env_gitlab,
-                "-e",
-                &env_api,
-                "-e",
-                "AIGW_CUSTOM_MODELS__ENABLED=true",
-            ],
-            &standin_image("17.9.0"),
-            &["/bin/sh", "-c", &healthz],
-        );
-        // `docker run -d` returns before httpd listens; doctor must find the chain up.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while http_get_ok(gateway_port, "/monitoring/healthz").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "the gateway container did not answer healthz in 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let container = format!("duo-doctor-green-{}-{}", std::process::id(), gateway.port);
+        let mut env = vec![
+            format!("AIGW_GITLAB_URL={}", gitlab.url),
+            format!("AIGW_GITLAB_API_URL={}/api/v4/", gitlab.url),
+            "AIGW_CUSTOM_MODELS__ENABLED=true".to_string(),
+        ];
+        env.extend(setup.container_env.iter().cloned());
+        let mut args: Vec<&str> = vec!["--network", "host"];
+        for entry in &env {
+            args.extend(["-e", entry.as_str()]);
         }
+        let script = format!("{}exec sleep 100000", setup.container_script);
+        let idle = Container::run_cmd(
+            &container,
+            &args,
+            &standin_image("17.9.0"),
+            &["/bin/sh", "-c", &script],
+        );
         let home = tempfile::tempdir().unwrap();
+        let mut rb_env = vec![("AI_GATEWAY_URL".to_string(), gateway_url.clone())];
+        rb_env.extend(setup.rb_env.iter().cloned());
+        let block: Vec<String> = rb_env
+            .iter()
+            .map(|(k, v)| format!("  '{k}' => '{v}',"))
+            .collect();
+        let rendered: Vec<(String, String)> = rb_env
+            .iter()
+            .map(|(k, v)| (k.clone(), format!("{v}\n")))
+            .collect();
+        let rendered: Vec<(&str, &str)> = rendered
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         gitlab_host(
             home.path(),
-            &format!("gitlab_rails['env'] = {{\n  'AI_GATEWAY_URL' => '{gateway_url}'\n}}"),
-            &[("AI_GATEWAY_URL", &format!("{gateway_url}\n"))],
+            &format!("gitlab_rails['env'] = {{\n{}\n}}", block.join("\n")),
+            &rendered,
         );
         GreenChain {
             serve,
             gitlab,
+            gateway,
             gateway_url,
             container,
             home,
             token: token.to_string(),
-            _gateway: gateway,
+            _container: idle,
         }
     }
 

@@ -21,7 +21,12 @@
 //! `POST /api/v4/features/:name` with `value=true|false` (admin), `POST /api/graphql` with
 //! `duoSettings { aiGatewayUrl }` and `duoSettingsUpdate(input: {aiGatewayUrl})` (17.9+; newer
 //! or, with `legacy_mutation_payload`, older payload shape; non-http(s) URLs get GitLab's
-//! scheme error), `GET /api/v4/projects` (anonymous). Every request is recorded.
+//! scheme error), `aiSelfHostedModels { nodes { name model endpoint identifier } }` (admin),
+//! `GET /api/v4/projects` (anonymous), and `POST /api/v4/code_suggestions/completions`: Rails'
+//! own refusals (401, 404 without a gateway, 422 `missing_default_duo_group`) carry
+//! `X-GitLab-Error-Origin: monolith`; otherwise the request goes to the gateway's
+//! `/v2/code/completions` with the stored model's settings and its answer is relayed as it is,
+//! as Workhorse does. Every request is recorded.
 //!
 //! The server runs on its own thread and runtime, so sync tests (running the binary) and
 //! async tests can both use it. Dropping the `FakeGitlab` stops it.
@@ -74,6 +79,22 @@ pub struct FakeGitlabConfig {
     pub ready: bool,
     /// Status of the anonymous `GET /api/v4/projects` (403 on instances restricting it).
     pub projects_status: u16,
+    /// Self-hosted models as `aiSelfHostedModels` lists them; the first serves code completion.
+    pub self_hosted_models: Vec<SelfHostedModel>,
+    /// The token's user has no default GitLab Duo namespace: code suggestions answer 422.
+    pub missing_default_duo_group: bool,
+}
+
+/// A self-hosted model registered in the fake GitLab.
+#[derive(Debug, Clone)]
+pub struct SelfHostedModel {
+    pub name: String,
+    /// The family, as GitLab's enum spells it (`CODESTRAL`).
+    pub model: String,
+    pub endpoint: String,
+    pub identifier: String,
+    /// The model's API key, which GitLab sends the gateway; never shown by GraphQL.
+    pub api_key: Option<String>,
 }
 
 impl FakeGitlabConfig {
@@ -96,7 +117,21 @@ impl FakeGitlabConfig {
             legacy_mutation_payload: false,
             ready: true,
             projects_status: 200,
+            self_hosted_models: Vec::new(),
+            missing_default_duo_group: false,
         }
+    }
+
+    /// Registers a Codestral-family self-hosted model at `endpoint` under `identifier`.
+    pub fn self_hosted_model(mut self, endpoint: &str, identifier: &str) -> Self {
+        self.self_hosted_models.push(SelfHostedModel {
+            name: format!("model-{}", self.self_hosted_models.len() + 1),
+            model: "CODESTRAL".into(),
+            endpoint: endpoint.to_string(),
+            identifier: identifier.to_string(),
+            api_key: None,
+        });
+        self
     }
 
     /// Requires this token (as PRIVATE-TOKEN, or `Authorization: Bearer` on GraphQL).
@@ -174,8 +209,7 @@ pub struct FakeGitlab {
     /// For the HTTPS variant: the server's self-signed certificate (PEM), to trust.
     pub ca_cert: Option<PathBuf>,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
     _tls_dir: Option<tempfile::TempDir>,
 }
 
@@ -236,34 +270,15 @@ impl FakeGitlab {
             config: Mutex::new(config),
             requests: Mutex::new(Vec::new()),
         });
-        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let state = shared.clone();
         let https = tls.is_some();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let app = axum::Router::new().fallback(handle).with_state(state);
-                match tls {
-                    None => {
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = shutdown_rx => {}
-                        }
-                    }
-                    Some(tls) => {
-                        let listener = TlsListener::new(listener, tls);
-                        tokio::select! {
-                            _ = axum::serve(listener, app) => {}
-                            _ = shutdown_rx => {}
-                        }
-                    }
-                }
-            });
-            // Dropping the runtime drops hanging requests too.
+        let server = in_background(move || async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().fallback(handle).with_state(state);
+            let _ = match tls {
+                None => axum::serve(listener, app).await,
+                Some(tls) => axum::serve(TlsListener::new(listener, tls), app).await,
+            };
         });
         let scheme = if https { "https" } else { "http" };
         FakeGitlab {
@@ -271,8 +286,7 @@ impl FakeGitlab {
             addr,
             ca_cert: None,
             shared,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
+            _server: server,
             _tls_dir: None,
         }
     }
@@ -307,7 +321,14 @@ impl FakeGitlab {
     }
 }
 
-impl Drop for FakeGitlab {
+/// A server running on a thread of its own; dropping it stops the server and waits for the
+/// thread (dropping the runtime drops hanging requests too).
+pub struct Background {
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Background {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -315,6 +336,32 @@ impl Drop for FakeGitlab {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Runs the future `server` makes on a thread of its own with a single-threaded runtime, until
+/// it ends or the [`Background`] is dropped. Shared by the stand-in servers (GitLab, the
+/// gateway).
+pub fn in_background<F>(server: impl FnOnce() -> F + Send + 'static) -> Background
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            tokio::select! {
+                _ = server() => {}
+                _ = rx => {}
+            }
+        });
+    });
+    Background {
+        shutdown: Some(tx),
+        thread: Some(thread),
     }
 }
 
@@ -449,6 +496,10 @@ async fn handle(
         }
         _ => {}
     }
+    if method == Method::POST && uri.path() == "/api/v4/code_suggestions/completions" {
+        let config = shared.config.lock().unwrap().clone();
+        return code_suggestion(&config, &headers, &body).await;
+    }
     let mut config = shared.config.lock().unwrap();
     let path = uri.path();
     match (method.as_str(), path) {
@@ -529,6 +580,72 @@ async fn handle(
         }
         ("POST", "/api/graphql") => graphql(&mut config, &headers, &body),
         _ => message(StatusCode::NOT_FOUND, "404 Not Found"),
+    }
+}
+
+/// Rails' own refusal: the status, a JSON body, and the header that tells it from the gateway's.
+fn monolith(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        "x-gitlab-error-origin",
+        axum::http::HeaderValue::from_static("monolith"),
+    );
+    response
+}
+
+/// `POST /api/v4/code_suggestions/completions` as Rails and Workhorse answer it.
+async fn code_suggestion(config: &FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Response {
+    if authenticate(config, headers).is_none() {
+        return monolith(
+            StatusCode::UNAUTHORIZED,
+            json!({"message": "401 Unauthorized"}),
+        );
+    }
+    if config.missing_default_duo_group {
+        return monolith(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"error": "missing_default_duo_group"}),
+        );
+    }
+    let (Some(gateway), Some(model)) = (&config.ai_gateway_url, config.self_hosted_models.first())
+    else {
+        return monolith(StatusCode::NOT_FOUND, json!({"message": "404 Not Found"}));
+    };
+    let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let forwarded = json!({
+        "current_file": request.get("current_file").cloned().unwrap_or(Value::Null),
+        "stream": false,
+        "model_provider": "litellm",
+        "model_name": model.model.to_lowercase(),
+        "model_endpoint": model.endpoint,
+        "model_identifier": model.identifier,
+        "model_api_key": model.api_key.clone().unwrap_or_default(),
+        "prompt_version": 2,
+    });
+    let url = format!("{}/v2/code/completions", gateway.trim_end_matches('/'));
+    let sent = reqwest::Client::new()
+        .post(&url)
+        .header("authorization", "Bearer fake-gitlab-issued-jwt")
+        .header("x-gitlab-authentication-type", "oidc")
+        .json(&forwarded)
+        .timeout(std::time::Duration::from_secs(55))
+        .send()
+        .await;
+    match sent {
+        Ok(answer) => {
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let content_type = answer
+                .headers()
+                .get("content-type")
+                .cloned()
+                .unwrap_or(axum::http::HeaderValue::from_static("text/plain"));
+            let bytes = answer.bytes().await.unwrap_or_default();
+            let mut response = (status, bytes).into_response();
+            response.headers_mut().insert("content-type", content_type);
+            response
+        }
+        // Workhorse's answer when the gateway cannot be reached.
+        Err(_) => (StatusCode::BAD_GATEWAY, "Bad Gateway").into_response(),
     }
 }
 
@@ -627,6 +744,26 @@ fn graphql(config: &mut FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Re
             })
         };
         return Json(json!({"data": {"duoSettingsUpdate": payload}})).into_response();
+    }
+    if query.contains("aiSelfHostedModels") {
+        if !admin {
+            return Json(json!({
+                "data": {"aiSelfHostedModels": null},
+                "errors": [{"message": no_permission}]
+            }))
+            .into_response();
+        }
+        let nodes: Vec<Value> = config
+            .self_hosted_models
+            .iter()
+            .map(|m| {
+                json!({
+                    "name": m.name, "model": m.model, "endpoint": m.endpoint,
+                    "identifier": m.identifier, "hasApiToken": m.api_key.is_some(),
+                })
+            })
+            .collect();
+        return Json(json!({"data": {"aiSelfHostedModels": {"nodes": nodes}}})).into_response();
     }
     if query.contains("duoSettings") {
         if !supported {

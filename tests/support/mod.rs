@@ -5,6 +5,7 @@
 
 pub mod docker_fixtures;
 pub mod doctor_chain;
+pub mod gateway_fixture;
 pub mod gitlab_fixture;
 
 use std::path::{Path, PathBuf};
