@@ -57,9 +57,11 @@ impl Server {
         let port = free_port();
         let stderr = std::fs::File::create(home.path().join("stderr.log")).unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--model"])
-            .arg(&model)
-            .args(["--port", &port.to_string(), "--threads", "1"])
+        cmd.arg("serve");
+        if !extra.contains(&"--model") {
+            cmd.arg("--model").arg(&model);
+        }
+        cmd.args(["--port", &port.to_string(), "--threads", "1"])
             .args(extra)
             .env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path().join("config"))
@@ -2017,4 +2019,44 @@ async fn the_gateways_requests_feature_by_feature() {
         .await
         .unwrap();
     assert_eq!(v["choices"][0]["message"]["role"], "assistant", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gguf_without_a_chat_template_is_served_with_a_warning() {
+    // A copy of SmolLM2 without tokenizer.chat_template, made by the gguf package's own tool.
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("smollm2-no-template.gguf");
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "gguf.scripts.gguf_new_metadata",
+            "--remove-metadata",
+            "tokenizer.chat_template",
+            "--force",
+        ])
+        .arg(model_path())
+        .arg(&bare)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "gguf_new_metadata failed (scripts/install-deps installs the gguf package): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut server = Server::start(&["--model", bare.to_str().unwrap()]).await;
+    let models: Value = reqwest::get(server.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["chat_template"], "fallback");
+    let v = server.ok("/v1/chat/completions", chat("hi", 4)).await;
+    assert_eq!(v["object"], "chat.completion");
+    server.terminate();
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("has no chat template") && stderr.contains("--chat-template"),
+        "{stderr}"
+    );
 }
