@@ -1355,9 +1355,28 @@ async fn litellm_calls_it_like_the_ai_gateway() {
     );
 }
 
+/// `serve` with `args` stops before serving: exit status 1, `needle` and a hint on stderr.
+fn refused_at_start(args: &[&str], needle: &str) {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("serve")
+        .args(["--port", &free_port().to_string()])
+        .args(args)
+        .arg("--model")
+        .arg(model_path())
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(needle) && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn bad_fim_tokens_are_refused_at_start() {
-    let home = tempfile::tempdir().unwrap();
     for (spec, needle) in [
         ("<filename>", "PRE,SUF,MID"),
         // Two tokens are Mistral's suffix-prefix layout; prefix-suffix-middle needs the third.
@@ -1367,27 +1386,7 @@ fn bad_fim_tokens_are_refused_at_start() {
             "`not a token` is not a single token",
         ),
     ] {
-        let out = Command::new(BIN)
-            .args([
-                "serve",
-                "--threads",
-                "1",
-                "--port",
-                &free_port().to_string(),
-                "--fim-tokens",
-                spec,
-                "--model",
-            ])
-            .arg(model_path())
-            .env("HOME", home.path())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(
-            stderr.contains(needle) && stderr.contains("hint:"),
-            "{stderr}"
-        );
+        refused_at_start(&["--threads", "1", "--fim-tokens", spec], needle);
     }
 }
 
@@ -1887,24 +1886,9 @@ async fn a_template_that_raises_is_a_400_naming_its_rule() {
         .await
         .unwrap();
     assert_eq!(models["data"][0]["chat_template"], "gguf");
-    let out = Command::new(BIN)
-        .args([
-            "serve",
-            "--port",
-            &free_port().to_string(),
-            "--chat-template",
-            "/nonexistent.jinja",
-            "--model",
-        ])
-        .arg(model_path())
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("cannot read the chat template") && stderr.contains("hint:"),
-        "{stderr}"
+    refused_at_start(
+        &["--chat-template", "/nonexistent.jinja"],
+        "cannot read the chat template",
     );
 }
 
