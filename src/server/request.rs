@@ -361,8 +361,8 @@ mod tests {
 
     #[test]
     fn a_final_assistant_message_is_continued_unless_a_new_turn_is_asked_for() {
-        let prefill = r#"[{"role":"user","content":"q"},{"role":"assistant","content":"
-Thought:"}]"#;
+        let prefill =
+            r#"[{"role":"user","content":"q"},{"role":"assistant","content":"\nThought:"}]"#;
         let call =
             |extra: &str| parse_chat(format!("{{\"messages\":{prefill}{extra}}}").as_bytes());
         assert!(call("").unwrap().continue_final);
