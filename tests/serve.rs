@@ -137,6 +137,16 @@ impl Server {
         value
     }
 
+    /// The /v1/models document.
+    async fn models(&self) -> Value {
+        reqwest::get(self.url("/v1/models"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     async fn metrics(&self) -> String {
         reqwest::get(self.url("/metrics"))
             .await
@@ -241,12 +251,7 @@ async fn health_models_and_metrics_endpoints() {
         .unwrap();
     assert_eq!(health["status"], "ok");
 
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["object"], "list");
     assert_eq!(models["data"][0]["id"], "codestral-local");
     assert_eq!(
@@ -675,12 +680,7 @@ async fn completions_with_suffix_are_fill_in_the_middle() {
 
     // Native with --fim-tokens: exactly the builder's tokens are evaluated.
     let server = Server::start(&["--fim-tokens", "<filename>,<gh_stars>,<issue_start>"]).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["fim"], "native");
     let mode = prompt::detect_fim(vocab(), Some(SMOL_FIM), None).unwrap();
     let native = prompt::fim_tokens(vocab(), &template, mode, prefix, suffix).unwrap();
@@ -1505,12 +1505,7 @@ async fn every_gitlab_fim_shape_runs_in_the_native_layout() {
         ),
     ];
     let server = Server::start(&["--fim-tokens", SMOL_FIM]).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["fim_layout"], "psm");
     for (name, path, body) in &shapes {
         let (status, headers, v) = server.post(path, body.clone()).await;
@@ -1537,12 +1532,7 @@ async fn every_gitlab_fim_shape_runs_in_the_native_layout() {
         .unwrap()
         .len();
     let server = Server::start(&["--fim-tokens", SMOL_FIM, "--fim-layout", "spm"]).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["fim_layout"], "spm");
     for (name, path, body) in &shapes {
         let v = server.ok(path, body.clone()).await;
@@ -1654,12 +1644,7 @@ async fn a_chat_request_with_a_new_nonce_keeps_the_text_between_the_tags() {
     // Reuse off: the same request evaluates everything after the changed nonce.
     drop(server);
     let server = Server::start(&[&LONG_PROMPTS[..], &["--reuse-min-run", "0"]].concat()).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["kv_reuse"], "prefix");
     server.ok("/v1/chat/completions", body(1, "")).await;
     let (_, without) = evaluated(&server.ok("/v1/chat/completions", body(2, "# sum")).await);
@@ -1850,12 +1835,7 @@ async fn a_template_that_raises_is_a_400_naming_its_rule() {
     )
     .unwrap();
     let server = Server::start(&["--chat-template", file.to_str().unwrap()]).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["chat_template"], "file");
     let (status, _, v) = server
         .post(
@@ -1879,12 +1859,7 @@ async fn a_template_that_raises_is_a_400_naming_its_rule() {
 
     // The GGUF's own template is named as such; an unreadable file is refused at start.
     let server = Server::start(&[]).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["chat_template"], "gguf");
     refused_at_start(
         &["--chat-template", "/nonexistent.jinja"],
@@ -2028,12 +2003,7 @@ async fn a_gguf_without_a_chat_template_is_served_with_a_warning() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut server = Server::start(&["--model", bare.to_str().unwrap()]).await;
-    let models: Value = reqwest::get(server.url("/v1/models"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.models().await;
     assert_eq!(models["data"][0]["chat_template"], "fallback");
     let v = server.ok("/v1/chat/completions", chat("hi", 4)).await;
     assert_eq!(v["object"], "chat.completion");
