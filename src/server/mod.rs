@@ -450,36 +450,22 @@ async fn completions(
     check_max_tokens(engine, &call.params)?;
     // A suffix is never ignored: it makes the request fill-in-the-middle, as does a prompt in
     // a family's FIM text.
-    let text = match call.prompt {
-        request::Prompt::Text(text) => text,
-        request::Prompt::Tokens(ids) => {
-            if call.suffix.is_some() {
-                return Err(ApiError::bad_request(
-                    "suffix needs a text prompt, not token ids",
-                ));
-            }
-            let tokens = prompt::checked_tokens(engine.model(), &ids)?;
-            let answer = Answer::new(Shape::Text, &state);
-            return run(
-                engine,
-                Prepared::plain(tokens),
-                call.params,
-                call.delivery,
-                answer,
-            )
-            .await;
+    let prepared = match (call.prompt, call.suffix) {
+        (request::Prompt::Tokens(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "suffix needs a text prompt, not token ids",
+            ))
         }
-    };
-    let fill = match call.suffix {
-        Some(suffix) => Some(Fill {
-            prefix: text.clone(),
-            suffix,
-        }),
-        None => fill_from_text(&text),
-    };
-    let prepared = match fill {
-        Some(fill) => Prepared::fill(engine, fill)?,
-        None => Prepared::plain(prompt::completion_tokens(engine.model(), &text)),
+        (request::Prompt::Tokens(ids), None) => {
+            Prepared::plain(prompt::checked_tokens(engine.model(), &ids)?)
+        }
+        (request::Prompt::Text(prefix), Some(suffix)) => {
+            Prepared::fill(engine, Fill { prefix, suffix })?
+        }
+        (request::Prompt::Text(text), None) => match fill_from_text(&text) {
+            Some(fill) => Prepared::fill(engine, fill)?,
+            None => Prepared::plain(prompt::completion_tokens(engine.model(), &text)),
+        },
     };
     let answer = Answer::new(Shape::Text, &state);
     run(engine, prepared, call.params, call.delivery, answer).await
