@@ -41,7 +41,6 @@ fn bench_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(support::bin)
 }
-const TEMPLATE: &str = "/work/shared/fixtures/gitlab.rb.template";
 
 /// One command to time: the binary with `args`, in exactly `env`.
 struct Bench {
@@ -328,8 +327,9 @@ fn gitlab_rb_set_on_the_template() {
     // Each run starts from a fresh copy of the template, with no backups left from the run
     // before, so that every run makes the same edit and the same backup.
     let prepare = format!(
-        "/bin/rm -f {dir}/gitlab.rb.duo-selfhost-*.bak && /bin/cp {TEMPLATE} {file}",
+        "/bin/rm -f {dir}/gitlab.rb.duo-selfhost-*.bak && /bin/cp {template} {file}",
         dir = shell_word(dir.path().to_str().unwrap()),
+        template = shell_word(support::omnibus_template().to_str().unwrap()),
         file = shell_word(file.to_str().unwrap())
     );
     let url = "AI_GATEWAY_URL=http://aigw.example.com:5052";

@@ -759,7 +759,7 @@ fn pty_session(sandbox: &Sandbox, args: &[&str]) -> rexpect::session::PtySession
     let mut cmd = sandbox.command();
     cmd.args(args).env("TERM", "xterm");
     rexpect::session::spawn_with_options(
-        cmd,
+        support::with_default_sigint(cmd),
         rexpect::reader::Options::new()
             .timeout_ms(Some(30_000))
             .strip_ansi_escape_codes(true),

@@ -169,11 +169,7 @@ fn model_path() -> PathBuf {
 }
 
 fn template() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .map(|dir| dir.join("shared/fixtures/gitlab.rb.template"))
-        .find(|p| p.is_file())
-        .expect("shared/fixtures/gitlab.rb.template in an ancestor of the crate")
+    support::omnibus_template()
 }
 
 /// One run's private directory, with the input files the placeholders name.

@@ -158,13 +158,8 @@ pub fn host_name() -> String {
 /// A copy of the real omnibus template with `env_block` (Ruby) appended as `home/gitlab.rb`, and
 /// an envdir `home/envdir` holding `rendered` as reconfigure would have written it.
 pub fn gitlab_host(home: &Path, env_block: &str, rendered: &[(&str, &str)]) {
-    let template = std::fs::read_to_string("/work/shared/fixtures/gitlab.rb.template")
-        .or_else(|_| {
-            std::fs::read_to_string(
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gitlab.rb.template"),
-            )
-        })
-        .expect("the omnibus gitlab.rb template");
+    let template =
+        std::fs::read_to_string(super::omnibus_template()).expect("the omnibus gitlab.rb template");
     std::fs::write(home.join("gitlab.rb"), format!("{template}\n{env_block}\n")).unwrap();
     let envdir = home.join("envdir");
     std::fs::create_dir_all(&envdir).unwrap();

@@ -22,6 +22,21 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_duo-selfhost"))
 }
 
+/// `cmd` with SIGINT back at its default disposition in the child. A parent that ignores SIGINT
+/// (a test run started as a background job) hands that on through exec, and then a Ctrl-C typed
+/// into a pseudo-terminal would do nothing; pty tests that press Ctrl-C use this.
+pub fn with_default_sigint(mut cmd: Command) -> Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal(2) is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    cmd
+}
+
 /// A private HOME and XDG dirs, so a test never touches the machine's config or /etc.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
@@ -48,15 +63,7 @@ impl Sandbox {
     pub fn gitlab_rb(&self) -> PathBuf {
         let path = self.path().join("gitlab.rb");
         if !path.exists() {
-            std::fs::copy("/work/shared/fixtures/gitlab.rb.template", &path)
-                .or_else(|_| {
-                    std::fs::copy(
-                        Path::new(env!("CARGO_MANIFEST_DIR"))
-                            .join("tests/fixtures/gitlab.rb.template"),
-                        &path,
-                    )
-                })
-                .expect("copy the gitlab.rb template");
+            std::fs::copy(omnibus_template(), &path).expect("copy the gitlab.rb template");
         }
         path
     }
