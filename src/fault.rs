@@ -1,7 +1,8 @@
 //! A hidden fault-injection hook for the reliability runs (RELIABILITY.md, issue 9 item 3):
 //! with `DUO_SELFHOST_FAULT_KILL_AFTER=<step>` in the environment, the process kills itself
 //! with SIGKILL right after that step of a container replacement, as `kill -9` or a power cut
-//! would. It is no flag and not in `--help`: only tests and `scripts/fault-inject` set it.
+//! would. It is no flag and not in `--help`: only tests and `scripts/fault-inject` set it, and
+//! only a build with the `test-hooks` feature reads it.
 //! The steps and their names live here, in one place; `docker` marks where each is reached.
 
 use crate::error::Problem;
@@ -65,7 +66,12 @@ impl Step {
     }
 }
 
+/// The armed step's name. Only test builds (feature `test-hooks`, which the tests and
+/// `scripts/fault-inject` build with) read it; a shipped binary is never armed.
 fn armed_value() -> Option<String> {
+    if !cfg!(feature = "test-hooks") {
+        return None;
+    }
     std::env::var(KILL_AFTER_VAR).ok().filter(|v| !v.is_empty())
 }
 

@@ -33,7 +33,7 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         gitlab_url: args.gitlab_url,
         gitlab_token: args.gitlab_token,
         gitlab_rb: args.gitlab_rb,
-        envdir: Some(doctor::gitlab::envdir()),
+        envdir: Some(crate::gitlab_rb::rendered_envdir()),
         gateway_url: args.gateway_url,
         container: args.container,
         model_endpoint: args.model_endpoint,

@@ -107,13 +107,6 @@ pub fn rb_gateway_url(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     })
 }
 
-/// Where reconfigure renders `gitlab_rails['env']`.
-pub fn envdir() -> PathBuf {
-    std::env::var_os(gitlab_rb::ENVDIR_OVERRIDE_VAR)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(super::inputs::DEFAULT_ENVDIR))
-}
-
 pub fn rb_rendered(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
         let env = ctx.facts().gitlab_rb_env.unwrap_or_default();

@@ -7,7 +7,6 @@ use crate::secret::Secret;
 use crate::state::State;
 
 /// Where omnibus renders `gitlab_rails['env']` on `gitlab-ctl reconfigure`.
-pub const DEFAULT_ENVDIR: &str = "/opt/gitlab/etc/gitlab-rails/env";
 pub const DEFAULT_GITLAB_RB: &str = crate::gitlab_rb::DEFAULT_PATH;
 
 #[derive(Debug, Clone, Default)]
@@ -120,7 +119,7 @@ pub fn resolve(flags: Flags, state: Option<&State>, rb: Option<&GitlabRbValues>)
         gitlab_rb_named,
         envdir: flags
             .envdir
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_ENVDIR)),
+            .unwrap_or_else(crate::gitlab_rb::rendered_envdir),
         gateway_url,
         gateway_url_source,
         container: flags

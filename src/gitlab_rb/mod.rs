@@ -13,8 +13,9 @@ pub use env::{
     validate_change, EnvChange, EnvError, EnvHash, ADDED_BLOCK_COMMENT,
 };
 pub use write::{
-    backup_path_for, find_gitlab_ctl, reconfigure, ruby_syntax_check, unified_diff,
-    verify_rendered_env, write_atomically, RubyCheck, WriteHook, WriteHooks, ENVDIR_OVERRIDE_VAR,
+    backup_path_for, find_gitlab_ctl, reconfigure, rendered_envdir, ruby_syntax_check,
+    unified_diff, verify_rendered_env, write_atomically, RubyCheck, WriteHook, WriteHooks,
+    ENVDIR_OVERRIDE_VAR,
 };
 
 use crate::error::Problem;

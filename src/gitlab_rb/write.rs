@@ -15,9 +15,19 @@ use crate::error::Problem;
 use crate::output::Printer;
 use crate::programs::find_on_path_or_omnibus;
 
-/// Overrides `/opt/gitlab/etc/gitlab-rails/env`, where reconfigure renders the env (tests).
+/// Overrides `/opt/gitlab/etc/gitlab-rails/env` in test builds only (feature `test-hooks`).
 pub const ENVDIR_OVERRIDE_VAR: &str = "DUO_SELFHOST_GITLAB_ENVDIR";
 const DEFAULT_ENVDIR: &str = "/opt/gitlab/etc/gitlab-rails/env";
+
+/// Where reconfigure renders `gitlab_rails['env']`, one file per variable. Test builds read a
+/// stand-in directory from `DUO_SELFHOST_GITLAB_ENVDIR`; a shipped binary has no such hook.
+pub fn rendered_envdir() -> PathBuf {
+    #[cfg(feature = "test-hooks")]
+    if let Some(dir) = std::env::var_os(ENVDIR_OVERRIDE_VAR) {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(DEFAULT_ENVDIR)
+}
 
 const DIFF_CONTEXT: usize = 3;
 
@@ -469,9 +479,7 @@ pub fn reconfigure(printer: &Printer) -> anyhow::Result<()> {
 
 /// Checks the env files reconfigure rendered hold the values just set.
 pub fn verify_rendered_env(changes: &[EnvChange]) -> anyhow::Result<()> {
-    let dir = std::env::var_os(ENVDIR_OVERRIDE_VAR)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_ENVDIR));
+    let dir = rendered_envdir();
     for change in changes {
         let EnvChange::Set { key, value } = change else {
             // Omnibus's own defaults may still render a removed key; nothing to check.
