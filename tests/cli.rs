@@ -440,3 +440,54 @@ fn readme_model_table_matches_the_catalog() {
         }
     }
 }
+
+/// On a CPU older than the engine's kernels (emulated: qemu's Nehalem has SSE4.2 but no AVX),
+/// the admin commands still run and `serve` refuses by name with the way out, where it used to
+/// die of SIGILL while loading the model. Needs `qemu-x86_64` (Debian's qemu-user) and the test
+/// model (scripts/fetch-test-model).
+#[test]
+fn an_old_cpu_runs_the_admin_commands_and_serve_refuses_it_clearly() {
+    let qemu = ["/usr/bin/qemu-x86_64", "-cpu", "Nehalem", BIN];
+    let model = duo_selfhost::model_cache::snapshot_path(
+        duo_selfhost::catalog::find("smollm2-135m")
+            .and_then(|m| m.gguf.as_ref())
+            .expect("the demo model in the catalog"),
+    );
+    assert!(
+        model.is_file(),
+        "run scripts/fetch-test-model first ({})",
+        model.display()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let emulated = |args: &[&str]| {
+        let mut cmd = Command::new(qemu[0]);
+        cmd.args(&qemu[1..]).args(args);
+        for (key, value) in duo(home.path()).get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd.output()
+            .expect("qemu-x86_64 (Debian's qemu-user, installed by scripts/install-deps)")
+    };
+
+    let version = emulated(&["--version"]);
+    assert!(version.status.success(), "{}", text(&version.stderr));
+    let tag = emulated(&["image-tag", "--gitlab-version", "18.2.1", "--offline"]);
+    assert!(tag.status.success(), "{}", text(&tag.stderr));
+    assert!(text(&tag.stdout).contains(":self-hosted-v18.2.0-ee"));
+
+    let serve = emulated(&["serve", "--model", model.to_str().unwrap(), "--port", "0"]);
+    let stderr = text(&serve.stderr);
+    assert_eq!(
+        serve.status.code(),
+        Some(1),
+        "serve on an old CPU: {stderr}"
+    );
+    assert!(
+        stderr.contains("this CPU lacks avx, avx2, fma, f16c, bmi2"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("target-cpu=native"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 //! common prefix in place and, after an edit, the unchanged runs moved to their new positions.
 //! It knows nothing of HTTP: requests arrive as token lists and leave as text events.
 
+mod cpu;
 pub mod metrics;
 pub mod prompt;
 pub mod request;
@@ -36,6 +37,7 @@ pub fn backend() -> anyhow::Result<&'static LlamaBackend> {
     if let Some(b) = BACKEND.get() {
         return Ok(b);
     }
+    cpu::check()?;
     // llama.cpp's own logging goes through tracing (target llama_cpp_2), quiet unless -v.
     llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
     let backend =
