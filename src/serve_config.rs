@@ -86,11 +86,15 @@ impl std::str::FromStr for ByteSize {
             "M" | "MB" | "MIB" => 1 << 20,
             "G" | "GB" | "GIB" => 1 << 30,
             "T" | "TB" | "TIB" => 1 << 40,
-            _ => return Err(format!("`{text}` is not a size: use bytes or a unit such as 512M or 8G")),
+            _ => {
+                return Err(format!(
+                    "`{text}` is not a size: use bytes or a unit such as 512M or 8G"
+                ))
+            }
         };
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("`{text}` is not a size: use bytes or a unit such as 512M or 8G"))?;
+        let value: f64 = number.parse().map_err(|_| {
+            format!("`{text}` is not a size: use bytes or a unit such as 512M or 8G")
+        })?;
         Ok(ByteSize((value * scale as f64) as u64))
     }
 }
@@ -147,8 +151,11 @@ pub fn parse(text: &str) -> Result<ServeFile, ParseError> {
 /// Reads and checks the file; an error names the file, the line and the fix.
 pub fn read(path: &Path) -> anyhow::Result<ServeFile> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Problem::user(format!("cannot read the serve config {}: {e}", path.display()))
-            .hint("pass a readable TOML file to --config")
+        Problem::user(format!(
+            "cannot read the serve config {}: {e}",
+            path.display()
+        ))
+        .hint("pass a readable TOML file to --config")
     })?;
     let file = parse(&text).map_err(|e| {
         let at = match e.line {

@@ -859,8 +859,13 @@ fn embedded_install_writes_the_serve_config_its_unit_runs() {
     );
     let out = run(sandbox.command().args(&args)).expect_code(0);
     let config = sandbox.path().join("serve.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap_or_else(|e| panic!("no serve config at {}: {e}\n{}", config.display(), out.stderr));
+    let text = std::fs::read_to_string(&config).unwrap_or_else(|e| {
+        panic!(
+            "no serve config at {}: {e}\n{}",
+            config.display(),
+            out.stderr
+        )
+    });
     let file = duo_selfhost::serve_config::parse(&text).unwrap();
     assert_eq!(file.port, Some(8080), "{text}");
     assert_eq!(file.host.as_deref(), Some("0.0.0.0"), "{text}");
@@ -880,16 +885,19 @@ fn embedded_install_writes_the_serve_config_its_unit_runs() {
         "{exec}"
     );
     assert!(
-        out.stderr.contains(&format!("serve --config {}", config.display())),
+        out.stderr
+            .contains(&format!("serve --config {}", config.display())),
         "{}",
         out.stderr
     );
 
     // What the unit runs, on a free loopback port: the model answers under install's name.
     let serve_port = support::free_port();
-    let hf_home = std::env::var_os("HF_HOME").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/huggingface")
-    });
+    let hf_home = std::env::var_os("HF_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/huggingface")
+        });
     let mut serve = std::process::Command::new(support::bin())
         .args(["serve", "--config"])
         .arg(&config)

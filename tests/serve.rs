@@ -2093,14 +2093,16 @@ async fn two_models_are_listed_routed_by_name_and_an_unknown_name_is_a_404() {
         assert_eq!(m["parallel"], 4, "{m}");
         assert!(m["fim"].is_string() && m["kv_reuse"].is_string(), "{m}");
     }
-    assert_eq!(data[0]["fim"], "native", "SmolLM2's GGUF has FIM tokens");
     assert_eq!(server.metric("duo_selfhost_slots").await, 8.0);
 
     // Each name reaches its own model: the prompt is tokenised by that model's vocabulary.
     let text = "The quick brown fox jumps over the lazy dog, said the developer";
     let small_count = prompt_tokens_with(&model_path(), text);
     let gemma_count = prompt_tokens_with(&gemma_path(), text);
-    assert_ne!(small_count, gemma_count, "the two vocabularies must tell the models apart");
+    assert_ne!(
+        small_count, gemma_count,
+        "the two vocabularies must tell the models apart"
+    );
     for (name, count) in [("small", small_count), ("gemma", gemma_count)] {
         let v = server
             .ok("/v1/completions", completion_for(name, text))
@@ -2140,7 +2142,13 @@ async fn two_models_are_listed_routed_by_name_and_an_unknown_name_is_a_404() {
         .post("/v1/completions", json!({"prompt": text, "max_tokens": 2}))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
-    assert!(v["error"]["message"].as_str().unwrap().contains("small, gemma"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("small, gemma"),
+        "{v}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2187,7 +2195,10 @@ async fn requests_to_both_models_run_at_the_same_time() {
         small_from < gemma_to && gemma_from < small_to,
         "small ran {small_from:?}..{small_to:?}, gemma {gemma_from:?}..{gemma_to:?}"
     );
-    assert_eq!(server.metric("duo_selfhost_generated_tokens_total").await, 4.0 * 48.0);
+    assert_eq!(
+        server.metric("duo_selfhost_generated_tokens_total").await,
+        4.0 * 48.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -2207,6 +2218,7 @@ model = "{}"
 served_model_name = "small"
 ctx_size = 2048
 parallel = 2
+fim_tokens = "<filename>,<gh_stars>"
 fim_layout = "spm"
 
 [[model]]
@@ -2227,7 +2239,12 @@ parallel = 3
     assert_eq!(data[0]["id"], "small");
     assert_eq!(data[0]["context_length"], 1024, "{models}");
     assert_eq!(data[0]["parallel"], 2);
+    assert_eq!(data[0]["fim"], "native", "{models}");
     assert_eq!(data[0]["fim_layout"], "spm", "{models}");
+    assert_eq!(
+        data[1]["fim"], "emulated",
+        "Gemma has no FIM tokens: {models}"
+    );
     assert_eq!(data[1]["id"], "gemma");
     assert_eq!(data[1]["context_length"], 512, "{models}");
     assert_eq!(data[1]["parallel"], 3);
@@ -2249,12 +2266,12 @@ fn a_bad_config_line_is_refused_with_its_number() {
             "ctx_sise",
         ),
         ("prot = 8080\n", 1, "prot"),
+        ("port = 8080\nmemory_limit = \"plenty\"\n", 2, "not a size"),
         (
-            "port = 8080\nmemory_limit = \"plenty\"\n",
-            2,
-            "not a size",
+            "[[model]]\nmodel = \"x\"\nparallel = \"two\"\n",
+            3,
+            "invalid type",
         ),
-        ("[[model]]\nmodel = \"x\"\nparallel = \"two\"\n", 3, "parallel"),
     ] {
         std::fs::write(&config, text).unwrap();
         let out = Command::new(BIN)

@@ -17,8 +17,8 @@ use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
 use crate::model_cache;
 use crate::output::{Mark, Printer};
-use crate::signing_keys;
 use crate::serve_config::{self, ModelEntry, ServeFile};
+use crate::signing_keys;
 use crate::state;
 use crate::vllm::{self, VllmModel, VllmOptions};
 
@@ -1165,9 +1165,12 @@ mod tests {
             Path::new("/var/cache/hf"),
         )
         .unwrap();
-        assert!(unit.contains(
-            "ExecStart=/usr/local/bin/duo-selfhost serve --config /etc/duo-selfhost/serve.toml"
-        ), "{unit}");
+        assert!(
+            unit.contains(
+                "ExecStart=/usr/local/bin/duo-selfhost serve --config /etc/duo-selfhost/serve.toml"
+            ),
+            "{unit}"
+        );
         assert!(unit.contains("Environment=HF_HOME=/var/cache/hf"));
         assert!(unit.contains("WantedBy=multi-user.target"));
     }

@@ -46,7 +46,10 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             .hint("use 127.0.0.1 (this host only) or 0.0.0.0 (every interface)")
     })?;
     let port = args.port.or(file.port).unwrap_or(8080);
-    let api_key = match (&args.api_key, args.api_key_file.as_ref().or(file.api_key_file.as_ref())) {
+    let api_key = match (
+        &args.api_key,
+        args.api_key_file.as_ref().or(file.api_key_file.as_ref()),
+    ) {
         (Some(key), _) => Some(key.clone()),
         (None, Some(path)) => Some(read_key_file(path)?),
         (None, None) => None,
@@ -64,7 +67,11 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     });
     let weights: Vec<u64> = models
         .iter()
-        .map(|m| std::fs::metadata(&m.local.path).map(|md| md.len()).unwrap_or(0))
+        .map(|m| {
+            std::fs::metadata(&m.local.path)
+                .map(|md| md.len())
+                .unwrap_or(0)
+        })
         .collect();
     let split = budget::split_threads(threads.max(1) as usize, &weights).ok_or_else(|| {
         Problem::user(format!(
@@ -298,7 +305,9 @@ fn plan_models(args: &ServeArgs, file: &ServeFile) -> anyhow::Result<Vec<Planned
             return Err(Problem::user(format!(
                 "two models are served as `{served_name}`: a request could not pick one"
             ))
-            .hint("give each its own --served-model-name (served_model_name in its [[model]] table)")
+            .hint(
+                "give each its own --served-model-name (served_model_name in its [[model]] table)",
+            )
             .into());
         }
         let parallel = args.parallel.or(entry.parallel).unwrap_or(4);
@@ -343,14 +352,21 @@ fn plan_models(args: &ServeArgs, file: &ServeFile) -> anyhow::Result<Vec<Planned
 /// The API key from the first line of a file.
 fn read_key_file(path: &std::path::Path) -> anyhow::Result<Secret> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        Problem::user(format!("cannot read the API key file {}: {e}", path.display()))
-            .hint("point --api-key-file (api_key_file in the config) at a readable file holding the key")
+        Problem::user(format!(
+            "cannot read the API key file {}: {e}",
+            path.display()
+        ))
+        .hint(
+            "point --api-key-file (api_key_file in the config) at a readable file holding the key",
+        )
     })?;
     let key = text.lines().next().unwrap_or_default().trim();
     if key.is_empty() {
-        return Err(Problem::user(format!("the API key file {} is empty", path.display()))
-            .hint("write the key on its first line")
-            .into());
+        return Err(
+            Problem::user(format!("the API key file {} is empty", path.display()))
+                .hint("write the key on its first line")
+                .into(),
+        );
     }
     Ok(Secret::new(key))
 }

