@@ -987,12 +987,16 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__serve)
-            opts="-m -q -v -y -h -V --model --served-model-name --host --port --ctx-size --parallel --threads --api-key --max-queue --n-gpu-layers --fim-tokens --fim-layout --chat-template --reuse-min-run --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-m -q -v -y -h -V --config --model --served-model-name --host --port --ctx-size --parallel --threads --memory-limit --api-key --api-key-file --max-queue --n-gpu-layers --fim-tokens --fim-layout --chat-template --reuse-min-run --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --model)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1025,7 +1029,15 @@ _duo__selfhost() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --memory-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

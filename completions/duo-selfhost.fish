@@ -154,23 +154,26 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -s y -
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -s h -l help -d 'Print help'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -s m -l model -d 'Catalog name or alias (see `models list`), or a path to a .gguf file' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l served-model-name -d 'Name clients use for the model (GitLab\'s identifier is custom_openai/<name>) [default: the catalog name or file stem]' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l host -d 'Address to bind; binding beyond loopback without --api-key prints a warning' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l port -d 'Port to listen on' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l ctx-size -d 'Context size in tokens, shared by the parallel sequences' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l parallel -d 'Sequences decoded together in one batch' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l threads -d 'CPU threads for llama.cpp [default: the number of cores]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l config -d 'A TOML file of serve\'s settings: server-wide keys, and a [[model]] table per model (flags given here override it)' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -s m -l model -d 'Catalog name or alias (see `models list`), or a path to a .gguf file; repeat to serve several models [default: smollm2-135m]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l served-model-name -d 'Name clients use for the model (GitLab\'s identifier is custom_openai/<name>); repeat in --model\'s order [default: the catalog name or file stem]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l host -d 'Address to bind; binding beyond loopback without --api-key prints a warning [default: 127.0.0.1]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l port -d 'Port to listen on [default: 8080]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l ctx-size -d 'Context size in tokens, shared by the parallel sequences (each model\'s) [default: 8192]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l parallel -d 'Sequences decoded together in one batch (each model\'s) [default: 4]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l threads -d 'CPU threads for llama.cpp, split across the models [default: the number of cores]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l memory-limit -d 'Memory the models\' weights and KV caches may take together, e.g. 6G [default: MemAvailable]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key -d 'Require this key as a bearer token on every /v1 route; never printed' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-queue -d 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to a GPU (0: CPU only)' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-queue -d 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After [default: 64]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to a GPU (0: CPU only) [default: 0]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-tokens -d 'Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-layout -d 'How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral\'s SUF suffix PRE prefix) [default: spm for Mistral\'s [PREFIX]/[SUFFIX] tokens, psm otherwise]' -r -f -a "psm\t''
 spm\t''"
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l chat-template -d 'A Jinja chat template file to use instead of the GGUF\'s (needed for a GGUF that has none)' -r -F
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l reuse-min-run -d 'Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-body-bytes -d 'Largest request body accepted, in bytes (413 beyond)' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l body-timeout -d 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l reuse-min-run -d 'Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix [default: 32]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-body-bytes -d 'Largest request body accepted, in bytes (413 beyond) [default: 4194304]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l body-timeout -d 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot [default: 30]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::image_tag::RegistryChoice;
 use crate::secret::Secret;
+use crate::serve_config::ByteSize;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -410,38 +411,41 @@ pub struct DoctorArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Catalog name or alias (see `models list`), or a path to a .gguf file
-    #[arg(
-        long,
-        short = 'm',
-        default_value = "smollm2-135m",
-        value_name = "NAME|PATH"
-    )]
-    pub model: String,
+    /// A TOML file of serve's settings: server-wide keys, and a [[model]] table per model (flags given here override it)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
-    /// Name clients use for the model (GitLab's identifier is custom_openai/<name>) [default: the catalog name or file stem]
+    /// Catalog name or alias (see `models list`), or a path to a .gguf file; repeat to serve several models [default: smollm2-135m]
+    #[arg(long, short = 'm', value_name = "NAME|PATH")]
+    pub model: Vec<String>,
+
+    /// Name clients use for the model (GitLab's identifier is custom_openai/<name>); repeat in --model's order [default: the catalog name or file stem]
     #[arg(long, value_name = "NAME")]
-    pub served_model_name: Option<String>,
+    pub served_model_name: Vec<String>,
 
-    /// Address to bind; binding beyond loopback without --api-key prints a warning
-    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
-    pub host: String,
+    /// Address to bind; binding beyond loopback without --api-key prints a warning [default: 127.0.0.1]
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<String>,
 
-    /// Port to listen on
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
+    /// Port to listen on [default: 8080]
+    #[arg(long)]
+    pub port: Option<u16>,
 
-    /// Context size in tokens, shared by the parallel sequences
-    #[arg(long, default_value_t = 8192, value_name = "TOKENS")]
-    pub ctx_size: u32,
+    /// Context size in tokens, shared by the parallel sequences (each model's) [default: 8192]
+    #[arg(long, value_name = "TOKENS")]
+    pub ctx_size: Option<u32>,
 
-    /// Sequences decoded together in one batch
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub parallel: u32,
+    /// Sequences decoded together in one batch (each model's) [default: 4]
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
 
-    /// CPU threads for llama.cpp [default: the number of cores]
+    /// CPU threads for llama.cpp, split across the models [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub threads: Option<i32>,
+
+    /// Memory the models' weights and KV caches may take together, e.g. 6G [default: MemAvailable]
+    #[arg(long, value_name = "SIZE")]
+    pub memory_limit: Option<ByteSize>,
 
     /// Require this key as a bearer token on every /v1 route; never printed
     #[arg(
@@ -452,13 +456,17 @@ pub struct ServeArgs {
     )]
     pub api_key: Option<Secret>,
 
-    /// Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub max_queue: usize,
+    /// Read the API key from the first line of this file
+    #[arg(long, value_name = "FILE", conflicts_with = "api_key")]
+    pub api_key_file: Option<PathBuf>,
 
-    /// Layers to offload to a GPU (0: CPU only)
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub n_gpu_layers: u32,
+    /// Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After [default: 64]
+    #[arg(long, value_name = "N")]
+    pub max_queue: Option<usize>,
+
+    /// Layers to offload to a GPU (0: CPU only) [default: 0]
+    #[arg(long, value_name = "N")]
+    pub n_gpu_layers: Option<u32>,
 
     /// Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them
     #[arg(long, value_name = "PRE,SUF,MID")]
@@ -472,17 +480,17 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub chat_template: Option<PathBuf>,
 
-    /// Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix
-    #[arg(long, default_value_t = 32, value_name = "TOKENS")]
-    pub reuse_min_run: usize,
+    /// Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix [default: 32]
+    #[arg(long, value_name = "TOKENS")]
+    pub reuse_min_run: Option<usize>,
 
-    /// Largest request body accepted, in bytes (413 beyond)
-    #[arg(long, default_value_t = 4 * 1024 * 1024, value_name = "BYTES")]
-    pub max_body_bytes: usize,
+    /// Largest request body accepted, in bytes (413 beyond) [default: 4194304]
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
 
-    /// Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub body_timeout: u64,
+    /// Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub body_timeout: Option<u64>,
 }
 
 /// `--fim-layout`: how a fill is laid out for the model.

@@ -23,6 +23,7 @@ pub mod model_cache;
 pub mod output;
 pub mod programs;
 pub mod secret;
+pub mod serve_config;
 pub mod server;
 pub mod signing_keys;
 pub mod state;

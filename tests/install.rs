@@ -835,3 +835,92 @@ fn ctrl_c_at_a_prompt_changes_nothing() {
     assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
     assert!(fx::inspect(&name).is_none());
 }
+
+/// `install --model-runtime embedded` writes the serve config and the unit that runs
+/// `serve --config` with it (beside the state file: systemd does not run here), and that config
+/// serves the model under the name install chose.
+#[test]
+fn embedded_install_writes_the_serve_config_its_unit_runs() {
+    let sandbox = Sandbox::new();
+    let name = unique_name("duo-embedded");
+    let _cleanup = fx::Cleanup::new(&[&name]);
+    let port = support::free_port();
+    let mut args = install_args(&sandbox, &name, port, "17.5.0");
+    args.extend(
+        [
+            "--model-runtime",
+            "embedded",
+            "--model",
+            "smollm2-135m",
+            "--served-model-name",
+            "smollm2-local",
+        ]
+        .map(String::from),
+    );
+    let out = run(sandbox.command().args(&args)).expect_code(0);
+    let config = sandbox.path().join("serve.toml");
+    let text = std::fs::read_to_string(&config).unwrap_or_else(|e| {
+        panic!(
+            "no serve config at {}: {e}\n{}",
+            config.display(),
+            out.stderr
+        )
+    });
+    let file = duo_selfhost::serve_config::parse(&text).unwrap();
+    assert_eq!(file.port, Some(8080), "{text}");
+    assert_eq!(file.host.as_deref(), Some("0.0.0.0"), "{text}");
+    assert_eq!(file.models.len(), 1, "{text}");
+    assert_eq!(file.models[0].model, "smollm2-135m");
+    assert_eq!(
+        file.models[0].served_model_name.as_deref(),
+        Some("smollm2-local")
+    );
+    let unit = std::fs::read_to_string(sandbox.path().join("duo-selfhost-serve.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .unwrap_or_else(|| panic!("no ExecStart in\n{unit}"));
+    assert!(
+        exec.ends_with(&format!(" serve --config {}", config.display())),
+        "{exec}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("serve --config {}", config.display())),
+        "{}",
+        out.stderr
+    );
+
+    // What the unit runs, on a free loopback port: the model answers under install's name.
+    let serve_port = support::free_port();
+    let hf_home = std::env::var_os("HF_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/huggingface")
+        });
+    let mut serve = std::process::Command::new(support::bin())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--host", "127.0.0.1", "--port", &serve_port.to_string()])
+        .args(["--threads", "1", "--ctx-size", "1024"])
+        .env("HF_HOME", hf_home)
+        .env_remove("DUO_SELFHOST_API_KEY")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let models = loop {
+        if let Some((200, body)) = fx::http_get(serve_port, "/v1/models") {
+            break body;
+        }
+        if std::time::Instant::now() > deadline || serve.try_wait().unwrap().is_some() {
+            let _ = serve.kill();
+            panic!("serve --config did not answer /v1/models (run scripts/fetch-test-model)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let models: serde_json::Value = serde_json::from_str(&models).unwrap();
+    assert_eq!(models["data"][0]["id"], "smollm2-local", "{models}");
+}

@@ -27,6 +27,20 @@ fn model_path() -> PathBuf {
     path
 }
 
+/// The second test model, Gemma 3 270M, which the catalog does not hold: a plain file.
+fn gemma_path() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
+    let path = cache.join("duo-selfhost/test-models/gemma-3-270m-q4_k_m.gguf");
+    assert!(
+        path.is_file(),
+        "the test model Gemma 3 270M is missing at {}: run `scripts/fetch-test-model`",
+        path.display()
+    );
+    path
+}
+
 fn vocab() -> &'static llama_cpp_2::model::LlamaModel {
     static VOCAB: std::sync::OnceLock<llama_cpp_2::model::LlamaModel> = std::sync::OnceLock::new();
     VOCAB.get_or_init(|| duo_selfhost::engine::load_vocab_only(&model_path()).expect("vocab loads"))
@@ -58,17 +72,22 @@ impl Server {
         let stderr = std::fs::File::create(home.path().join("stderr.log")).unwrap();
         let mut cmd = Command::new(BIN);
         cmd.arg("serve");
-        if !extra.contains(&"--model") {
+        // A config file names its own models and their context sizes.
+        let config = extra.contains(&"--config");
+        if !extra.contains(&"--model") && !config {
             cmd.arg("--model").arg(&model);
         }
-        cmd.args(["--port", &port.to_string(), "--threads", "1"])
-            .args(extra)
+        cmd.args(["--port", &port.to_string()]);
+        if !extra.contains(&"--threads") {
+            cmd.args(["--threads", "1"]);
+        }
+        cmd.args(extra)
             .env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path().join("config"))
             .env_remove("DUO_SELFHOST_API_KEY")
             .stdout(Stdio::null())
             .stderr(stderr);
-        if !extra.contains(&"--ctx-size") {
+        if !extra.contains(&"--ctx-size") && !config {
             cmd.args(["--ctx-size", "4096"]);
         }
         for (k, v) in env {
@@ -2012,5 +2031,289 @@ async fn a_gguf_without_a_chat_template_is_served_with_a_warning() {
     assert!(
         stderr.contains("has no chat template") && stderr.contains("--chat-template"),
         "{stderr}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several models in one serve: SmolLM2 and Gemma 3 270M.
+
+/// SmolLM2 as `small` and Gemma as `gemma`, a thread each.
+async fn two_model_server(extra: &[&str]) -> Server {
+    let small = model_path();
+    let gemma = gemma_path();
+    let mut args = vec![
+        "--model",
+        small.to_str().unwrap(),
+        "--model",
+        gemma.to_str().unwrap(),
+        "--served-model-name",
+        "small",
+        "--served-model-name",
+        "gemma",
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&args).await
+}
+
+/// The prompt tokens a plain completion of `text` takes with the GGUF at `path`.
+fn prompt_tokens_with(path: &Path, text: &str) -> u64 {
+    let model = duo_selfhost::engine::load_vocab_only(path).unwrap();
+    prompt::completion_tokens(&model, text).len() as u64
+}
+
+fn completion_for(model: &str, prompt: &str) -> Value {
+    json!({"model": model, "prompt": prompt, "max_tokens": 8, "temperature": 0})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_models_are_listed_routed_by_name_and_an_unknown_name_is_a_404() {
+    let server = two_model_server(&["--memory-limit", "2G"]).await;
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("threads: 2 split as small 1, gemma 1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("memory: small "), "{stderr}");
+    assert!(stderr.contains("(--memory-limit)"), "{stderr}");
+    for name in ["small", "gemma"] {
+        assert!(
+            stderr.contains(&format!("serving {name} on http://")),
+            "{stderr}"
+        );
+    }
+
+    let models = server.models().await;
+    let data = models["data"].as_array().unwrap();
+    let ids: Vec<&str> = data.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["small", "gemma"], "{models}");
+    for m in data {
+        assert_eq!(m["context_length"], 1024, "4096 tokens over 4 slots: {m}");
+        assert_eq!(m["parallel"], 4, "{m}");
+        assert!(m["fim"].is_string() && m["kv_reuse"].is_string(), "{m}");
+    }
+    assert_eq!(server.metric("duo_selfhost_slots").await, 8.0);
+
+    // Each name reaches its own model: the prompt is tokenised by that model's vocabulary.
+    let text = "The quick brown fox jumps over the lazy dog, said the developer";
+    let small_count = prompt_tokens_with(&model_path(), text);
+    let gemma_count = prompt_tokens_with(&gemma_path(), text);
+    assert_ne!(
+        small_count, gemma_count,
+        "the two vocabularies must tell the models apart"
+    );
+    for (name, count) in [("small", small_count), ("gemma", gemma_count)] {
+        let v = server
+            .ok("/v1/completions", completion_for(name, text))
+            .await;
+        assert_eq!(v["model"], name, "{v}");
+        assert_eq!(v["usage"]["prompt_tokens"], count, "{name}: {v}");
+        let chat = server
+            .ok(
+                "/v1/chat/completions",
+                json!({"model": name, "max_tokens": 4, "temperature": 0,
+                       "messages": [{"role": "user", "content": "Say hi"}]}),
+            )
+            .await;
+        assert_eq!(chat["model"], name, "{chat}");
+    }
+
+    // An unknown name: 404 naming the served ones, for both endpoints.
+    let (status, _, v) = server
+        .post("/v1/completions", completion_for("gpt-4", text))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    assert_eq!(v["error"]["code"], "model_not_found", "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("gpt-4") && message.contains("small, gemma"),
+        "{message}"
+    );
+    let (status, _, v) = server
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "smollm2-135m", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    // No name at all cannot pick one of two.
+    let (status, _, v) = server
+        .post("/v1/completions", json!({"prompt": text, "max_tokens": 2}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("small, gemma"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_to_both_models_run_at_the_same_time() {
+    let server = two_model_server(&[]).await;
+    let start = Instant::now();
+    // Long answers (ignore_eos), two per model, all sent at once.
+    let call = |name: &'static str, k: usize| {
+        let server = &server;
+        async move {
+            let sent = start.elapsed();
+            let v = server
+                .ok(
+                    "/v1/completions",
+                    json!({"model": name, "prompt": format!("Story number {k}:"),
+                           "max_tokens": 48, "temperature": 0, "ignore_eos": true}),
+                )
+                .await;
+            (name, sent, start.elapsed(), v)
+        }
+    };
+    let results = futures_util::future::join_all([
+        call("small", 1),
+        call("gemma", 1),
+        call("small", 2),
+        call("gemma", 2),
+    ])
+    .await;
+    for (name, _, _, v) in &results {
+        assert_eq!(v["model"], *name, "{v}");
+        assert_eq!(v["usage"]["completion_tokens"], 48, "{v}");
+    }
+    // The two engines decode side by side: each model's requests were running while the
+    // other's were.
+    let span = |want: &str| {
+        let mine: Vec<_> = results.iter().filter(|r| r.0 == want).collect();
+        let first_sent = mine.iter().map(|r| r.1).min().unwrap();
+        let last_done = mine.iter().map(|r| r.2).max().unwrap();
+        (first_sent, last_done)
+    };
+    let (small_from, small_to) = span("small");
+    let (gemma_from, gemma_to) = span("gemma");
+    assert!(
+        small_from < gemma_to && gemma_from < small_to,
+        "small ran {small_from:?}..{small_to:?}, gemma {gemma_from:?}..{gemma_to:?}"
+    );
+    assert_eq!(
+        server.metric("duo_selfhost_generated_tokens_total").await,
+        4.0 * 48.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_config_file_sets_each_model_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"# the port below is overridden by the test's --port
+host = "127.0.0.1"
+port = 9
+max_queue = 3
+
+[[model]]
+model = "{}"
+served_model_name = "small"
+ctx_size = 2048
+parallel = 2
+fim_tokens = "<filename>,<gh_stars>"
+fim_layout = "spm"
+
+[[model]]
+model = "{}"
+served_model_name = "gemma"
+ctx_size = 1536
+parallel = 3
+"#,
+            model_path().display(),
+            gemma_path().display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap(), "--threads", "2"]).await;
+    let models = server.models().await;
+    let data = models["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2, "{models}");
+    assert_eq!(data[0]["id"], "small");
+    assert_eq!(data[0]["context_length"], 1024, "{models}");
+    assert_eq!(data[0]["parallel"], 2);
+    assert_eq!(data[0]["fim"], "native", "{models}");
+    assert_eq!(data[0]["fim_layout"], "spm", "{models}");
+    assert_eq!(
+        data[1]["fim"], "emulated",
+        "Gemma has no FIM tokens: {models}"
+    );
+    assert_eq!(data[1]["id"], "gemma");
+    assert_eq!(data[1]["context_length"], 512, "{models}");
+    assert_eq!(data[1]["parallel"], 3);
+    assert_eq!(server.metric("duo_selfhost_slots").await, 5.0);
+    let v = server
+        .ok("/v1/completions", completion_for("gemma", "Hello"))
+        .await;
+    assert_eq!(v["model"], "gemma");
+}
+
+#[test]
+fn a_bad_config_line_is_refused_with_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    for (text, line, needle) in [
+        (
+            "port = 8080\n\n[[model]]\nmodel = \"smollm2-135m\"\nctx_sise = 2048\n",
+            5,
+            "ctx_sise",
+        ),
+        ("prot = 8080\n", 1, "prot"),
+        ("port = 8080\nmemory_limit = \"plenty\"\n", 2, "not a size"),
+        (
+            "[[model]]\nmodel = \"x\"\nparallel = \"two\"\n",
+            3,
+            "invalid type",
+        ),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("serve.toml line {line}:")) && stderr.contains(needle),
+            "{text}: {stderr}"
+        );
+        assert!(stderr.contains("hint:"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_model_over_the_memory_limit_is_refused_before_loading() {
+    // Gemma (about 242 MiB of weights, 144 MiB of KV cache at 8192 tokens) fits in 500 MiB;
+    // SmolLM2 after it (88 MiB, 180 MiB) does not, and a smaller context would.
+    let gemma = gemma_path();
+    refused_at_start(
+        &["--model", gemma.to_str().unwrap(), "--memory-limit", "500M"],
+        "SmolLM2-135M-Instruct.Q4_1 does not fit in memory",
+    );
+    refused_at_start(
+        &["--model", gemma.to_str().unwrap(), "--memory-limit", "500M"],
+        "serve it with --ctx-size",
+    );
+    // Gemma's weights alone are more than 200 MiB: no context makes it fit.
+    refused_at_start(
+        &["--model", gemma.to_str().unwrap(), "--memory-limit", "200M"],
+        "its weights alone do not fit",
+    );
+}
+
+#[test]
+fn more_models_than_threads_is_refused() {
+    let gemma = gemma_path();
+    refused_at_start(
+        &["--model", gemma.to_str().unwrap(), "--threads", "1"],
+        "2 models need a thread each, and there are 1 threads",
     );
 }

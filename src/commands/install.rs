@@ -17,6 +17,7 @@ use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
 use crate::model_cache;
 use crate::output::{Mark, Printer};
+use crate::serve_config::{self, ModelEntry, ServeFile};
 use crate::signing_keys;
 use crate::state;
 use crate::vllm::{self, VllmModel, VllmOptions};
@@ -30,6 +31,9 @@ const CONTAINER_LOG_DIR: &str = "/var/log/gitlab-aigw";
 /// The port `duo-selfhost serve` listens on under the systemd unit.
 const EMBEDDED_PORT: u16 = 8080;
 const UNIT_NAME: &str = "duo-selfhost-serve.service";
+/// Where the serve config goes on a systemd host (the unit's EnvironmentFile is there too).
+const SYSTEM_CONFIG_DIR: &str = "/etc/duo-selfhost";
+const SERVE_CONFIG_NAME: &str = "serve.toml";
 const UNIT_TEMPLATE: &str = include_str!("../../templates/duo-selfhost-serve.service");
 
 const GITLAB_REPOSITORY: &str =
@@ -556,12 +560,11 @@ fn vllm_container(
     )
 }
 
-/// The systemd unit for `duo-selfhost serve`, from templates/.
+/// The systemd unit for `duo-selfhost serve --config`, from templates/.
 pub fn render_unit(
     exe: &Path,
-    model: &str,
-    served_model_name: &str,
-    port: u16,
+    config: &Path,
+    models: &str,
     hf_home: &Path,
 ) -> anyhow::Result<String> {
     let env = minijinja::Environment::new();
@@ -569,13 +572,29 @@ pub fn render_unit(
         UNIT_TEMPLATE,
         minijinja::context! {
             exe => exe.display().to_string(),
-            model => model,
-            served_model_name => served_model_name,
-            host => "0.0.0.0",
-            port => port,
+            config => config.display().to_string(),
+            models => models,
             hf_home => hf_home.display().to_string(),
         },
     )?)
+}
+
+/// The serve config the unit runs: the model under its served name, on every interface.
+pub fn embedded_serve_config(model: &str, served_model_name: &str) -> anyhow::Result<String> {
+    let file = ServeFile {
+        host: Some("0.0.0.0".into()),
+        port: Some(EMBEDDED_PORT),
+        models: vec![ModelEntry {
+            model: model.to_string(),
+            served_model_name: Some(served_model_name.to_string()),
+            ..ModelEntry::default()
+        }],
+        ..ServeFile::default()
+    };
+    serve_config::render(
+        &file,
+        "Written by `duo-selfhost install --model-runtime embedded`; a rerun of install rewrites it.",
+    )
 }
 
 /// A container install manages, with its name and what it is for.
@@ -917,16 +936,22 @@ fn install_embedded_unit(
         .unwrap_or_else(|| crate::catalog::DEMO_MODEL.to_string());
     let served = served_name(settings, &model);
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("duo-selfhost"));
-    let unit = render_unit(
-        &exe,
-        &model,
-        &served,
-        EMBEDDED_PORT,
-        &model_cache::hf_home(),
-    )?;
     let systemd = Path::new("/run/systemd/system").is_dir();
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
+    let beside_state = state_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let config_dir = if systemd && root {
+        Path::new(SYSTEM_CONFIG_DIR)
+    } else {
+        beside_state
+    };
+    let config_path = config_dir.join(SERVE_CONFIG_NAME);
+    let unit = render_unit(&exe, &config_path, &model, &model_cache::hf_home())?;
+    // The config first: the unit names it.
+    write_if_changed(&config_path, &embedded_serve_config(&model, &served)?)?;
     if systemd && root {
         let path = Path::new("/etc/systemd/system").join(UNIT_NAME);
         write_if_changed(&path, &unit)?;
@@ -948,16 +973,13 @@ fn install_embedded_unit(
             printer.mark(Mark::Ok)
         ));
     } else {
-        let dir = state_path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let path = dir.join(UNIT_NAME);
+        let path = beside_state.join(UNIT_NAME);
         write_if_changed(&path, &unit)?;
         printer.warn(format!(
-            "systemd is not running here{}, so the model server was not started. Run it with:\n  {} serve --model {model} --served-model-name {served} --host 0.0.0.0 --port {EMBEDDED_PORT}\n(the unit for a systemd host is in {})",
+            "systemd is not running here{}, so the model server was not started. Run it with:\n  {} serve --config {}\n(the unit for a systemd host is in {})",
             if root { "" } else { " (or this is not root)" },
             exe.display(),
+            config_path.display(),
             path.display()
         ));
     }
@@ -1135,20 +1157,33 @@ mod tests {
     }
 
     #[test]
-    fn the_unit_runs_serve_with_the_model() {
+    fn the_unit_runs_serve_with_its_config() {
         let unit = render_unit(
             Path::new("/usr/local/bin/duo-selfhost"),
+            Path::new("/etc/duo-selfhost/serve.toml"),
             "smollm2-135m",
-            "smollm2",
-            8080,
             Path::new("/var/cache/hf"),
         )
         .unwrap();
-        assert!(unit.contains(
-            "ExecStart=/usr/local/bin/duo-selfhost serve --model smollm2-135m --served-model-name smollm2 --host 0.0.0.0 --port 8080"
-        ));
+        assert!(
+            unit.contains(
+                "ExecStart=/usr/local/bin/duo-selfhost serve --config /etc/duo-selfhost/serve.toml"
+            ),
+            "{unit}"
+        );
         assert!(unit.contains("Environment=HF_HOME=/var/cache/hf"));
         assert!(unit.contains("WantedBy=multi-user.target"));
+    }
+
+    #[test]
+    fn the_serve_config_holds_the_model_and_its_served_name() {
+        let text = embedded_serve_config("smollm2-135m", "smollm2").unwrap();
+        let file = serve_config::parse(&text).unwrap();
+        assert_eq!(file.host.as_deref(), Some("0.0.0.0"));
+        assert_eq!(file.port, Some(EMBEDDED_PORT));
+        assert_eq!(file.models.len(), 1);
+        assert_eq!(file.models[0].model, "smollm2-135m");
+        assert_eq!(file.models[0].served_model_name.as_deref(), Some("smollm2"));
     }
 
     #[test]

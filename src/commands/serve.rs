@@ -1,120 +1,166 @@
-//! `duo-selfhost serve`: resolve the model, bind, load it on the engine thread while /health
+//! `duo-selfhost serve`: merge the flags over the `--config` file, resolve the models, split the
+//! threads and check the memory, bind, load each model on its own engine thread while /health
 //! says 503, serve the OpenAI-compatible API, stop cleanly on SIGINT or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::{FimLayoutArg, ServeArgs};
+use crate::engine::budget::{self, Footprint};
 use crate::engine::prompt::{FimLayout, TemplateOrigin};
 use crate::engine::{Engine, EngineConfig, Metrics};
 use crate::error::{ExitStatus, Problem};
-use crate::model_cache;
+use crate::model_cache::{self, LocalModel};
 use crate::output::Printer;
-use crate::server::{self, AppState, ServerConfig};
+use crate::secret::Secret;
+use crate::serve_config::{self, ByteSize, FimLayoutName, ModelEntry, ServeFile};
+use crate::server::{self, AppState, ServedModel, ServerConfig};
+
+/// One model as it will be served: the flags over its [[model]] table over the defaults.
+struct PlannedModel {
+    local: LocalModel,
+    served_name: String,
+    ctx_size: u32,
+    parallel: u32,
+    n_gpu_layers: u32,
+    fim_tokens: Option<String>,
+    fim_layout: Option<FimLayout>,
+    chat_template: Option<PathBuf>,
+}
 
 pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let model = model_cache::resolve_local(&args.model)?;
-    let served_name = args
-        .served_model_name
+    let file = match &args.config {
+        Some(path) => serve_config::read(path)?,
+        None => ServeFile::default(),
+    };
+    let models = plan_models(&args, &file)?;
+    let several = models.len() > 1;
+    let host_text = args
+        .host
         .clone()
-        .unwrap_or_else(|| model.name.clone());
-    if args.parallel == 0 {
-        return Err(Problem::user("--parallel must be at least 1").into());
-    }
-    if args.ctx_size < args.parallel * 64 {
-        return Err(Problem::user(format!(
-            "--ctx-size {} leaves under 64 tokens for each of the {} parallel slots",
-            args.ctx_size, args.parallel
-        ))
-        .hint("raise --ctx-size or lower --parallel")
-        .into());
-    }
-    let host: IpAddr = args.host.parse().map_err(|_| {
-        Problem::user(format!("--host {} is not an IP address", args.host))
+        .or(file.host.clone())
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    let host: IpAddr = host_text.parse().map_err(|_| {
+        Problem::user(format!("--host {host_text} is not an IP address"))
             .hint("use 127.0.0.1 (this host only) or 0.0.0.0 (every interface)")
     })?;
-    let api_key = args.api_key.clone().filter(|k| !k.is_empty());
+    let port = args.port.or(file.port).unwrap_or(8080);
+    let api_key = match (
+        &args.api_key,
+        args.api_key_file.as_ref().or(file.api_key_file.as_ref()),
+    ) {
+        (Some(key), _) => Some(key.clone()),
+        (None, Some(path)) => Some(read_key_file(path)?),
+        (None, None) => None,
+    }
+    .filter(|k| !k.is_empty());
     if !host.is_loopback() && api_key.is_none() {
         printer.warn(format!(
             "serving on {host} without an API key: anyone who can reach this port can use the model; set --api-key or DUO_SELFHOST_API_KEY"
         ));
     }
-    let threads = args.threads.unwrap_or_else(|| {
+    let threads = args.threads.or(file.threads).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get() as i32)
             .unwrap_or(4)
     });
-    let chat_template = match &args.chat_template {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Problem::user(format!(
-                "cannot read the chat template {}: {e}",
-                path.display()
-            ))
-            .hint(
-                "pass a readable Jinja file to --chat-template, or leave it out to use the GGUF's",
-            )
-        })?),
-        None => None,
-    };
-    let engine_config = EngineConfig {
-        model_path: model.path.clone(),
-        ctx_size: args.ctx_size,
-        parallel: args.parallel,
-        threads,
-        n_gpu_layers: args.n_gpu_layers,
-        fim_tokens: args.fim_tokens.clone(),
-        fim_layout: args.fim_layout.map(|layout| match layout {
-            FimLayoutArg::Psm => FimLayout::Psm,
-            FimLayoutArg::Spm => FimLayout::Spm,
-        }),
-        chat_template,
-        reuse_min_run: args.reuse_min_run,
-        max_queue: args.max_queue,
-    };
+    let weights: Vec<u64> = models
+        .iter()
+        .map(|m| {
+            std::fs::metadata(&m.local.path)
+                .map(|md| md.len())
+                .unwrap_or(0)
+        })
+        .collect();
+    let split = budget::split_threads(threads.max(1) as usize, &weights).ok_or_else(|| {
+        Problem::user(format!(
+            "{} models need a thread each, and there are {threads} threads",
+            models.len()
+        ))
+        .hint(format!(
+            "raise --threads to at least {} (without oversubscribing the cores), or serve fewer models in this process",
+            models.len()
+        ))
+    })?;
+    if several {
+        let shares: Vec<String> = models
+            .iter()
+            .zip(&split)
+            .map(|(m, t)| format!("{} {t}", m.served_name))
+            .collect();
+        printer.info(format!("threads: {threads} split as {}", shares.join(", ")));
+    }
+    let memory_limit = args.memory_limit.or(file.memory_limit);
+    check_memory(&models, memory_limit, several, printer)?;
+    let max_queue = args.max_queue.or(file.max_queue).unwrap_or(64);
+    let reuse_min_run = args.reuse_min_run.or(file.reuse_min_run).unwrap_or(32);
+    let mut engine_configs = Vec::new();
+    for (model, &model_threads) in models.iter().zip(&split) {
+        let chat_template = match &model.chat_template {
+            Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                Problem::user(format!(
+                    "cannot read the chat template {}: {e}",
+                    path.display()
+                ))
+                .hint(
+                    "pass a readable Jinja file to --chat-template, or leave it out to use the GGUF's",
+                )
+            })?),
+            None => None,
+        };
+        engine_configs.push(EngineConfig {
+            model_path: model.local.path.clone(),
+            ctx_size: model.ctx_size,
+            parallel: model.parallel,
+            threads: model_threads as i32,
+            n_gpu_layers: model.n_gpu_layers,
+            fim_tokens: model.fim_tokens.clone(),
+            fim_layout: model.fim_layout,
+            chat_template,
+            reuse_min_run,
+            max_queue,
+        });
+    }
     let metrics = Arc::new(Metrics::default());
     let state = AppState::new(
         ServerConfig {
-            served_name: served_name.clone(),
             api_key,
-            max_body_bytes: args.max_body_bytes,
-            body_timeout: std::time::Duration::from_secs(args.body_timeout),
+            max_body_bytes: args
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(4 * 1024 * 1024),
+            body_timeout: std::time::Duration::from_secs(
+                args.body_timeout.or(file.body_timeout).unwrap_or(30),
+            ),
         },
         metrics.clone(),
     );
 
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let addr = SocketAddr::new(host, args.port);
+        let addr = SocketAddr::new(host, port);
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             Problem::user(format!("cannot listen on {addr}: {e}"))
-                .hint(format!("pick a free port: duo-selfhost serve --port {}", args.port.wrapping_add(1)))
+                .hint(format!("pick a free port: duo-selfhost serve --port {}", port.wrapping_add(1)))
         })?;
-        printer.info(format!(
-            "loading {} ({}) with {threads} threads, {} slots",
-            model.name,
-            model.path.display(),
-            args.parallel
-        ));
+        for (model, model_threads) in models.iter().zip(&split) {
+            printer.info(format!(
+                "loading {} ({}) with {model_threads} threads, {} slots",
+                model.local.name,
+                model.local.path.display(),
+                model.parallel
+            ));
+        }
 
-        // The model loads on its own thread; /health answers 503 until it is ready.
+        // The models load on their own threads, one after the other; /health answers 503 until
+        // every one is ready.
         let (loaded_tx, loaded_rx) = tokio::sync::oneshot::channel();
         let loading_state = state.clone();
+        let names: Vec<String> = models.iter().map(|m| m.served_name.clone()).collect();
+        let paths: Vec<PathBuf> = models.iter().map(|m| m.local.path.clone()).collect();
         std::thread::spawn(move || {
-            let result = Engine::start(engine_config, metrics).map(|engine| {
-                let fim = match engine.info.fim.layout() {
-                    Some(layout) => format!("native, {} layout", layout.label()),
-                    None => engine.info.fim.label().to_string(),
-                };
-                let fallback = engine.template().origin == TemplateOrigin::Fallback;
-                let context = format!(
-                    "{} tokens per slot, cache reuse: {}",
-                    engine.info.slot_context,
-                    engine.info.kv_reuse.label()
-                );
-                let _ = loading_state.engine.set(engine);
-                (fim, context, fallback)
-            });
-            let _ = loaded_tx.send(result);
+            let _ = loaded_tx.send(load_all(names, paths, engine_configs, metrics, &loading_state));
         });
 
         let app = server::router(state.clone());
@@ -141,16 +187,19 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         tokio::select! {
             loaded = loaded_rx => {
                 match loaded {
-                    Ok(Ok((fim, context, fallback))) => {
-                        if fallback {
-                            printer.warn(format!(
-                                "{} has no chat template: chat requests use ChatML, which a base model was not trained on; pass the model's own with --chat-template FILE",
-                                model.name
+                    Ok(Ok(loaded)) => {
+                        for (model, summary) in models.iter().zip(loaded) {
+                            if summary.fallback {
+                                printer.warn(format!(
+                                    "{} has no chat template: chat requests use ChatML, which a base model was not trained on; pass the model's own with --chat-template FILE",
+                                    model.local.name
+                                ));
+                            }
+                            printer.info(format!(
+                                "serving {} on http://{addr}/v1 (fill-in-the-middle: {}, {})",
+                                model.served_name, summary.fim, summary.context
                             ));
                         }
-                        printer.info(format!(
-                            "serving {served_name} on http://{addr}/v1 (fill-in-the-middle: {fim}, {context})"
-                        ));
                     }
                     Ok(Err(e)) => {
                         if let Some(bad) = e.downcast_ref::<crate::engine::prompt::PromptError>() {
@@ -158,7 +207,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
                                 .hint("name the model's FIM tokens by their exact text, e.g. --fim-tokens '<fim_prefix>,<fim_suffix>,<fim_middle>' (PRE,SUF with --fim-layout spm), or leave --fim-tokens out")
                                 .into());
                         }
-                        return Err(e.context(format!("could not load {}", model.path.display())));
+                        return Err(e);
                     }
                     Err(_) => anyhow::bail!("the model loader stopped unexpectedly"),
                 }
@@ -173,6 +222,235 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitStatus::Success)
+}
+
+/// What the startup lines say about a loaded model.
+struct LoadSummary {
+    fim: String,
+    context: String,
+    /// No chat template in the GGUF: chat falls back to ChatML.
+    fallback: bool,
+}
+
+/// Loads every model in order and hands them to the server together.
+fn load_all(
+    names: Vec<String>,
+    paths: Vec<PathBuf>,
+    configs: Vec<EngineConfig>,
+    metrics: Arc<Metrics>,
+    state: &AppState,
+) -> anyhow::Result<Vec<LoadSummary>> {
+    let mut served = Vec::new();
+    let mut summaries = Vec::new();
+    for ((name, path), config) in names.into_iter().zip(paths).zip(configs) {
+        let engine = Engine::start(config, metrics.clone())
+            .map_err(|e| e.context(format!("could not load {}", path.display())))?;
+        summaries.push(LoadSummary {
+            fim: match engine.info.fim.layout() {
+                Some(layout) => format!("native, {} layout", layout.label()),
+                None => engine.info.fim.label().to_string(),
+            },
+            context: format!(
+                "{} tokens per slot, cache reuse: {}",
+                engine.info.slot_context,
+                engine.info.kv_reuse.label()
+            ),
+            fallback: engine.template().origin == TemplateOrigin::Fallback,
+        });
+        served.push(ServedModel { name, engine });
+    }
+    let _ = state.models.set(served);
+    Ok(summaries)
+}
+
+/// The models to serve: `--model` (repeated) replaces the file's [[model]] tables; the
+/// per-model flags apply to every model and override the tables' values.
+fn plan_models(args: &ServeArgs, file: &ServeFile) -> anyhow::Result<Vec<PlannedModel>> {
+    let entries: Vec<ModelEntry> = if !args.model.is_empty() {
+        args.model
+            .iter()
+            .map(|model| ModelEntry {
+                model: model.clone(),
+                ..ModelEntry::default()
+            })
+            .collect()
+    } else if !file.models.is_empty() {
+        file.models.clone()
+    } else {
+        vec![ModelEntry {
+            model: crate::catalog::DEMO_MODEL.to_string(),
+            ..ModelEntry::default()
+        }]
+    };
+    if !args.served_model_name.is_empty() && args.served_model_name.len() != entries.len() {
+        return Err(Problem::user(format!(
+            "{} --served-model-name for {} models",
+            args.served_model_name.len(),
+            entries.len()
+        ))
+        .hint("give one --served-model-name per --model, in the same order, or none")
+        .into());
+    }
+    let several = entries.len() > 1;
+    let mut planned: Vec<PlannedModel> = Vec::new();
+    for (at, entry) in entries.into_iter().enumerate() {
+        let local = model_cache::resolve_local(&entry.model)?;
+        let served_name = args
+            .served_model_name
+            .get(at)
+            .cloned()
+            .or(entry.served_model_name)
+            .unwrap_or_else(|| local.name.clone());
+        if planned.iter().any(|p| p.served_name == served_name) {
+            return Err(Problem::user(format!(
+                "two models are served as `{served_name}`: a request could not pick one"
+            ))
+            .hint(
+                "give each its own --served-model-name (served_model_name in its [[model]] table)",
+            )
+            .into());
+        }
+        let parallel = args.parallel.or(entry.parallel).unwrap_or(4);
+        let ctx_size = args.ctx_size.or(entry.ctx_size).unwrap_or(8192);
+        let which = if several {
+            format!(" for {served_name}")
+        } else {
+            String::new()
+        };
+        if parallel == 0 {
+            return Err(Problem::user(format!("--parallel must be at least 1{which}")).into());
+        }
+        if ctx_size < parallel * 64 {
+            return Err(Problem::user(format!(
+                "--ctx-size {ctx_size} leaves under 64 tokens for each of the {parallel} parallel slots{which}"
+            ))
+            .hint("raise --ctx-size or lower --parallel")
+            .into());
+        }
+        planned.push(PlannedModel {
+            local,
+            served_name,
+            ctx_size,
+            parallel,
+            n_gpu_layers: args.n_gpu_layers.or(entry.n_gpu_layers).unwrap_or(0),
+            fim_tokens: args.fim_tokens.clone().or(entry.fim_tokens),
+            fim_layout: match (args.fim_layout, entry.fim_layout) {
+                (Some(FimLayoutArg::Psm), _) | (None, Some(FimLayoutName::Psm)) => {
+                    Some(FimLayout::Psm)
+                }
+                (Some(FimLayoutArg::Spm), _) | (None, Some(FimLayoutName::Spm)) => {
+                    Some(FimLayout::Spm)
+                }
+                (None, None) => None,
+            },
+            chat_template: args.chat_template.clone().or(entry.chat_template),
+        });
+    }
+    Ok(planned)
+}
+
+/// The API key from the first line of a file.
+fn read_key_file(path: &std::path::Path) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problem::user(format!(
+            "cannot read the API key file {}: {e}",
+            path.display()
+        ))
+        .hint(
+            "point --api-key-file (api_key_file in the config) at a readable file holding the key",
+        )
+    })?;
+    let key = text.lines().next().unwrap_or_default().trim();
+    if key.is_empty() {
+        return Err(
+            Problem::user(format!("the API key file {} is empty", path.display()))
+                .hint("write the key on its first line")
+                .into(),
+        );
+    }
+    Ok(Secret::new(key))
+}
+
+/// Refuses, before anything loads, models whose weights and KV caches together exceed the
+/// memory budget (`--memory-limit`, else MemAvailable), naming the first that does not fit and
+/// the context that would. Every layer is counted in RAM: this build has no GPU backend.
+fn check_memory(
+    models: &[PlannedModel],
+    limit: Option<ByteSize>,
+    several: bool,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let (budget, source) = match limit {
+        Some(limit) => (limit.0, "--memory-limit"),
+        None => match budget::available_memory() {
+            Some(free) => (free, "available memory"),
+            None => return Ok(()),
+        },
+    };
+    let mut used = 0u64;
+    let mut lines = Vec::new();
+    for model in models {
+        // A GGUF llama.cpp cannot read is reported by the load itself, with its own message.
+        let Ok(footprint) = budget::footprint(&model.local.path, model.ctx_size) else {
+            continue;
+        };
+        let left = budget.saturating_sub(used);
+        if footprint.total() > left {
+            return Err(does_not_fit(model, &footprint, left, budget, source, used > 0).into());
+        }
+        used += footprint.total();
+        lines.push(format!(
+            "{} {} weights + {} KV cache",
+            model.served_name,
+            ByteSize(footprint.weights),
+            ByteSize(footprint.kv_cache())
+        ));
+    }
+    if several || limit.is_some() {
+        printer.info(format!(
+            "memory: {}; {} of {} ({source})",
+            lines.join(", "),
+            ByteSize(used),
+            ByteSize(budget)
+        ));
+    }
+    Ok(())
+}
+
+fn does_not_fit(
+    model: &PlannedModel,
+    footprint: &Footprint,
+    left: u64,
+    budget: u64,
+    source: &str,
+    after_others: bool,
+) -> Problem {
+    let others = if after_others {
+        " left after the models before it"
+    } else {
+        ""
+    };
+    let problem = Problem::user(format!(
+        "{} does not fit in memory: its weights ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} ({source}) is{others}",
+        model.served_name,
+        ByteSize(footprint.weights),
+        footprint.ctx_size,
+        ByteSize(footprint.kv_cache()),
+        ByteSize(footprint.total()),
+        ByteSize(left),
+        ByteSize(budget),
+    ));
+    let fitting = budget::largest_context(footprint, left.saturating_sub(footprint.weights));
+    if fitting >= model.parallel * 64 && footprint.weights < left {
+        problem.hint(format!(
+            "serve it with --ctx-size {fitting} (ctx_size in its [[model]] table) or less, or raise --memory-limit"
+        ))
+    } else {
+        problem.hint(format!(
+            "its weights alone do not fit: serve {} in a process of its own, on a host with more memory, or raise --memory-limit",
+            model.served_name
+        ))
+    }
 }
 
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);

@@ -3,6 +3,7 @@
 //! common prefix in place and, after an edit, the unchanged runs moved to their new positions.
 //! It knows nothing of HTTP: requests arrive as token lists and leave as text events.
 
+pub mod budget;
 mod cpu;
 pub mod metrics;
 pub mod prompt;
@@ -189,9 +190,10 @@ impl Engine {
             }
             None => ChatTemplate::from_model(&model)?,
         };
+        // Several engines may share one Metrics: the gauge counts every model's slots.
         metrics
             .slots
-            .store(u64::from(config.parallel), Ordering::Relaxed);
+            .fetch_add(u64::from(config.parallel), Ordering::Relaxed);
         Ok(Engine {
             model,
             template,

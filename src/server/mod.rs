@@ -1,5 +1,6 @@
-//! The OpenAI-compatible HTTP API over the engine: /v1/models, /v1/chat/completions,
-//! /v1/completions (with fill-in-the-middle), /health and /metrics.
+//! The OpenAI-compatible HTTP API over the engines: /v1/models, /v1/chat/completions,
+//! /v1/completions (with fill-in-the-middle), /health and /metrics. A request's `model` picks
+//! one of the served models (any name when only one is served).
 //! Wire format and errors only; decoding and scheduling live in `engine`.
 
 mod listen;
@@ -35,19 +36,24 @@ use request::Delivery;
 pub const FIM_HEADER: &str = "x-duo-selfhost-fim";
 
 pub struct ServerConfig {
-    pub served_name: String,
     pub api_key: Option<Secret>,
     pub max_body_bytes: usize,
     /// The longest a request body may take to arrive.
     pub body_timeout: std::time::Duration,
 }
 
-/// Shared by every handler. The engine arrives once the model is loaded; until then
+/// A loaded model under the name clients ask for.
+pub struct ServedModel {
+    pub name: String,
+    pub engine: Engine,
+}
+
+/// Shared by every handler. The engines arrive once every model is loaded; until then
 /// /health and the /v1 routes answer 503.
 pub struct AppState {
     pub config: ServerConfig,
     pub metrics: Arc<Metrics>,
-    pub engine: OnceLock<Engine>,
+    pub models: OnceLock<Vec<ServedModel>>,
     created: u64,
 }
 
@@ -56,13 +62,13 @@ impl AppState {
         Arc::new(AppState {
             config,
             metrics,
-            engine: OnceLock::new(),
+            models: OnceLock::new(),
             created: unix_now(),
         })
     }
 
-    fn engine(&self) -> Result<&Engine, ApiError> {
-        self.engine.get().ok_or_else(|| {
+    fn loaded(&self) -> Result<&[ServedModel], ApiError> {
+        self.models.get().map(Vec::as_slice).ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the model is still loading; retry shortly",
@@ -71,6 +77,37 @@ impl AppState {
             )
             .retry_after(2)
         })
+    }
+
+    /// The model a request names. With one model served, any name (or none) is that model, as
+    /// clients configured for another server's name keep working; with several, the name must
+    /// be one of theirs.
+    fn pick(&self, asked: Option<&str>) -> Result<&ServedModel, ApiError> {
+        let models = self.loaded()?;
+        if let [only] = models {
+            return Ok(only);
+        }
+        let names = || {
+            models
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match asked {
+            None => Err(ApiError::bad_request(format!(
+                "name the model: this server serves {}",
+                names()
+            ))),
+            Some(name) => models.iter().find(|m| m.name == name).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("the model `{name}` is not served here; served: {}", names()),
+                    "invalid_request_error",
+                    "model_not_found",
+                )
+            }),
+        }
     }
 }
 
@@ -246,7 +283,7 @@ async fn count_requests(
 // Plain routes
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    match state.engine.get() {
+    match state.models.get() {
         Some(_) => Json(json!({"status": "ok"})).into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -265,23 +302,27 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
-    let engine = state.engine()?;
-    Ok(Json(json!({
-        "object": "list",
-        "data": [{
-            "id": state.config.served_name,
-            "object": "model",
-            "created": state.created,
-            "owned_by": "duo-selfhost",
-            "fim": engine.info.fim.label(),
-            "fim_layout": engine.info.fim.layout().map(|l| l.label()),
-            "kv_reuse": engine.info.kv_reuse.label(),
-            "chat_template": engine.template().origin.label(),
-            "context_length": engine.info.slot_context,
-            "n_ctx_train": engine.info.n_ctx_train,
-            "parallel": engine.info.parallel,
-        }]
-    })))
+    let data: Vec<Value> = state
+        .loaded()?
+        .iter()
+        .map(|served| {
+            let engine = &served.engine;
+            json!({
+                "id": served.name,
+                "object": "model",
+                "created": state.created,
+                "owned_by": "duo-selfhost",
+                "fim": engine.info.fim.label(),
+                "fim_layout": engine.info.fim.layout().map(|l| l.label()),
+                "kv_reuse": engine.info.kv_reuse.label(),
+                "chat_template": engine.template().origin.label(),
+                "context_length": engine.info.slot_context,
+                "n_ctx_train": engine.info.n_ctx_train,
+                "parallel": engine.info.parallel,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"object": "list", "data": data})))
 }
 
 /// Reads the body within the size limit and the time limit: a declared length over the limit is
@@ -367,15 +408,15 @@ struct Answer {
 }
 
 impl Answer {
-    /// A new answer of `shape`, with OpenAI's id prefix for that shape.
-    fn new(shape: Shape, state: &AppState) -> Self {
+    /// A new answer of `shape` from `model`, with OpenAI's id prefix for that shape.
+    fn new(shape: Shape, model: &ServedModel) -> Self {
         let prefix = match shape {
             Shape::Chat => "chatcmpl",
             Shape::Text => "cmpl",
         };
         Answer {
             shape,
-            model: state.config.served_name.clone(),
+            model: model.name.clone(),
             id: format!("{prefix}-{}", random_id()),
             created: unix_now(),
         }
@@ -425,7 +466,8 @@ async fn chat_completions(
     body: Body,
 ) -> Result<Response, ApiError> {
     let call = request::parse_chat(&read_body(&state, &headers, body).await?)?;
-    let engine = state.engine()?;
+    let served = state.pick(call.model.as_deref())?;
+    let engine = &served.engine;
     check_max_tokens(engine, &call.params)?;
     // GitLab's code completion sends each family's FIM text inside a chat message.
     let prepared = match fill_from_messages(&call.messages) {
@@ -436,7 +478,7 @@ async fn chat_completions(
             call.continue_final,
         )?),
     };
-    let answer = Answer::new(Shape::Chat, &state);
+    let answer = Answer::new(Shape::Chat, served);
     run(engine, prepared, call.params, call.delivery, answer).await
 }
 
@@ -446,7 +488,8 @@ async fn completions(
     body: Body,
 ) -> Result<Response, ApiError> {
     let call = request::parse_completion(&read_body(&state, &headers, body).await?)?;
-    let engine = state.engine()?;
+    let served = state.pick(call.model.as_deref())?;
+    let engine = &served.engine;
     check_max_tokens(engine, &call.params)?;
     // A suffix is never ignored: it makes the request fill-in-the-middle, as does a prompt in
     // a family's FIM text.
@@ -467,7 +510,7 @@ async fn completions(
             None => Prepared::plain(prompt::completion_tokens(engine.model(), &text)),
         },
     };
-    let answer = Answer::new(Shape::Text, &state);
+    let answer = Answer::new(Shape::Text, served);
     run(engine, prepared, call.params, call.delivery, answer).await
 }
 
@@ -693,7 +736,6 @@ mod tests {
     fn state(key: Option<&str>) -> Arc<AppState> {
         AppState::new(
             ServerConfig {
-                served_name: "m".into(),
                 api_key: key.map(Secret::new),
                 max_body_bytes: 1024,
                 body_timeout: std::time::Duration::from_secs(5),

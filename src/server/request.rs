@@ -26,6 +26,8 @@ pub struct Delivery {
 
 #[derive(Debug)]
 pub struct ChatCall {
+    /// The served model asked for (picks one when several are served).
+    pub model: Option<String>,
     /// Never empty.
     pub messages: Vec<ChatMessage>,
     /// The last message is the assistant's and the answer continues it (an assistant prefill,
@@ -37,6 +39,8 @@ pub struct ChatCall {
 
 #[derive(Debug)]
 pub struct CompletionCall {
+    /// The served model asked for (picks one when several are served).
+    pub model: Option<String>,
     pub prompt: Prompt,
     /// Present: fill-in-the-middle.
     pub suffix: Option<String>,
@@ -88,6 +92,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatCall, Invalid> {
         (None, add_generation_prompt) => ends_with_assistant && add_generation_prompt != Some(true),
     };
     Ok(ChatCall {
+        model: request.model,
         messages,
         continue_final,
         params,
@@ -112,6 +117,7 @@ pub fn parse_completion(body: &[u8]) -> Result<CompletionCall, Invalid> {
         }
     };
     Ok(CompletionCall {
+        model: request.model,
         prompt,
         suffix: request.suffix,
         params,
@@ -253,6 +259,7 @@ struct InMessage {
 
 #[derive(Debug, Deserialize)]
 struct ChatRequest {
+    model: Option<String>,
     messages: Vec<InMessage>,
     max_completion_tokens: Option<i64>,
     /// vLLM's and Hugging Face's names for an assistant prefill.
@@ -272,6 +279,7 @@ enum PromptField {
 
 #[derive(Debug, Deserialize)]
 struct CompletionRequest {
+    model: Option<String>,
     prompt: PromptField,
     suffix: Option<String>,
     #[serde(flatten)]

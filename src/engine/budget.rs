@@ -1,0 +1,137 @@
+//! What the models of one `serve` take from the machine, decided before any is loaded: the CPU
+//! threads split between them (never more in all than were given), and the memory each needs
+//! (its weights plus its KV cache, from the GGUF's metadata) against what there is.
+
+use std::path::Path;
+
+/// How much memory a model needs at a context size, before loading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footprint {
+    /// The GGUF's size: llama.cpp maps the weights as they are in the file.
+    pub weights: u64,
+    /// KV cache bytes for one token of context, over every layer (keys and values, f16).
+    pub kv_per_token: u64,
+    pub ctx_size: u32,
+}
+
+impl Footprint {
+    pub fn kv_cache(&self) -> u64 {
+        self.kv_per_token * u64::from(self.ctx_size)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache()
+    }
+}
+
+/// Reads the model's shape from its GGUF (vocabulary-only load: no weights are read).
+pub fn footprint(path: &Path, ctx_size: u32) -> anyhow::Result<Footprint> {
+    let weights = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+        .len();
+    // Only the metadata: a vocabulary-only load leaves llama.cpp's per-layer shape unset.
+    let model = super::load_vocab_only(path)?;
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    let meta = |key: &str| {
+        model
+            .meta_val_str(&format!("{arch}.{key}"))
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let missing = |key: &str| anyhow::anyhow!("{} has no {arch}.{key}", path.display());
+    let n_layer = meta("block_count").ok_or_else(|| missing("block_count"))?;
+    let n_head = meta("attention.head_count")
+        .ok_or_else(|| missing("attention.head_count"))?
+        .max(1);
+    // Per-layer head counts (an array) are rare; the query heads are then an upper bound.
+    let n_head_kv = meta("attention.head_count_kv").unwrap_or(n_head).max(1);
+    let head_dim = meta("embedding_length").unwrap_or(0) / n_head;
+    let key_length = meta("attention.key_length").unwrap_or(head_dim);
+    let value_length = meta("attention.value_length").unwrap_or(head_dim);
+    const F16_BYTES: u64 = 2;
+    let kv_per_token = n_layer * n_head_kv * (key_length + value_length) * F16_BYTES;
+    Ok(Footprint {
+        weights,
+        kv_per_token,
+        ctx_size,
+    })
+}
+
+/// The memory this host can give without swapping: MemAvailable from /proc/meminfo.
+pub fn available_memory() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo.lines().find_map(|line| {
+        let kib = line
+            .strip_prefix("MemAvailable:")?
+            .trim()
+            .strip_suffix("kB")?;
+        kib.trim().parse::<u64>().ok().map(|k| k * 1024)
+    })
+}
+
+/// The largest context (a multiple of 256 tokens) whose KV cache fits in `room` bytes.
+pub fn largest_context(footprint: &Footprint, room: u64) -> u32 {
+    let tokens = room / footprint.kv_per_token.max(1);
+    (tokens.min(u64::from(u32::MAX)) as u32) / 256 * 256
+}
+
+/// Splits `total` threads between models of the given weights: one each at least, the rest in
+/// proportion to their size (a bigger model has more to compute per token), largest remainder
+/// first. None when there are more models than threads.
+pub fn split_threads(total: usize, weights: &[u64]) -> Option<Vec<usize>> {
+    let n = weights.len();
+    if n == 0 || total < n {
+        return None;
+    }
+    let spare = (total - n) as u128;
+    let sum: u128 = weights.iter().map(|&w| u128::from(w.max(1))).sum();
+    let shares: Vec<u128> = weights
+        .iter()
+        .map(|&w| spare * u128::from(w.max(1)))
+        .collect();
+    let mut split: Vec<usize> = shares.iter().map(|s| 1 + (s / sum) as usize).collect();
+    let mut left = total - split.iter().sum::<usize>();
+    let mut by_remainder: Vec<usize> = (0..n).collect();
+    by_remainder.sort_by_key(|&i| std::cmp::Reverse(shares[i] % sum));
+    for &i in by_remainder.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        split[i] += 1;
+        left -= 1;
+    }
+    Some(split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_are_split_without_oversubscribing() {
+        assert_eq!(split_threads(2, &[100, 250]), Some(vec![1, 1]));
+        assert_eq!(split_threads(8, &[100, 700]), Some(vec![2, 6]));
+        assert_eq!(split_threads(4, &[5]), Some(vec![4]));
+        assert_eq!(split_threads(1, &[5, 5]), None);
+        for total in 2..20 {
+            let split = split_threads(total, &[7, 130, 1]).unwrap_or_default();
+            if total >= 3 {
+                assert_eq!(split.iter().sum::<usize>(), total);
+                assert!(split.iter().all(|&t| t >= 1));
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_context_fits_the_room() {
+        let f = Footprint {
+            weights: 0,
+            kv_per_token: 1000,
+            ctx_size: 0,
+        };
+        assert_eq!(largest_context(&f, 1_000_000), 768);
+        assert_eq!(largest_context(&f, 100), 0);
+    }
+}
