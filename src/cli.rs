@@ -630,4 +630,9 @@ pub struct GenerateAssetsArgs {
     /// Compare with the files on disk and fail when they differ, writing nothing
     #[arg(long)]
     pub check: bool,
+
+    /// Also write packaging/: the systemd unit and the example serve.toml the packages install
+    /// (scripts/package)
+    #[arg(long, conflicts_with = "check")]
+    pub packaging: bool,
 }

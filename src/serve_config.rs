@@ -178,6 +178,9 @@ pub fn read(path: &Path) -> anyhow::Result<ServeFile> {
     Ok(file)
 }
 
+/// The commented example the packages install as `/etc/duo-selfhost/serve.toml`.
+pub const PACKAGED_EXAMPLE: &str = include_str!("../templates/serve.toml");
+
 /// The file's text, with a header saying who wrote it.
 pub fn render(file: &ServeFile, written_by: &str) -> anyhow::Result<String> {
     let body = toml::to_string_pretty(file)?;
@@ -216,6 +219,29 @@ model = "/models/gemma.gguf"
         assert_eq!(file.models[0].served_model_name.as_deref(), Some("small"));
         assert_eq!(file.models[0].fim_layout, Some(FimLayoutName::Psm));
         assert_eq!(file.models[1].ctx_size, None);
+    }
+
+    #[test]
+    fn the_packaged_example_parses_and_so_does_every_setting_it_shows_commented_out() {
+        let file = parse(PACKAGED_EXAMPLE).unwrap();
+        assert_eq!(file.port, Some(8080));
+        assert_eq!(file.models.len(), 1);
+        assert_eq!(file.models[0].model, "codestral");
+        // Uncomment every line that shows a setting or a table: the keys must be real ones.
+        let setting = regex::Regex::new(r"^(\[\[model\]\]|[a-z_]+ = )").unwrap();
+        let uncommented: Vec<&str> = PACKAGED_EXAMPLE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if setting.is_match(rest) => rest,
+                _ => line,
+            })
+            .collect();
+        let all = parse(&uncommented.join("\n")).unwrap();
+        assert_eq!(all.memory_limit, Some(ByteSize(24 << 30)));
+        assert_eq!(all.threads, Some(8));
+        assert_eq!(all.models.len(), 2);
+        assert_eq!(all.models[0].fim_layout, Some(FimLayoutName::Spm));
+        assert_eq!(all.models[1].served_model_name.as_deref(), Some("mistral"));
     }
 
     #[test]

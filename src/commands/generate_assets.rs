@@ -1,5 +1,6 @@
 //! `duo-selfhost generate-assets` (hidden): writes completions/ and man/ from the clap model,
-//! or with `--check` reports which committed files are stale. A test runs the check.
+//! or with `--check` reports which committed files are stale (a test runs the check); with
+//! `--packaging` also the unit and example config the packages install (scripts/package).
 
 use std::path::{Path, PathBuf};
 
@@ -52,8 +53,26 @@ fn render_man_pages(
     Ok(())
 }
 
+/// What the packages add (scripts/package): the unit for `serve` and its example config.
+fn render_packaging() -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let dir = Path::new("packaging");
+    Ok(vec![
+        (
+            dir.join("duo-selfhost-serve.service"),
+            super::install::packaged_unit()?.into_bytes(),
+        ),
+        (
+            dir.join("serve.toml"),
+            crate::serve_config::PACKAGED_EXAMPLE.as_bytes().to_vec(),
+        ),
+    ])
+}
+
 pub fn run(args: GenerateAssetsArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let files = render_assets()?;
+    let mut files = render_assets()?;
+    if args.packaging {
+        files.extend(render_packaging()?);
+    }
     if args.check {
         let stale: Vec<String> = files
             .iter()

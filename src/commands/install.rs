@@ -561,22 +561,42 @@ fn vllm_container(
 }
 
 /// The systemd unit for `duo-selfhost serve --config`, from templates/.
-pub fn render_unit(
-    exe: &Path,
-    config: &Path,
-    models: &str,
-    hf_home: &Path,
-) -> anyhow::Result<String> {
+pub fn render_unit(unit: &ServeUnit) -> anyhow::Result<String> {
     let env = minijinja::Environment::new();
     Ok(env.render_str(
         UNIT_TEMPLATE,
         minijinja::context! {
-            exe => exe.display().to_string(),
-            config => config.display().to_string(),
-            models => models,
-            hf_home => hf_home.display().to_string(),
+            written_by => unit.written_by,
+            exe => unit.exe.display().to_string(),
+            config => unit.config.display().to_string(),
+            models => unit.models,
+            hf_home => unit.hf_home.map(|p| p.display().to_string()),
         },
     )?)
+}
+
+/// What the systemd unit for `duo-selfhost serve --config` is rendered from.
+pub struct ServeUnit<'a> {
+    /// Who wrote the unit and what rewrites it (its first comment line).
+    pub written_by: &'a str,
+    pub exe: &'a Path,
+    pub config: &'a Path,
+    /// The models served, for the unit's description.
+    pub models: &'a str,
+    /// The Hugging Face cache; `None` leaves the service user's own default.
+    pub hf_home: Option<&'a Path>,
+}
+
+/// The unit the .deb/.rpm/tarball ship (`generate-assets --packaging`): the packaged binary
+/// with the packaged config, root's own model cache, enabled by nobody until an admin is.
+pub fn packaged_unit() -> anyhow::Result<String> {
+    render_unit(&ServeUnit {
+        written_by: "Installed by the duo-selfhost package. Override it with `systemctl edit duo-selfhost-serve`; `duo-selfhost install --model-runtime embedded` writes its own unit in /etc/systemd/system.",
+        exe: Path::new("/usr/bin/duo-selfhost"),
+        config: Path::new("/etc/duo-selfhost/serve.toml"),
+        models: "the models in /etc/duo-selfhost/serve.toml",
+        hf_home: None,
+    })
 }
 
 /// The serve config the unit runs: the model under its served name, on every interface.
@@ -949,7 +969,15 @@ fn install_embedded_unit(
         beside_state
     };
     let config_path = config_dir.join(SERVE_CONFIG_NAME);
-    let unit = render_unit(&exe, &config_path, &model, &model_cache::hf_home())?;
+    let hf_home = model_cache::hf_home();
+    let unit = render_unit(&ServeUnit {
+        written_by:
+            "Written by `duo-selfhost install --model-runtime embedded`; `install` rewrites it.",
+        exe: &exe,
+        config: &config_path,
+        models: &model,
+        hf_home: Some(&hf_home),
+    })?;
     // The config first: the unit names it.
     write_if_changed(&config_path, &embedded_serve_config(&model, &served)?)?;
     if systemd && root {
@@ -1158,12 +1186,13 @@ mod tests {
 
     #[test]
     fn the_unit_runs_serve_with_its_config() {
-        let unit = render_unit(
-            Path::new("/usr/local/bin/duo-selfhost"),
-            Path::new("/etc/duo-selfhost/serve.toml"),
-            "smollm2-135m",
-            Path::new("/var/cache/hf"),
-        )
+        let unit = render_unit(&ServeUnit {
+            written_by: "Written by a test.",
+            exe: Path::new("/usr/local/bin/duo-selfhost"),
+            config: Path::new("/etc/duo-selfhost/serve.toml"),
+            models: "smollm2-135m",
+            hf_home: Some(Path::new("/var/cache/hf")),
+        })
         .unwrap();
         assert!(
             unit.contains(
