@@ -2317,3 +2317,36 @@ fn more_models_than_threads_is_refused() {
         "2 models need a thread each, and there are 1 threads",
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_config_files_api_key_file_guards_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("serve.key");
+    std::fs::write(&key_file, "k-from-file\n").unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "api_key_file = \"{}\"\n\n[[model]]\nmodel = \"{}\"\nctx_size = 1024\n",
+            key_file.display(),
+            model_path().display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", config.to_str().unwrap()]).await;
+    let client = reqwest::Client::new();
+    let without = client.get(server.url("/v1/models")).send().await.unwrap();
+    assert_eq!(without.status(), StatusCode::UNAUTHORIZED);
+    let with = client
+        .get(server.url("/v1/models"))
+        .bearer_auth("k-from-file")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with.status(), StatusCode::OK);
+    assert!(
+        !server.stderr().contains("k-from-file"),
+        "{}",
+        server.stderr()
+    );
+}
