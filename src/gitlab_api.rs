@@ -1,5 +1,6 @@
-//! The GitLab REST and GraphQL client: metadata, readiness, licence, feature flags and the
-//! Duo gateway URL setting. The token is sent as PRIVATE-TOKEN and never printed.
+//! The GitLab REST and GraphQL client: metadata, readiness, licence, feature flags, the Duo
+//! gateway URL setting, and (in `self_hosted`) self-hosted models and feature settings. The
+//! token is sent as PRIVATE-TOKEN and never printed.
 //! Every failure names the URL and the cause (DNS, refused, TLS, 401/403, 404, timeout).
 
 use std::fmt;
@@ -16,6 +17,12 @@ use crate::http_client::{
     error_chain, innermost_cause, read_capped, transport_fault, BodyError, TransportFault,
 };
 use crate::secret::Secret;
+
+mod self_hosted;
+pub use self_hosted::{
+    ConnectionCheck, FeatureSetting, ModelInput, ModelRef, RegisteredModel, FAMILY_ENUM,
+    FEATURE_ENUM,
+};
 
 /// Largest answer read from GitLab: far above any API answer used here (the feature-flag list
 /// of a large instance is well under 1 MiB), far below what would strain memory.
