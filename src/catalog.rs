@@ -715,11 +715,20 @@ mod tests {
         assert_eq!(family("claude"), Some("CLAUDE_3"));
         assert_eq!(family("deepseek-coder"), Some("DEEPSEEKCODER"));
         assert_eq!(family("smollm2"), None);
-        assert_eq!(parameters_in_name("mixtral-8x7b-instruct"), Some(56_000_000_000));
+        assert_eq!(
+            parameters_in_name("mixtral-8x7b-instruct"),
+            Some(56_000_000_000)
+        );
         assert_eq!(parameters_in_name("smollm2-135m"), Some(135_000_000));
         let codestral = estimated_gguf_bytes(find("codestral").unwrap()).unwrap();
-        assert!((12_000_000_000..15_000_000_000).contains(&codestral), "{codestral}");
-        assert_eq!(estimated_gguf_bytes(find("smollm2").unwrap()), Some(98_362_432));
+        assert!(
+            (12_000_000_000..15_000_000_000).contains(&codestral),
+            "{codestral}"
+        );
+        assert_eq!(
+            estimated_gguf_bytes(find("smollm2").unwrap()),
+            Some(98_362_432)
+        );
         assert_eq!(estimated_gguf_bytes(find("claude").unwrap()), None);
     }
 

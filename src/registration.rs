@@ -297,12 +297,13 @@ pub fn plan_features(
             for key in &request.fit {
                 let current = setting(key);
                 let elsewhere = current.and_then(|s| {
-                    s.self_hosted_model
-                        .as_ref()
-                        .filter(|m| s.provider.eq_ignore_ascii_case("self_hosted") && m.name != model_name)
+                    s.self_hosted_model.as_ref().filter(|m| {
+                        s.provider.eq_ignore_ascii_case("self_hosted") && m.name != model_name
+                    })
                 });
                 if let Some(other) = elsewhere {
-                    plan.kept_elsewhere.push((key.to_string(), other.name.clone()));
+                    plan.kept_elsewhere
+                        .push((key.to_string(), other.name.clone()));
                 } else if !compatible(current, family) {
                     plan.incompatible.push(key.to_string());
                 } else {
@@ -345,7 +346,10 @@ mod tests {
         let unknown = choose_family(Some("claude_3"), None, "x", &v("17.9.0"), &early)
             .unwrap_err()
             .to_string();
-        assert!(unknown.contains("MISTRAL, CODESTRAL, CODEGEMMA"), "{unknown}");
+        assert!(
+            unknown.contains("MISTRAL, CODESTRAL, CODEGEMMA"),
+            "{unknown}"
+        );
     }
 
     #[test]

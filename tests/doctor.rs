@@ -1725,7 +1725,9 @@ fn gitlab_side_checks_read_the_registered_models_and_the_feature_settings() {
     let empty = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
     let run = registered_doctor(&empty);
     run.assert_status("gitlab.self_hosted_models", "fail");
-    assert!(run.hint("gitlab.self_hosted_models").contains("duo-selfhost models register"));
+    assert!(run
+        .hint("gitlab.self_hosted_models")
+        .contains("duo-selfhost models register"));
     run.assert_status("gitlab.feature_settings", "fail");
     run.assert_status("chain.connection_check", "skip");
     assert_eq!(run.code, 1);
@@ -1753,7 +1755,8 @@ fn gitlab_side_checks_read_the_registered_models_and_the_feature_settings() {
     run.assert_status("gitlab.feature_settings", "warn");
     let features = run.message("gitlab.feature_settings");
     assert!(
-        features.contains("code completions on model-1") && features.contains("duo chat (vendored)"),
+        features.contains("code completions on model-1")
+            && features.contains("duo chat (vendored)"),
         "{features}"
     );
     assert!(run

@@ -895,8 +895,10 @@ fn the_wizard_asks_how_the_model_is_served_embedded() {
     let mut p = wizard_to_serving_question(&sandbox, true, "https://gitlab.pty.example");
     choose(&mut p, 0);
     // Models that fit this host, sized; the demo model fits any host.
-    p.exp_string("Which model? (those that fit this host:").unwrap();
-    p.exp_string("smollm2-135m (completion, generation, chat").unwrap();
+    p.exp_string("Which model? (those that fit this host:")
+        .unwrap();
+    p.exp_string("smollm2-135m (completion, generation, chat")
+        .unwrap();
     // The last item: the smallest model.
     p.send("\x1b[A\r").unwrap();
     p.exp_string("GitLab administrator token").unwrap();
@@ -904,7 +906,8 @@ fn the_wizard_asks_how_the_model_is_served_embedded() {
     p.exp_string("Plan (dry run): GitLab 18.2.1").unwrap();
     p.exp_string("model runtime: duo-selfhost-serve.service running duo-selfhost serve --model smollm2-135m on port 8080").unwrap();
     p.exp_string("model registration: smollm2-135m as a self-hosted model in GitLab (custom_openai/smollm2-135m at http://aigw.pty.example:8080/v1)").unwrap();
-    p.exp_string("feature mapping: code completions, code generations, duo chat").unwrap();
+    p.exp_string("feature mapping: code completions, code generations, duo chat")
+        .unwrap();
     p.exp_string("needs a GitLab token").unwrap();
     p.exp_eof().unwrap();
     assert!(!sandbox.state_file().exists());
@@ -921,9 +924,11 @@ fn the_wizard_asks_how_the_model_is_served_vllm() {
     p.send_line("").unwrap();
     p.exp_string("vllm container").unwrap();
     p.exp_string("mistralai/Codestral-22B-v0.1").unwrap();
-    p.exp_string("model runtime: the vLLM container above").unwrap();
+    p.exp_string("model runtime: the vLLM container above")
+        .unwrap();
     p.exp_string("model registration: codestral-22b as a self-hosted model in GitLab (custom_openai/codestral-22b at http://aigw.pty.example:8000/v1)").unwrap();
-    p.exp_string("feature mapping: code completions, code generations").unwrap();
+    p.exp_string("feature mapping: code completions, code generations")
+        .unwrap();
     p.exp_eof().unwrap();
     assert!(!sandbox.state_file().exists());
 }
@@ -933,24 +938,32 @@ fn the_wizard_asks_how_the_model_is_served_existing_endpoint() {
     let sandbox = Sandbox::new();
     // A token is typed, so the dry run reads GitLab's setting: the fake GitLab answers.
     let gitlab = support::gitlab_fixture::FakeGitlab::start(
-        support::gitlab_fixture::FakeGitlabConfig::new("18.2.1-ee").token("glpat-typed-in-the-wizard"),
+        support::gitlab_fixture::FakeGitlabConfig::new("18.2.1-ee")
+            .token("glpat-typed-in-the-wizard"),
     );
     let mut p = wizard_to_serving_question(&sandbox, true, &gitlab.url);
     choose(&mut p, 2);
     p.exp_string("Model endpoint").unwrap();
     p.send_line("http://models.pty.example:8000/v1").unwrap();
-    p.exp_string("Which model does the endpoint serve?").unwrap();
+    p.exp_string("Which model does the endpoint serve?")
+        .unwrap();
     // mistral-7b-instruct is the catalog's second model.
     choose(&mut p, 1);
     p.exp_string("GitLab administrator token").unwrap();
     // Hidden input: what is typed is never echoed.
     p.send_line("glpat-typed-in-the-wizard").unwrap();
     let plan = p.exp_string("feature mapping:").unwrap();
-    assert!(plan.contains("model runtime: an existing endpoint (http://models.pty.example:8000/v1)"), "{plan}");
+    assert!(
+        plan.contains("model runtime: an existing endpoint (http://models.pty.example:8000/v1)"),
+        "{plan}"
+    );
     assert!(plan.contains("model registration: mistral-7b-instruct as a self-hosted model in GitLab (custom_openai/mistral-7b-instruct at http://models.pty.example:8000/v1)"), "{plan}");
     let rest = p.exp_eof().unwrap();
     assert!(rest.contains("code generations, duo chat"), "{rest}");
-    assert!(!plan.contains("glpat-typed") && !rest.contains("glpat-typed"), "the token was echoed");
+    assert!(
+        !plan.contains("glpat-typed") && !rest.contains("glpat-typed"),
+        "the token was echoed"
+    );
     assert!(!sandbox.state_file().exists());
 }
 
@@ -965,7 +978,10 @@ fn ctrl_c_at(question: &str, answer: impl FnOnce(&mut rexpect::session::PtySessi
     p.send_control('c').unwrap();
     p.exp_eof().unwrap();
     let status = format!("{:?}", p.process().wait().unwrap());
-    assert!(status.contains("SIGINT"), "Ctrl-C at {question} ended as {status}");
+    assert!(
+        status.contains("SIGINT"),
+        "Ctrl-C at {question} ended as {status}"
+    );
     assert!(!sandbox.state_file().exists());
     assert!(!sandbox.path().join("logs").exists());
     assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
@@ -999,19 +1015,44 @@ fn ctrl_c_at_each_new_question_changes_nothing() {
 fn the_templates_placeholder_url_is_never_offered() {
     let sandbox = Sandbox::new();
     let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
-    assert!(rb.contains("external_url 'GENERATED_EXTERNAL_URL'"), "the template changed");
+    assert!(
+        rb.contains("external_url 'GENERATED_EXTERNAL_URL'"),
+        "the template changed"
+    );
     // On a terminal the question has no default.
-    let mut p = pty_session(&sandbox, &["install", "--dry-run", "--gitlab-version", "18.2.1"]);
+    let mut p = pty_session(
+        &sandbox,
+        &["install", "--dry-run", "--gitlab-version", "18.2.1"],
+    );
     p.exp_string("GitLab URL").unwrap();
     p.send_line("https://gitlab.pty.example").unwrap();
-    let shown = p.exp_string("Host name GitLab reaches the gateway by").unwrap();
-    assert!(!shown.contains("GENERATED_EXTERNAL_URL"), "offered: {shown}");
+    let shown = p
+        .exp_string("Host name GitLab reaches the gateway by")
+        .unwrap();
+    assert!(
+        !shown.contains("GENERATED_EXTERNAL_URL"),
+        "offered: {shown}"
+    );
     drop(p);
     // Without a terminal it is not taken either: the error asks for the URL.
-    let out = run(sandbox
-        .command()
-        .args(["--yes", "install", "--dry-run", "--gitlab-version", "18.2.1", "--gateway-host", "aigw.example.com"]))
+    let out = run(sandbox.command().args([
+        "--yes",
+        "install",
+        "--dry-run",
+        "--gitlab-version",
+        "18.2.1",
+        "--gateway-host",
+        "aigw.example.com",
+    ]))
     .expect_code(1);
-    assert!(out.stderr.contains("GitLab's URL is needed"), "{}", out.stderr);
-    assert!(!out.stderr.contains("GENERATED_EXTERNAL_URL"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("GitLab's URL is needed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("GENERATED_EXTERNAL_URL"),
+        "{}",
+        out.stderr
+    );
 }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::{GitlabConnectionArgs, InstallArgs, ModelRuntime, PullPolicy, Target};
-use crate::secret::Secret;
 use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
 use crate::error::{ExitStatus, Problem};
 use crate::gitlab_api::GitlabClient;
@@ -19,6 +18,7 @@ use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
 use crate::model_cache;
 use crate::output::{Mark, Printer};
+use crate::secret::Secret;
 use crate::signing_keys;
 use crate::state;
 use crate::vllm::{self, VllmModel, VllmOptions};

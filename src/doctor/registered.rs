@@ -142,12 +142,18 @@ pub fn feature_settings(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         for setting in &settings {
             let key = setting.feature.to_ascii_uppercase();
             let words = registration::feature_words(&key);
-            match (setting.provider.to_ascii_lowercase().as_str(), &setting.self_hosted_model) {
-                ("self_hosted", Some(model)) => self_hosted.push(format!("{words} on {}", model.name)),
-                ("disabled", _) => {}
-                (provider, _) if STABLE_FEATURES.contains(&key.as_str()) => {
-                    elsewhere.push((setting.feature.to_ascii_lowercase(), format!("{words} ({provider})")))
+            match (
+                setting.provider.to_ascii_lowercase().as_str(),
+                &setting.self_hosted_model,
+            ) {
+                ("self_hosted", Some(model)) => {
+                    self_hosted.push(format!("{words} on {}", model.name))
                 }
+                ("disabled", _) => {}
+                (provider, _) if STABLE_FEATURES.contains(&key.as_str()) => elsewhere.push((
+                    setting.feature.to_ascii_lowercase(),
+                    format!("{words} ({provider})"),
+                )),
                 _ => {}
             }
         }
@@ -187,7 +193,9 @@ pub fn connection_check(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             Err(e) => return api_failure(&e, "the self-hosted models", REGISTER_HINT),
         };
         if models.is_empty() {
-            return Outcome::skip("GitLab has no self-hosted model to check (gitlab.self_hosted_models)");
+            return Outcome::skip(
+                "GitLab has no self-hosted model to check (gitlab.self_hosted_models)",
+            );
         }
         let mut passed = Vec::new();
         for model in &models {
@@ -225,6 +233,9 @@ pub fn connection_check(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             }
             passed.push(format!("{}: {text}", model.name));
         }
-        Outcome::ok(format!("GitLab's connection check passed: {}", passed.join("; ")))
+        Outcome::ok(format!(
+            "GitLab's connection check passed: {}",
+            passed.join("; ")
+        ))
     })
 }

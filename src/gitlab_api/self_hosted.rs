@@ -178,9 +178,7 @@ impl GitlabClient {
         let query = format!(
             "mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ selfHostedModel {{ {MODEL_FIELDS} }} errors }} }}"
         );
-        let answer = self
-            .graphql(&query, json!({ "input": variables }))
-            .await?;
+        let answer = self.graphql(&query, json!({ "input": variables })).await?;
         answer.fail_on_errors(self, mutation)?;
         let payload = answer.data.get(mutation).cloned().unwrap_or(Value::Null);
         refused_by_payload(&payload, &format!("GitLab refused {mutation}"))?;
@@ -242,7 +240,10 @@ impl GitlabClient {
             .get("aiFeatureSettingUpdate")
             .cloned()
             .unwrap_or(Value::Null);
-        refused_by_payload(&payload, "GitLab refused to point the features at the model")?;
+        refused_by_payload(
+            &payload,
+            "GitLab refused to point the features at the model",
+        )?;
         let settings = payload
             .get("aiFeatureSettings")
             .cloned()

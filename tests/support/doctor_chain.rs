@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::gateway_fixture::GatewayStandin;
-use super::gitlab_fixture::{STABLE_FEATURES, FakeGitlab, FakeGitlabConfig};
+use super::gitlab_fixture::{FakeGitlab, FakeGitlabConfig, STABLE_FEATURES};
 
 /// A stand-in gateway image under a `self-hosted-vX.Y.Z-ee` tag: the shared fixture from
 /// `docker_fixtures`; the container checks read its state and env and exec into it.

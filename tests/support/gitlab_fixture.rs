@@ -429,7 +429,12 @@ impl FakeGitlab {
 
     /// The self-hosted models as the fake GitLab holds them now (API keys included).
     pub fn self_hosted_models(&self) -> Vec<SelfHostedModel> {
-        self.shared.config.lock().unwrap().self_hosted_models.clone()
+        self.shared
+            .config
+            .lock()
+            .unwrap()
+            .self_hosted_models
+            .clone()
     }
 
     /// A feature's provider and the name of its self-hosted model.
@@ -458,9 +463,9 @@ impl FakeGitlab {
             .filter(|r| r.path == "/api/graphql")
             .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
             .filter(|body| {
-                body.get("query")
-                    .and_then(Value::as_str)
-                    .is_some_and(|q| q.contains(&format!("{operation}(")) || q.contains(&format!("{operation} ")))
+                body.get("query").and_then(Value::as_str).is_some_and(|q| {
+                    q.contains(&format!("{operation}(")) || q.contains(&format!("{operation} "))
+                })
             })
             .map(|body| body.get("variables").cloned().unwrap_or(Value::Null))
             .collect()
@@ -937,9 +942,9 @@ fn graphql(config: &mut FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Re
             ),
             _ => None,
         };
-        let answer = values.map(|v| {
-            json!({"enumValues": v.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()})
-        });
+        let answer = values.map(
+            |v| json!({"enumValues": v.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}),
+        );
         return Json(json!({"data": {"__type": answer}})).into_response();
     }
     for operation in [
@@ -1107,7 +1112,10 @@ fn save_model(config: &mut FakeGitlabConfig, query: &str, variables: &Value) -> 
         Some(slot) => {
             // An update without a key keeps the stored one, as GitLab's form does.
             let api_key = model.api_key.clone().or(slot.api_key.clone());
-            *slot = SelfHostedModel { api_key, ..model.clone() };
+            *slot = SelfHostedModel {
+                api_key,
+                ..model.clone()
+            };
         }
         None => {
             config.next_model_id += 1;
@@ -1183,7 +1191,10 @@ fn update_feature_settings(config: &mut FakeGitlabConfig, variables: &Value) -> 
     for row in &mut config.feature_settings {
         if features.contains(&row.feature.to_uppercase()) {
             row.provider = provider.clone();
-            row.model_id = model.as_ref().filter(|_| provider == "self_hosted").map(|m| m.id);
+            row.model_id = model
+                .as_ref()
+                .filter(|_| provider == "self_hosted")
+                .map(|m| m.id);
         }
     }
     let view: &FakeGitlabConfig = config;
@@ -1214,8 +1225,17 @@ async fn connection_check(config: &FakeGitlabConfig, headers: &HeaderMap, body: 
         .into_response();
     }
     let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let input = request.pointer("/variables/input").cloned().unwrap_or(Value::Null);
-    let text = |key: &str| input.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+    let input = request
+        .pointer("/variables/input")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = |key: &str| {
+        input
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let endpoint = text("endpoint");
     let identifier = text("identifier");
     let served = identifier
@@ -1248,11 +1268,17 @@ async fn connection_check(config: &FakeGitlabConfig, headers: &HeaderMap, body: 
                 })
                 .unwrap_or_default();
             if ids.contains(&served) {
-                (true, "Successfully connected to the self-hosted model".to_string())
+                (
+                    true,
+                    "Successfully connected to the self-hosted model".to_string(),
+                )
             } else {
                 (
                     false,
-                    format!("the model {served} is not served at {endpoint} (it serves: {})", ids.join(", ")),
+                    format!(
+                        "the model {served} is not served at {endpoint} (it serves: {})",
+                        ids.join(", ")
+                    ),
                 )
             }
         }

@@ -60,7 +60,10 @@ impl ModelToRegister {
             }
         ));
         if !has_token {
-            lines.push("  (needs a GitLab token: without one, install names the command that does it)".into());
+            lines.push(
+                "  (needs a GitLab token: without one, install names the command that does it)"
+                    .into(),
+            );
         }
         lines
     }
@@ -90,7 +93,9 @@ pub async fn register_step(
     let Some(catalog_name) = model.catalog_name.clone() else {
         missing.0.push(format!(
             "the model registered in GitLab (install knows no catalog model for it): {}",
-            model.command(gitlab_url).replace(" NAME ", " NAME --family FAMILY --features F,... ")
+            model
+                .command(gitlab_url)
+                .replace(" NAME ", " NAME --family FAMILY --features F,... ")
         ));
         return None;
     };
@@ -155,7 +160,8 @@ pub fn verify_chain(
         for step in &missing.0 {
             printer.info(format!("  - {step}"));
         }
-        printer.info("  then check the chain: duo-selfhost doctor --only chain --gitlab-token TOKEN");
+        printer
+            .info("  then check the chain: duo-selfhost doctor --only chain --gitlab-token TOKEN");
         return Ok(false);
     }
     let chain = chain.expect("checked above");

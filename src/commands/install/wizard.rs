@@ -159,7 +159,10 @@ pub fn vllm_model(flag: Option<&str>, printer: &Printer) -> anyhow::Result<Optio
     if !printer.interactive {
         return Ok(None);
     }
-    let choices: Vec<&Model> = catalog::MODELS.iter().filter(|m| m.vllm.is_some()).collect();
+    let choices: Vec<&Model> = catalog::MODELS
+        .iter()
+        .filter(|m| m.vllm.is_some())
+        .collect();
     let mut items: Vec<String> = choices.iter().map(|m| model_line(m)).collect();
     items.push("another Hugging Face repository (owner/name) or directory".to_string());
     let chosen = dialoguer::Select::new()

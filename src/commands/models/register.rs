@@ -66,7 +66,8 @@ pub fn run(args: ModelsRegisterArgs, printer: &Printer) -> anyhow::Result<ExitSt
         features: args.features.clone(),
         accept_beta: args.accept_beta,
     };
-    let registered = super::super::runtime()?.block_on(register_model(&client, &target, printer))?;
+    let registered =
+        super::super::runtime()?.block_on(register_model(&client, &target, printer))?;
     if printer.json {
         printer.json_document(&serde_json::to_value(&registered)?);
     }
@@ -92,9 +93,9 @@ pub struct Target {
 }
 
 fn validate_endpoint(endpoint: &str, printer: &Printer) -> anyhow::Result<()> {
-    let parsed = url::Url::parse(endpoint.trim()).ok().filter(|u| {
-        matches!(u.scheme(), "http" | "https") && u.host_str().is_some()
-    });
+    let parsed = url::Url::parse(endpoint.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
     if parsed.is_none() {
         return Err(Problem::user(format!(
             "`{endpoint}` is not an http(s) URL"
@@ -227,7 +228,9 @@ pub async fn register_model(
         printer.warn(registration::TESTING_TERMS);
     }
     if !plan.assign.is_empty() {
-        client.assign_features(&plan.assign, &saved_model.id).await?;
+        client
+            .assign_features(&plan.assign, &saved_model.id)
+            .await?;
         printer.info(format!(
             "{} self-hosted on {}: {}",
             printer.mark(Mark::Ok),
