@@ -578,19 +578,7 @@ impl GitlabClient {
             .get("duoSettingsUpdate")
             .filter(|p| !p.is_null())
             .ok_or_else(|| self.missing_duo_settings(&answer.url))?;
-        let errors: Vec<String> = payload
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .map(|e| {
-                        e.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| e.to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let errors = payload_errors(payload);
         if !errors.is_empty() {
             return Err(Problem::user(format!(
                 "GitLab refused the AI gateway URL `{gateway_url}`: {}",
@@ -653,6 +641,23 @@ impl GraphqlAnswer {
                 .into(),
         )
     }
+}
+
+/// A mutation payload's own `errors` (validation failures), as text.
+fn payload_errors(payload: &Value) -> Vec<String> {
+    payload
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|e| {
+                    e.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &str) -> anyhow::Result<T> {

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 mod support;
 use support::doctor_chain::Serve;
 use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
-use support::{run, Sandbox};
+use support::{run, Sandbox as Home};
 
 const MODEL: &str = "smollm2-135m";
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -887,7 +887,7 @@ const TOKEN: &str = "glpat-register-admin";
 
 /// `models register NAME --endpoint URL` against `gitlab`, plus `extra`.
 fn register(
-    sandbox: &Sandbox,
+    sandbox: &Home,
     gitlab: &FakeGitlab,
     name: &str,
     endpoint: &str,
@@ -912,7 +912,7 @@ fn self_hosted_on(name: &str) -> (String, Option<String>) {
 fn register_creates_the_model_checks_it_points_features_then_updates_on_a_rerun() {
     let serve = Serve::start();
     let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
-    let sandbox = Sandbox::new();
+    let sandbox = Home::new();
     let served = ["--served-model-name", Serve::SERVED_NAME];
     let first = register(&sandbox, &gitlab, "smollm2", &serve.endpoint(), &served).expect_code(0);
     assert!(
@@ -1002,7 +1002,7 @@ fn register_creates_the_model_checks_it_points_features_then_updates_on_a_rerun(
 fn a_failed_connection_check_keeps_the_model_and_leaves_the_features_alone() {
     let serve = Serve::start();
     let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
-    let sandbox = Sandbox::new();
+    let sandbox = Home::new();
     // An identifier the endpoint does not serve.
     let wrong = register(
         &sandbox,
@@ -1061,7 +1061,7 @@ fn a_failed_connection_check_keeps_the_model_and_leaves_the_features_alone() {
 fn a_completion_model_and_a_chat_model_each_get_their_own_features() {
     let serve = Serve::start();
     let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.2.1-ee").token(TOKEN));
-    let sandbox = Sandbox::new();
+    let sandbox = Home::new();
     let served = ["--served-model-name", Serve::SERVED_NAME];
     let completion =
         register(&sandbox, &gitlab, "codestral", &serve.endpoint(), &served).expect_code(0);
@@ -1128,7 +1128,7 @@ fn a_completion_model_and_a_chat_model_each_get_their_own_features() {
 
 #[test]
 fn families_and_features_gitlab_would_refuse_are_refused_first() {
-    let sandbox = Sandbox::new();
+    let sandbox = Home::new();
     let endpoint = "http://127.0.0.1:9/v1";
     // 17.9's enum has no GENERAL: the demo model is refused with the list 17.9 knows.
     let old = FakeGitlab::start(FakeGitlabConfig::new("17.9.0-ee").token(TOKEN));
@@ -1191,7 +1191,7 @@ fn families_and_features_gitlab_would_refuse_are_refused_first() {
 
 #[test]
 fn a_non_admin_token_is_refused_with_the_fix() {
-    let sandbox = Sandbox::new();
+    let sandbox = Home::new();
     let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN).non_admin());
     let out = register(&sandbox, &gitlab, "codestral", "http://127.0.0.1:9/v1", &[]).expect_code(1);
     assert!(

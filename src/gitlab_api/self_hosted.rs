@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{problem, GitlabClient, GraphqlAnswer};
+use super::{payload_errors, problem, GitlabClient, GraphqlAnswer};
 use crate::error::Problem;
 use crate::secret::Secret;
 
@@ -254,19 +254,7 @@ impl GitlabClient {
 
 /// A mutation's own `errors` (validation: a taken name, an incompatible family, an empty list).
 fn refused_by_payload(payload: &Value, what: &str) -> anyhow::Result<()> {
-    let errors: Vec<String> = payload
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|e| {
-                    e.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e.to_string())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let errors = payload_errors(payload);
     if errors.is_empty() {
         return Ok(());
     }
