@@ -900,7 +900,10 @@ fn the_wizard_asks_how_the_model_is_served_embedded() {
     p.exp_string("smollm2-135m (completion, generation, chat")
         .unwrap();
     // The last item: the smallest model.
-    p.send("\x1b[A\r").unwrap();
+    p.send("\x1b[A").unwrap();
+    p.flush().unwrap();
+    p.send("\r").unwrap();
+    p.flush().unwrap();
     p.exp_string("GitLab administrator token").unwrap();
     p.send_line("").unwrap();
     p.exp_string("Plan (dry run): GitLab 18.2.1").unwrap();
@@ -989,7 +992,8 @@ fn ctrl_c_at(question: &str, answer: impl FnOnce(&mut rexpect::session::PtySessi
 
 #[test]
 fn ctrl_c_at_each_new_question_changes_nothing() {
-    ctrl_c_at("How is the model served?", |_| {});
+    // The serving question is on screen once its last choice is.
+    ctrl_c_at("an OpenAI-compatible endpoint that already exists", |_| {});
     ctrl_c_at("Which model?", |p| choose(p, 0));
     ctrl_c_at("Which model does vLLM serve?", |p| choose(p, 1));
     ctrl_c_at("Which model does the endpoint serve?", |p| {
