@@ -513,7 +513,7 @@ pub enum ModelsCommand {
     /// Print where a model's GGUF is in the local cache
     Path(ModelsPathArgs),
     /// Register a model in GitLab as a self-hosted model, run GitLab's connection check, and point features at it
-    Register(ModelsRegisterArgs),
+    Register(Box<ModelsRegisterArgs>),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -101,7 +101,7 @@ pub fn choose_family(
             .into())
         }
     };
-    if accepted.iter().any(|a| *a == chosen) {
+    if accepted.contains(&chosen) {
         return Ok(chosen);
     }
     Err(Problem::user(format!(

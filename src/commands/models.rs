@@ -20,7 +20,7 @@ pub fn run(command: ModelsCommand, printer: &Printer) -> anyhow::Result<ExitStat
         ModelsCommand::List(_) => list(printer),
         ModelsCommand::Pull(args) => pull(args, printer),
         ModelsCommand::Path(args) => path(args, printer),
-        ModelsCommand::Register(args) => register::run(args, printer),
+        ModelsCommand::Register(args) => register::run(*args, printer),
     }
 }
 
