@@ -62,7 +62,8 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--container-name', '--container-name', [CompletionResultType]::ParameterName, 'Name of the gateway container')
             [CompletionResult]::new('--log-dir', '--log-dir', [CompletionResultType]::ParameterName, 'Host directory for the gateway''s logs, mounted into the container')
             [CompletionResult]::new('--env', '--env', [CompletionResultType]::ParameterName, 'Extra environment variable for the gateway, KEY=VALUE (repeatable)')
-            [CompletionResult]::new('--model-runtime', '--model-runtime', [CompletionResultType]::ParameterName, 'What serves the model')
+            [CompletionResult]::new('--model-runtime', '--model-runtime', [CompletionResultType]::ParameterName, 'What serves the model [default: asked on a terminal, else none]')
+            [CompletionResult]::new('--model-api-key', '--model-api-key', [CompletionResultType]::ParameterName, 'The model endpoint''s API key, for registering the model in GitLab; never printed')
             [CompletionResult]::new('--model-endpoint', '--model-endpoint', [CompletionResultType]::ParameterName, 'The model''s OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)')
             [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'The model to run: a catalog name or alias; for vllm also a Hugging Face repository (owner/name) or an absolute directory. A Hugging Face token for gated repositories is read from HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) and never printed')
             [CompletionResult]::new('--served-model-name', '--served-model-name', [CompletionResultType]::ParameterName, 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]')
@@ -219,6 +220,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the catalog: GitLab-approved models, models under evaluation, and the demo model')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)')
             [CompletionResult]::new('path', 'path', [CompletionResultType]::ParameterValue, 'Print where a model''s GGUF is in the local cache')
+            [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Register a model in GitLab as a self-hosted model, run GitLab''s connection check, and point features at it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -270,10 +272,37 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'duo-selfhost;models;register' {
+            [CompletionResult]::new('--endpoint', '--endpoint', [CompletionResultType]::ParameterName, 'The model''s OpenAI-compatible endpoint as GitLab''s gateway reaches it, ending in /v1')
+            [CompletionResult]::new('--served-model-name', '--served-model-name', [CompletionResultType]::ParameterName, 'Name the endpoint serves the model under (the identifier is custom_openai/<name>, bedrock/<name> for Bedrock) [default: the catalog name]')
+            [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'The endpoint''s API key, stored by GitLab as a secret; never printed')
+            [CompletionResult]::new('--family', '--family', [CompletionResultType]::ParameterName, 'GitLab''s model family, such as CODESTRAL or GENERAL [default: the catalog''s]')
+            [CompletionResult]::new('--features', '--features', [CompletionResultType]::ParameterName, 'Features to point at the model, such as code_completions,duo_chat [default: those the catalog says it is fit for, unless another model serves them]')
+            [CompletionResult]::new('--gitlab-url', '--gitlab-url', [CompletionResultType]::ParameterName, 'GitLab''s external URL [default: external_url from gitlab.rb]')
+            [CompletionResult]::new('--gitlab-token', '--gitlab-token', [CompletionResultType]::ParameterName, 'A GitLab personal access token (admin, `api` scope); never printed')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots')
+            [CompletionResult]::new('--gitlab-rb', '--gitlab-rb', [CompletionResultType]::ParameterName, 'The gitlab.rb to read and edit')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
+            [CompletionResult]::new('--accept-beta', '--accept-beta', [CompletionResultType]::ParameterName, 'Allow beta features (accepts GitLab''s Testing Agreement for the instance)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout and nothing else')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Hide progress bars and spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'duo-selfhost;models;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the catalog: GitLab-approved models, models under evaluation, and the demo model')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)')
             [CompletionResult]::new('path', 'path', [CompletionResultType]::ParameterValue, 'Print where a model''s GGUF is in the local cache')
+            [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Register a model in GitLab as a self-hosted model, run GitLab''s connection check, and point features at it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -284,6 +313,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;models;help;path' {
+            break
+        }
+        'duo-selfhost;models;help;register' {
             break
         }
         'duo-selfhost;models;help;help' {
@@ -466,6 +498,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the catalog: GitLab-approved models, models under evaluation, and the demo model')
             [CompletionResult]::new('pull', 'pull', [CompletionResultType]::ParameterValue, 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)')
             [CompletionResult]::new('path', 'path', [CompletionResultType]::ParameterValue, 'Print where a model''s GGUF is in the local cache')
+            [CompletionResult]::new('register', 'register', [CompletionResultType]::ParameterValue, 'Register a model in GitLab as a self-hosted model, run GitLab''s connection check, and point features at it')
             break
         }
         'duo-selfhost;help;models;list' {
@@ -475,6 +508,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;help;models;path' {
+            break
+        }
+        'duo-selfhost;help;models;register' {
             break
         }
         'duo-selfhost;help;gitlab-rb' {

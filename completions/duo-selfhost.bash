@@ -118,6 +118,9 @@ _duo__selfhost() {
             duo__selfhost__subcmd__help__subcmd__models,pull)
                 cmd="duo__selfhost__subcmd__help__subcmd__models__subcmd__pull"
                 ;;
+            duo__selfhost__subcmd__help__subcmd__models,register)
+                cmd="duo__selfhost__subcmd__help__subcmd__models__subcmd__register"
+                ;;
             duo__selfhost__subcmd__models,help)
                 cmd="duo__selfhost__subcmd__models__subcmd__help"
                 ;;
@@ -130,6 +133,9 @@ _duo__selfhost() {
             duo__selfhost__subcmd__models,pull)
                 cmd="duo__selfhost__subcmd__models__subcmd__pull"
                 ;;
+            duo__selfhost__subcmd__models,register)
+                cmd="duo__selfhost__subcmd__models__subcmd__register"
+                ;;
             duo__selfhost__subcmd__models__subcmd__help,help)
                 cmd="duo__selfhost__subcmd__models__subcmd__help__subcmd__help"
                 ;;
@@ -141,6 +147,9 @@ _duo__selfhost() {
                 ;;
             duo__selfhost__subcmd__models__subcmd__help,pull)
                 cmd="duo__selfhost__subcmd__models__subcmd__help__subcmd__pull"
+                ;;
+            duo__selfhost__subcmd__models__subcmd__help,register)
+                cmd="duo__selfhost__subcmd__models__subcmd__help__subcmd__register"
                 ;;
             *)
                 ;;
@@ -589,7 +598,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__help__subcmd__models)
-            opts="list pull path"
+            opts="list pull path register"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +640,20 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__help__subcmd__models__subcmd__pull)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__help__subcmd__models__subcmd__register)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -703,7 +726,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__install)
-            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --container-name --log-dir --env --model-runtime --model-endpoint --model --served-model-name --gpus --ctx-size --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --container-name --log-dir --env --model-runtime --model-api-key --model-endpoint --model --served-model-name --gpus --ctx-size --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -771,6 +794,10 @@ _duo__selfhost() {
                     ;;
                 --model-runtime)
                     COMPREPLY=($(compgen -W "none embedded vllm" -- "${cur}"))
+                    return 0
+                    ;;
+                --model-api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --model-endpoint)
@@ -845,7 +872,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__models)
-            opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version list pull path help"
+            opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version list pull path register help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -863,7 +890,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__models__subcmd__help)
-            opts="list pull path help"
+            opts="list pull path register help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -932,6 +959,20 @@ _duo__selfhost() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        duo__subcmd__selfhost__subcmd__models__subcmd__help__subcmd__register)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         duo__subcmd__selfhost__subcmd__models__subcmd__list)
             opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -975,6 +1016,60 @@ _duo__selfhost() {
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__models__subcmd__register)
+            opts="-q -v -y -h -V --endpoint --served-model-name --api-key --family --features --accept-beta --gitlab-url --gitlab-token --ca-cert --gitlab-rb --quiet --verbose --color --json --yes --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --endpoint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --served-model-name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --family)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --features)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gitlab-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gitlab-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --gitlab-rb)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0

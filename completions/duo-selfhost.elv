@@ -58,7 +58,8 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --container-name 'Name of the gateway container'
             cand --log-dir 'Host directory for the gateway''s logs, mounted into the container'
             cand --env 'Extra environment variable for the gateway, KEY=VALUE (repeatable)'
-            cand --model-runtime 'What serves the model'
+            cand --model-runtime 'What serves the model [default: asked on a terminal, else none]'
+            cand --model-api-key 'The model endpoint''s API key, for registering the model in GitLab; never printed'
             cand --model-endpoint 'The model''s OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)'
             cand --model 'The model to run: a catalog name or alias; for vllm also a Hugging Face repository (owner/name) or an absolute directory. A Hugging Face token for gated repositories is read from HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) and never printed'
             cand --served-model-name 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]'
@@ -211,6 +212,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand list 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
             cand pull 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)'
             cand path 'Print where a model''s GGUF is in the local cache'
+            cand register 'Register a model in GitLab as a self-hosted model, run GitLab''s connection check, and point features at it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'duo-selfhost;models;list'= {
@@ -258,10 +260,36 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'duo-selfhost;models;register'= {
+            cand --endpoint 'The model''s OpenAI-compatible endpoint as GitLab''s gateway reaches it, ending in /v1'
+            cand --served-model-name 'Name the endpoint serves the model under (the identifier is custom_openai/<name>, bedrock/<name> for Bedrock) [default: the catalog name]'
+            cand --api-key 'The endpoint''s API key, stored by GitLab as a secret; never printed'
+            cand --family 'GitLab''s model family, such as CODESTRAL or GENERAL [default: the catalog''s]'
+            cand --features 'Features to point at the model, such as code_completions,duo_chat [default: those the catalog says it is fit for, unless another model serves them]'
+            cand --gitlab-url 'GitLab''s external URL [default: external_url from gitlab.rb]'
+            cand --gitlab-token 'A GitLab personal access token (admin, `api` scope); never printed'
+            cand --ca-cert 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots'
+            cand --gitlab-rb 'The gitlab.rb to read and edit'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --accept-beta 'Allow beta features (accepts GitLab''s Testing Agreement for the instance)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'duo-selfhost;models;help'= {
             cand list 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
             cand pull 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)'
             cand path 'Print where a model''s GGUF is in the local cache'
+            cand register 'Register a model in GitLab as a self-hosted model, run GitLab''s connection check, and point features at it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'duo-selfhost;models;help;list'= {
@@ -269,6 +297,8 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
         &'duo-selfhost;models;help;pull'= {
         }
         &'duo-selfhost;models;help;path'= {
+        }
+        &'duo-selfhost;models;help;register'= {
         }
         &'duo-selfhost;models;help;help'= {
         }
@@ -432,12 +462,15 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand list 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
             cand pull 'Download a model''s GGUF from Hugging Face into the local cache (resumable, checksummed)'
             cand path 'Print where a model''s GGUF is in the local cache'
+            cand register 'Register a model in GitLab as a self-hosted model, run GitLab''s connection check, and point features at it'
         }
         &'duo-selfhost;help;models;list'= {
         }
         &'duo-selfhost;help;models;pull'= {
         }
         &'duo-selfhost;help;models;path'= {
+        }
+        &'duo-selfhost;help;models;register'= {
         }
         &'duo-selfhost;help;gitlab-rb'= {
             cand show 'Print the effective gitlab_rails[''env''] as omnibus sees it'

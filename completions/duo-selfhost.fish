@@ -62,9 +62,10 @@ never\t''"
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l container-name -d 'Name of the gateway container' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l log-dir -d 'Host directory for the gateway\'s logs, mounted into the container' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l env -d 'Extra environment variable for the gateway, KEY=VALUE (repeatable)' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-runtime -d 'What serves the model' -r -f -a "none\t'An endpoint that already exists (--model-endpoint)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-runtime -d 'What serves the model [default: asked on a terminal, else none]' -r -f -a "none\t'An endpoint that already exists (--model-endpoint)'
 embedded\t'`duo-selfhost serve` on this host, as a systemd service'
 vllm\t'A vLLM container on this host\'s Docker Engine (needs an NVIDIA GPU)'"
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-api-key -d 'The model endpoint\'s API key, for registering the model in GitLab; never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-endpoint -d 'The model\'s OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model -d 'The model to run: a catalog name or alias; for vllm also a Hugging Face repository (owner/name) or an absolute directory. A Hugging Face token for gated repositories is read from HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) and never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l served-model-name -d 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]' -r
@@ -184,20 +185,21 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -s y -l
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -s q -l quiet -d 'Print only results and errors'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -s v -l verbose -d 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -l json -d 'Print one JSON document on stdout and nothing else'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -s y -l yes -d 'Never prompt: take values from flags and defaults, answer yes to confirmations'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -l no-progress -d 'Hide progress bars and spinners'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -s h -l help -d 'Print help'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -f -a "list" -d 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -f -a "pull" -d 'Download a model\'s GGUF from Hugging Face into the local cache (resumable, checksummed)'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -f -a "path" -d 'Print where a model\'s GGUF is in the local cache'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -s q -l quiet -d 'Print only results and errors'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -s v -l verbose -d 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -l json -d 'Print one JSON document on stdout and nothing else'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -s y -l yes -d 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -l no-progress -d 'Hide progress bars and spinners'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -s h -l help -d 'Print help'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -s V -l version -d 'Print version'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -f -a "list" -d 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -f -a "pull" -d 'Download a model\'s GGUF from Hugging Face into the local cache (resumable, checksummed)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -f -a "path" -d 'Print where a model\'s GGUF is in the local cache'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -f -a "register" -d 'Register a model in GitLab as a self-hosted model, run GitLab\'s connection check, and point features at it'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and not __fish_seen_subcommand_from list pull path register help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from list" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -228,9 +230,30 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from path" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from path" -s h -l help -d 'Print help'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from path" -s V -l version -d 'Print version'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l endpoint -d 'The model\'s OpenAI-compatible endpoint as GitLab\'s gateway reaches it, ending in /v1' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l served-model-name -d 'Name the endpoint serves the model under (the identifier is custom_openai/<name>, bedrock/<name> for Bedrock) [default: the catalog name]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l api-key -d 'The endpoint\'s API key, stored by GitLab as a secret; never printed' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l family -d 'GitLab\'s model family, such as CODESTRAL or GENERAL [default: the catalog\'s]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l features -d 'Features to point at the model, such as code_completions,duo_chat [default: those the catalog says it is fit for, unless another model serves them]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-url -d 'GitLab\'s external URL [default: external_url from gitlab.rb]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-token -d 'A GitLab personal access token (admin, `api` scope); never printed' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l ca-cert -d 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-rb -d 'The gitlab.rb to read and edit' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l accept-beta -d 'Allow beta features (accepts GitLab\'s Testing Agreement for the instance)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -s q -l quiet -d 'Print only results and errors'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -s v -l verbose -d 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l json -d 'Print one JSON document on stdout and nothing else'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -s y -l yes -d 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l no-progress -d 'Hide progress bars and spinners'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -s h -l help -d 'Print help'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -s V -l version -d 'Print version'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "pull" -d 'Download a model\'s GGUF from Hugging Face into the local cache (resumable, checksummed)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "path" -d 'Print where a model\'s GGUF is in the local cache'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "register" -d 'Register a model in GitLab as a self-hosted model, run GitLab\'s connection check, and point features at it'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand gitlab-rb; and not __fish_seen_subcommand_from show set unset help" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
@@ -336,6 +359,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and not 
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "list" -d 'List the catalog: GitLab-approved models, models under evaluation, and the demo model'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "pull" -d 'Download a model\'s GGUF from Hugging Face into the local cache (resumable, checksummed)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "path" -d 'Print where a model\'s GGUF is in the local cache'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from models" -f -a "register" -d 'Register a model in GitLab as a self-hosted model, run GitLab\'s connection check, and point features at it'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from gitlab-rb" -f -a "show" -d 'Print the effective gitlab_rails[\'env\'] as omnibus sees it'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from gitlab-rb" -f -a "set" -d 'Set environment variables in gitlab_rails[\'env\'], KEY=VALUE'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from gitlab-rb" -f -a "unset" -d 'Remove environment variables from gitlab_rails[\'env\']'

@@ -575,6 +575,58 @@ pub fn short_name(text: &str) -> String {
     text.rsplit('/').next().unwrap_or(text).to_ascii_lowercase()
 }
 
+/// The family GitLab registers a model under, as its `AiAcceptedSelfHostedModels` enum spells
+/// it (reference section 3.2); `None` for a model GitLab has no family for (the demo model),
+/// which goes by `GENERAL` where the GitLab version has it.
+pub fn gitlab_family(model: &Model) -> Option<&'static str> {
+    let name = model.name;
+    Some(match model.family {
+        // The catalog groups Mistral AI's models; GitLab tells them apart.
+        "Mistral" if name.starts_with("codestral") => "CODESTRAL",
+        "Mistral" if name.starts_with("mixtral") => "MIXTRAL",
+        "Mistral" => "MISTRAL",
+        "Claude 3" => "CLAUDE_3",
+        "CodeGemma" => "CODEGEMMA",
+        "CodeLlama" => "CODELLAMA",
+        "DeepSeekCoder" => "DEEPSEEKCODER",
+        _ => return None,
+    })
+}
+
+/// Roughly the bytes a model's GGUF takes: the catalog's size when known, else the parameter
+/// count in its name (`22b`, `8x7b`, `135m`) at its quantisation's bits per weight. For
+/// choosing what fits a host's memory, not for checking a download.
+pub fn estimated_gguf_bytes(model: &Model) -> Option<u64> {
+    let gguf = model.gguf.as_ref()?;
+    if let Some(bytes) = gguf.bytes {
+        return Some(bytes);
+    }
+    let bits_per_weight = match gguf.quant {
+        "Q2_K" => 3.0,
+        "Q4_1" => 5.0,
+        "Q8_0" => 8.5,
+        _ => 4.9, // Q4_K_M and its like
+    };
+    Some((parameters_in_name(model.name)? as f64 * bits_per_weight / 8.0) as u64)
+}
+
+/// `mixtral-8x7b-instruct` -> 56e9, `codestral-22b` -> 22e9, `smollm2-135m` -> 135e6.
+fn parameters_in_name(name: &str) -> Option<u64> {
+    name.split('-').find_map(|part| {
+        let (count, unit) = if let Some(n) = part.strip_suffix('b') {
+            (n, 1_000_000_000f64)
+        } else if let Some(n) = part.strip_suffix('m') {
+            (n, 1_000_000f64)
+        } else {
+            return None;
+        };
+        let (experts, size) = count.split_once('x').unwrap_or(("1", count));
+        let experts: f64 = experts.parse().ok()?;
+        let size: f64 = size.parse().ok()?;
+        Some((experts * size * unit) as u64)
+    })
+}
+
 /// Every name and alias the catalog answers to, for hints and completion.
 pub fn names_and_aliases() -> impl Iterator<Item = &'static str> {
     MODELS
@@ -652,6 +704,32 @@ mod tests {
         }
         assert_eq!(tables_seen, 2, "the seed has two model tables");
         rows
+    }
+
+    #[test]
+    fn gitlab_families_and_sizes() {
+        let family = |n: &str| gitlab_family(find(n).unwrap());
+        assert_eq!(family("codestral"), Some("CODESTRAL"));
+        assert_eq!(family("mixtral-8x7b"), Some("MIXTRAL"));
+        assert_eq!(family("mistral-7b"), Some("MISTRAL"));
+        assert_eq!(family("claude"), Some("CLAUDE_3"));
+        assert_eq!(family("deepseek-coder"), Some("DEEPSEEKCODER"));
+        assert_eq!(family("smollm2"), None);
+        assert_eq!(
+            parameters_in_name("mixtral-8x7b-instruct"),
+            Some(56_000_000_000)
+        );
+        assert_eq!(parameters_in_name("smollm2-135m"), Some(135_000_000));
+        let codestral = estimated_gguf_bytes(find("codestral").unwrap()).unwrap();
+        assert!(
+            (12_000_000_000..15_000_000_000).contains(&codestral),
+            "{codestral}"
+        );
+        assert_eq!(
+            estimated_gguf_bytes(find("smollm2").unwrap()),
+            Some(98_362_432)
+        );
+        assert_eq!(estimated_gguf_bytes(find("claude").unwrap()), None);
     }
 
     #[test]

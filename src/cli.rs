@@ -243,9 +243,18 @@ pub struct InstallArgs {
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
 
-    /// What serves the model
-    #[arg(long, value_enum, default_value_t = ModelRuntime::None)]
-    pub model_runtime: ModelRuntime,
+    /// What serves the model [default: asked on a terminal, else none]
+    #[arg(long, value_enum)]
+    pub model_runtime: Option<ModelRuntime>,
+
+    /// The model endpoint's API key, for registering the model in GitLab; never printed
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_MODEL_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub model_api_key: Option<Secret>,
 
     /// The model's OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)
     #[arg(long, value_name = "URL")]
@@ -511,6 +520,8 @@ pub enum ModelsCommand {
     Pull(ModelsPullArgs),
     /// Print where a model's GGUF is in the local cache
     Path(ModelsPathArgs),
+    /// Register a model in GitLab as a self-hosted model, run GitLab's connection check, and point features at it
+    Register(Box<ModelsRegisterArgs>),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -528,6 +539,45 @@ pub struct ModelsPathArgs {
     /// Catalog name or alias
     #[arg(value_name = "NAME")]
     pub name: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ModelsRegisterArgs {
+    /// Catalog name or alias; also the deployment name in GitLab (a rerun with the same name updates it)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The model's OpenAI-compatible endpoint as GitLab's gateway reaches it, ending in /v1
+    #[arg(long, value_name = "URL")]
+    pub endpoint: String,
+
+    /// Name the endpoint serves the model under (the identifier is custom_openai/<name>, bedrock/<name> for Bedrock) [default: the catalog name]
+    #[arg(long, value_name = "NAME")]
+    pub served_model_name: Option<String>,
+
+    /// The endpoint's API key, stored by GitLab as a secret; never printed
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_MODEL_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<Secret>,
+
+    /// GitLab's model family, such as CODESTRAL or GENERAL [default: the catalog's]
+    #[arg(long, value_name = "FAMILY")]
+    pub family: Option<String>,
+
+    /// Features to point at the model, such as code_completions,duo_chat [default: those the catalog says it is fit for, unless another model serves them]
+    #[arg(long, value_name = "F,...", value_delimiter = ',', num_args = 0..)]
+    pub features: Option<Vec<String>>,
+
+    /// Allow beta features (accepts GitLab's Testing Agreement for the instance)
+    #[arg(long)]
+    pub accept_beta: bool,
+
+    #[command(flatten)]
+    pub gitlab: GitlabConnectionArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,5 +1,6 @@
-//! The GitLab REST and GraphQL client: metadata, readiness, licence, feature flags and the
-//! Duo gateway URL setting. The token is sent as PRIVATE-TOKEN and never printed.
+//! The GitLab REST and GraphQL client: metadata, readiness, licence, feature flags, the Duo
+//! gateway URL setting, and (in `self_hosted`) self-hosted models and feature settings. The
+//! token is sent as PRIVATE-TOKEN and never printed.
 //! Every failure names the URL and the cause (DNS, refused, TLS, 401/403, 404, timeout).
 
 use std::fmt;
@@ -16,6 +17,12 @@ use crate::http_client::{
     error_chain, innermost_cause, read_capped, transport_fault, BodyError, TransportFault,
 };
 use crate::secret::Secret;
+
+mod self_hosted;
+pub use self_hosted::{
+    ConnectionCheck, FeatureSetting, ModelInput, ModelRef, RegisteredModel, FAMILY_ENUM,
+    FEATURE_ENUM,
+};
 
 /// Largest answer read from GitLab: far above any API answer used here (the feature-flag list
 /// of a large instance is well under 1 MiB), far below what would strain memory.
@@ -571,19 +578,7 @@ impl GitlabClient {
             .get("duoSettingsUpdate")
             .filter(|p| !p.is_null())
             .ok_or_else(|| self.missing_duo_settings(&answer.url))?;
-        let errors: Vec<String> = payload
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .map(|e| {
-                        e.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| e.to_string())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let errors = payload_errors(payload);
         if !errors.is_empty() {
             return Err(Problem::user(format!(
                 "GitLab refused the AI gateway URL `{gateway_url}`: {}",
@@ -646,6 +641,23 @@ impl GraphqlAnswer {
                 .into(),
         )
     }
+}
+
+/// A mutation payload's own `errors` (validation failures), as text.
+fn payload_errors(payload: &Value) -> Vec<String> {
+    payload
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|e| {
+                    e.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| e.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &str) -> anyhow::Result<T> {

@@ -22,6 +22,7 @@ pub mod logging;
 pub mod model_cache;
 pub mod output;
 pub mod programs;
+pub mod registration;
 pub mod secret;
 pub mod serve_config;
 pub mod server;

@@ -1696,3 +1696,101 @@ fn a_gateway_without_any_client_is_probed_from_a_throwaway_container_in_its_netw
     let left = support::docker_fixtures::docker(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!left.contains("duo-selfhost-probe-"), "{left}");
 }
+
+/// doctor against the fake GitLab's self-hosted models and feature settings, with serve as the
+/// model: the three GitLab-side checks.
+fn registered_doctor(gitlab: &FakeGitlab) -> Run {
+    doctor(&[
+        "--json",
+        "doctor",
+        "--only",
+        "gitlab.self_hosted_models",
+        "--only",
+        "gitlab.feature_settings",
+        "--only",
+        "chain.connection_check",
+        "--gitlab-url",
+        &gitlab.url,
+        "--gitlab-token",
+        TOKEN,
+        "--timeout",
+        "30",
+    ])
+}
+
+#[test]
+fn gitlab_side_checks_read_the_registered_models_and_the_feature_settings() {
+    let serve = Serve::start();
+    // Nothing registered yet.
+    let empty = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
+    let run = registered_doctor(&empty);
+    run.assert_status("gitlab.self_hosted_models", "fail");
+    assert!(run
+        .hint("gitlab.self_hosted_models")
+        .contains("duo-selfhost models register"));
+    run.assert_status("gitlab.feature_settings", "fail");
+    run.assert_status("chain.connection_check", "skip");
+    assert_eq!(run.code, 1);
+
+    // Registered under an identifier serve does not serve, code completion only.
+    let gitlab = FakeGitlab::start(
+        FakeGitlabConfig::new("18.3.0-ee")
+            .token(TOKEN)
+            .self_hosted_model(&serve.endpoint(), "custom_openai/codestral")
+            .assign(&["code_completions"], "model-1"),
+    );
+    let run = registered_doctor(&gitlab);
+    run.assert_status("gitlab.self_hosted_models", "fail");
+    let message = run.message("gitlab.self_hosted_models");
+    assert!(
+        message.contains("custom_openai/codestral") && message.contains("serves smollm2-135m"),
+        "{message}"
+    );
+    assert!(
+        run.hint("gitlab.self_hosted_models")
+            .contains("--served-model-name smollm2-135m"),
+        "{}",
+        run.hint("gitlab.self_hosted_models")
+    );
+    run.assert_status("gitlab.feature_settings", "warn");
+    let features = run.message("gitlab.feature_settings");
+    assert!(
+        features.contains("code completions on model-1")
+            && features.contains("duo chat (vendored)"),
+        "{features}"
+    );
+    assert!(run
+        .hint("gitlab.feature_settings")
+        .contains("--features code_generations,duo_chat"));
+    run.assert_status("chain.connection_check", "fail");
+    assert!(
+        run.message("chain.connection_check")
+            .contains("the model codestral is not served"),
+        "{}",
+        run.message("chain.connection_check")
+    );
+
+    // Fixed: the identifier serve serves, every stable feature on it.
+    gitlab.configure(|c| c.self_hosted_models[0].identifier = "custom_openai/smollm2-135m".into());
+    gitlab.configure(|c| {
+        for row in &mut c.feature_settings {
+            if support::gitlab_fixture::STABLE_FEATURES.contains(&row.feature.as_str()) {
+                row.provider = "self_hosted".into();
+                row.model_id = Some(c.self_hosted_models[0].id);
+            }
+        }
+    });
+    let run = registered_doctor(&gitlab);
+    for id in [
+        "gitlab.self_hosted_models",
+        "gitlab.feature_settings",
+        "chain.connection_check",
+    ] {
+        run.assert_status(id, "ok");
+    }
+    assert!(run
+        .message("chain.connection_check")
+        .contains("model-1: Successfully connected"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_matches_schema(&run.stdout);
+}

@@ -610,3 +610,117 @@ async fn localhost_gateway_is_refused_unless_allowed() {
         .manual_steps
         .contains(&gitlab_config::ENABLE_FLAG_COMMAND.to_string()));
 }
+
+fn model_input(name: &str, family: &str) -> duo_selfhost::gitlab_api::ModelInput {
+    duo_selfhost::gitlab_api::ModelInput {
+        name: name.into(),
+        family: family.into(),
+        endpoint: "http://models.example.com:8080/v1".into(),
+        identifier: Some(format!("custom_openai/{name}")),
+        api_key: Some(Secret::new("sk-model-key")),
+    }
+}
+
+#[tokio::test]
+async fn self_hosted_model_operations_as_gitlab_answers_them() {
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("17.9.0-ee").token(TOKEN));
+    let api = client(&gitlab, Some(TOKEN));
+    // The schema question: 17.9's families, no GENERAL; AiFeatures in upper case.
+    let families = api
+        .enum_values("AiAcceptedSelfHostedModels")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        families,
+        vec![
+            "MISTRAL",
+            "MIXTRAL",
+            "CODEGEMMA",
+            "CODESTRAL",
+            "CODELLAMA",
+            "DEEPSEEKCODER"
+        ]
+    );
+    assert!(api.enum_values("NoSuchType").await.unwrap().is_none());
+    let newer = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
+    let newer_families = client(&newer, Some(TOKEN))
+        .enum_values("AiAcceptedSelfHostedModels")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(newer_families.contains(&"GENERAL".to_string()));
+
+    // A family outside the enum is GraphQL's own refusal; nothing is created.
+    let err = api
+        .save_model(None, &model_input("claude", "CLAUDE_3"))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("Expected \"CLAUDE_3\" to be one of"),
+        "{err:#}"
+    );
+    assert!(gitlab.self_hosted_models().is_empty());
+
+    // Create, then a taken name.
+    let created = api
+        .save_model(None, &model_input("gemma", "CODEGEMMA"))
+        .await
+        .unwrap();
+    assert_eq!(created.id, "gid://gitlab/Ai::SelfHostedModel/1");
+    assert!(created.has_api_token);
+    assert_eq!(
+        gitlab.self_hosted_models()[0].api_key.as_deref(),
+        Some("sk-model-key")
+    );
+    let err = api
+        .save_model(None, &model_input("gemma", "CODEGEMMA"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Name has already been taken"),
+        "{err:#}"
+    );
+
+    // An empty feature list and a feature the family does not serve: GitLab's payload errors.
+    let err = api.assign_features(&[], &created.id).await.unwrap_err();
+    assert!(
+        err.to_string().contains("Features can't be empty"),
+        "{err:#}"
+    );
+    let err = api
+        .assign_features(&["DUO_CHAT".to_string()], &created.id)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Codegemma is incompatible with the Duo Chat feature"),
+        "{err:#}"
+    );
+    let settings = api
+        .assign_features(&["CODE_COMPLETIONS".to_string()], &created.id)
+        .await
+        .unwrap();
+    assert_eq!(settings[0].provider, "self_hosted");
+    assert_eq!(
+        settings[0].self_hosted_model.as_ref().unwrap().name,
+        "gemma"
+    );
+
+    // A regular user's token: every one of these is GitLab's permission error.
+    let user = FakeGitlab::start(FakeGitlabConfig::new("17.9.0-ee").token(TOKEN).non_admin());
+    let api = client(&user, Some(TOKEN));
+    let err = api.registered_models().await.unwrap_err();
+    let (text, status) = rendered(&err);
+    assert!(
+        text.contains("don't have permission") && text.contains("administrator's token"),
+        "{text}"
+    );
+    assert_eq!(status, ExitStatus::Failure);
+    assert!(api
+        .save_model(None, &model_input("x", "MISTRAL"))
+        .await
+        .is_err());
+    assert!(api.feature_settings().await.is_err());
+    assert!(user.self_hosted_models().is_empty());
+}

@@ -791,7 +791,11 @@ fn prompts_ask_for_what_is_missing_on_a_terminal() {
         .unwrap();
     // Clear any default the prompt offers, then type ours.
     p.send_line("aigw.pty.example").unwrap();
+    p.exp_string("How is the model served?").unwrap();
+    choose(&mut p, 2);
     p.exp_string("Model endpoint").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("GitLab administrator token").unwrap();
     p.send_line("").unwrap();
     p.exp_string("AIGW_GITLAB_URL=https://gitlab.pty.example")
         .unwrap();
@@ -834,6 +838,218 @@ fn ctrl_c_at_a_prompt_changes_nothing() {
     assert!(!log_dir.exists());
     assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
     assert!(fx::inspect(&name).is_none());
+}
+
+/// Picks the `index`th item of a dialoguer list: arrow down that many times, then Enter.
+fn choose(p: &mut rexpect::session::PtySession, index: usize) {
+    for _ in 0..index {
+        p.send("\x1b[B").unwrap();
+    }
+    p.send("\r").unwrap();
+    p.flush().unwrap();
+}
+
+/// The wizard up to the serving question, in a dry run for GitLab 18.2.1.
+fn wizard_to_serving_question(
+    sandbox: &Sandbox,
+    dry_run: bool,
+    gitlab_url: &str,
+) -> rexpect::session::PtySession {
+    let name = unique_name("duo-install-wizard");
+    let log_dir = sandbox.path().join("logs");
+    let mut args = vec![
+        "install",
+        "--image",
+        "example.invalid/gw:self-hosted-v18.2.1-ee",
+        "--gitlab-version",
+        "18.2.1",
+        "--gateway-host",
+        "aigw.pty.example",
+        "--container-name",
+        &name,
+        "--log-dir",
+        log_dir.to_str().unwrap(),
+    ];
+    if dry_run {
+        args.push("--dry-run");
+    }
+    let mut p = pty_session(sandbox, &args);
+    p.exp_string("GitLab URL").unwrap();
+    p.send_line(gitlab_url).unwrap();
+    p.exp_string("How is the model served?").unwrap();
+    p
+}
+
+#[test]
+fn the_wizard_asks_how_the_model_is_served_embedded() {
+    let sandbox = Sandbox::new();
+    let mut p = wizard_to_serving_question(&sandbox, true, "https://gitlab.pty.example");
+    choose(&mut p, 0);
+    // Models that fit this host, sized; the demo model fits any host.
+    p.exp_string("Which model? (those that fit this host:")
+        .unwrap();
+    p.exp_string("smollm2-135m (completion, generation, chat")
+        .unwrap();
+    // The last item: the smallest model.
+    p.send("\x1b[A").unwrap();
+    p.flush().unwrap();
+    p.send("\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("GitLab administrator token").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("Plan (dry run): GitLab 18.2.1").unwrap();
+    p.exp_string("model runtime: duo-selfhost-serve.service running duo-selfhost serve --model smollm2-135m on port 8080").unwrap();
+    p.exp_string("model registration: smollm2-135m as a self-hosted model in GitLab (custom_openai/smollm2-135m at http://aigw.pty.example:8080/v1)").unwrap();
+    p.exp_string("feature mapping: code completions, code generations, duo chat")
+        .unwrap();
+    p.exp_string("needs a GitLab token").unwrap();
+    p.exp_eof().unwrap();
+    assert!(!sandbox.state_file().exists());
+}
+
+#[test]
+fn the_wizard_asks_how_the_model_is_served_vllm() {
+    let sandbox = Sandbox::new();
+    let mut p = wizard_to_serving_question(&sandbox, true, "https://gitlab.pty.example");
+    choose(&mut p, 1);
+    p.exp_string("Which model does vLLM serve?").unwrap();
+    choose(&mut p, 0);
+    p.exp_string("GitLab administrator token").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("vllm container").unwrap();
+    p.exp_string("mistralai/Codestral-22B-v0.1").unwrap();
+    p.exp_string("model runtime: the vLLM container above")
+        .unwrap();
+    p.exp_string("model registration: codestral-22b as a self-hosted model in GitLab (custom_openai/codestral-22b at http://aigw.pty.example:8000/v1)").unwrap();
+    p.exp_string("feature mapping: code completions, code generations")
+        .unwrap();
+    p.exp_eof().unwrap();
+    assert!(!sandbox.state_file().exists());
+}
+
+#[test]
+fn the_wizard_asks_how_the_model_is_served_existing_endpoint() {
+    let sandbox = Sandbox::new();
+    // A token is typed, so the dry run reads GitLab's setting: the fake GitLab answers.
+    let gitlab = support::gitlab_fixture::FakeGitlab::start(
+        support::gitlab_fixture::FakeGitlabConfig::new("18.2.1-ee")
+            .token("glpat-typed-in-the-wizard"),
+    );
+    let mut p = wizard_to_serving_question(&sandbox, true, &gitlab.url);
+    choose(&mut p, 2);
+    p.exp_string("Model endpoint").unwrap();
+    p.send_line("http://models.pty.example:8000/v1").unwrap();
+    p.exp_string("Which model does the endpoint serve?")
+        .unwrap();
+    // mistral-7b-instruct is the catalog's second model.
+    choose(&mut p, 1);
+    p.exp_string("GitLab administrator token").unwrap();
+    // Hidden input: what is typed is never echoed.
+    p.send_line("glpat-typed-in-the-wizard").unwrap();
+    let plan = p.exp_string("feature mapping:").unwrap();
+    assert!(
+        plan.contains("model runtime: an existing endpoint (http://models.pty.example:8000/v1)"),
+        "{plan}"
+    );
+    assert!(plan.contains("model registration: mistral-7b-instruct as a self-hosted model in GitLab (custom_openai/mistral-7b-instruct at http://models.pty.example:8000/v1)"), "{plan}");
+    let rest = p.exp_eof().unwrap();
+    assert!(rest.contains("code generations, duo chat"), "{rest}");
+    assert!(
+        !plan.contains("glpat-typed") && !rest.contains("glpat-typed"),
+        "the token was echoed"
+    );
+    assert!(!sandbox.state_file().exists());
+}
+
+/// Ctrl-C at the wizard's question reached by `answer`: the process ends by SIGINT and
+/// nothing changed.
+fn ctrl_c_at(question: &str, answer: impl FnOnce(&mut rexpect::session::PtySession)) {
+    let sandbox = Sandbox::new();
+    let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
+    let mut p = wizard_to_serving_question(&sandbox, false, "https://gitlab.pty.example");
+    answer(&mut p);
+    p.exp_string(question).unwrap();
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    let status = format!("{:?}", p.process().wait().unwrap());
+    assert!(
+        status.contains("SIGINT"),
+        "Ctrl-C at {question} ended as {status}"
+    );
+    assert!(!sandbox.state_file().exists());
+    assert!(!sandbox.path().join("logs").exists());
+    assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);
+}
+
+#[test]
+fn ctrl_c_at_each_new_question_changes_nothing() {
+    // The serving question is on screen once its last choice is.
+    ctrl_c_at("an OpenAI-compatible endpoint that already exists", |_| {});
+    ctrl_c_at("Which model?", |p| choose(p, 0));
+    ctrl_c_at("Which model does vLLM serve?", |p| choose(p, 1));
+    ctrl_c_at("Which model does the endpoint serve?", |p| {
+        choose(p, 2);
+        p.exp_string("Model endpoint").unwrap();
+        p.send_line("http://models.pty.example:8000/v1").unwrap();
+    });
+    ctrl_c_at("GitLab administrator token", |p| {
+        choose(p, 2);
+        p.exp_string("Model endpoint").unwrap();
+        p.send_line("").unwrap();
+    });
+    ctrl_c_at("Apply this plan?", |p| {
+        choose(p, 2);
+        p.exp_string("Model endpoint").unwrap();
+        p.send_line("").unwrap();
+        p.exp_string("GitLab administrator token").unwrap();
+        p.send_line("").unwrap();
+    });
+}
+
+#[test]
+fn the_templates_placeholder_url_is_never_offered() {
+    let sandbox = Sandbox::new();
+    let rb = std::fs::read_to_string(sandbox.gitlab_rb()).unwrap();
+    assert!(
+        rb.contains("external_url 'GENERATED_EXTERNAL_URL'"),
+        "the template changed"
+    );
+    // On a terminal the question has no default.
+    let mut p = pty_session(
+        &sandbox,
+        &["install", "--dry-run", "--gitlab-version", "18.2.1"],
+    );
+    p.exp_string("GitLab URL").unwrap();
+    p.send_line("https://gitlab.pty.example").unwrap();
+    let shown = p
+        .exp_string("Host name GitLab reaches the gateway by")
+        .unwrap();
+    assert!(
+        !shown.contains("GENERATED_EXTERNAL_URL"),
+        "offered: {shown}"
+    );
+    drop(p);
+    // Without a terminal it is not taken either: the error asks for the URL.
+    let out = run(sandbox.command().args([
+        "--yes",
+        "install",
+        "--dry-run",
+        "--gitlab-version",
+        "18.2.1",
+        "--gateway-host",
+        "aigw.example.com",
+    ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains("GitLab's URL is needed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("GENERATED_EXTERNAL_URL"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `install --model-runtime embedded` writes the serve config and the unit that runs

@@ -2,6 +2,9 @@
 //! pointing at a stand-in for the Hugging Face Hub on loopback that serves the real SmolLM2 GGUF.
 //! The stand-in redirects /resolve/ to a "CDN" path as the Hub does, honours Range requests, and
 //! can cut a transfer midway or serve wrong bytes on demand.
+//!
+//! `models register` runs against the fake GitLab (`support::gitlab_fixture`), whose connection
+//! check calls the real `duo-selfhost serve` on the SmolLM2 test model.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -11,6 +14,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use duo_selfhost::catalog;
 use sha2::{Digest, Sha256};
+
+mod support;
+use support::doctor_chain::Serve;
+use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
+use support::{run, Sandbox as Home};
 
 const MODEL: &str = "smollm2-135m";
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -873,4 +881,341 @@ fn fetch_test_model_script_uses_the_same_layout() {
         );
     }
     assert!(script.contains("ln -sf \"../../blobs/$SHA256\" \"$snapshot\""));
+}
+
+const TOKEN: &str = "glpat-register-admin";
+
+/// `models register NAME --endpoint URL` against `gitlab`, plus `extra`.
+fn register(
+    sandbox: &Home,
+    gitlab: &FakeGitlab,
+    name: &str,
+    endpoint: &str,
+    extra: &[&str],
+) -> support::Run {
+    run(sandbox
+        .command()
+        .args(["models", "register", name, "--endpoint", endpoint])
+        .args(["--gitlab-url", &gitlab.url, "--gitlab-token", TOKEN])
+        .args(extra))
+}
+
+fn provider(gitlab: &FakeGitlab, feature: &str) -> (String, Option<String>) {
+    gitlab.feature_setting(feature)
+}
+
+fn self_hosted_on(name: &str) -> (String, Option<String>) {
+    ("self_hosted".to_string(), Some(name.to_string()))
+}
+
+#[test]
+fn register_creates_the_model_checks_it_points_features_then_updates_on_a_rerun() {
+    let serve = Serve::start();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
+    let sandbox = Home::new();
+    let served = ["--served-model-name", Serve::SERVED_NAME];
+    let first = register(&sandbox, &gitlab, "smollm2", &serve.endpoint(), &served).expect_code(0);
+    assert!(
+        first
+            .stderr
+            .contains("created self-hosted model smollm2-135m"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first
+            .stderr
+            .contains("GitLab's connection check: Successfully connected"),
+        "{}",
+        first.stderr
+    );
+    // The schema was asked which families it takes, and the version's answer decided: GENERAL.
+    let asked = gitlab.graphql_calls("__type");
+    assert!(
+        asked
+            .iter()
+            .any(|v| v["name"] == "AiAcceptedSelfHostedModels"),
+        "{asked:?}"
+    );
+    let created = gitlab.graphql_calls("aiSelfHostedModelCreate");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["input"]["model"], "GENERAL");
+    assert_eq!(
+        created[0]["input"]["identifier"],
+        "custom_openai/smollm2-135m"
+    );
+    assert_eq!(created[0]["input"]["endpoint"], serve.endpoint());
+    let models = gitlab.self_hosted_models();
+    assert_eq!(models.len(), 1);
+    // The demo model is fit for completion, generation and chat: every stable feature.
+    for feature in [
+        "code_completions",
+        "code_generations",
+        "duo_chat",
+        "duo_chat_fix_code",
+    ] {
+        assert_eq!(
+            provider(&gitlab, feature),
+            self_hosted_on("smollm2-135m"),
+            "{feature}"
+        );
+    }
+    assert_eq!(provider(&gitlab, "duo_chat_troubleshoot_job").0, "vendored");
+
+    // A rerun with a new endpoint spelling and a key updates the same model: no duplicate.
+    let endpoint = format!("{}/", serve.endpoint());
+    let again = register(
+        &sandbox,
+        &gitlab,
+        "smollm2",
+        &endpoint,
+        &[&served[..], &["--api-key", "sk-rerun"]].concat(),
+    )
+    .expect_code(0);
+    assert!(
+        again
+            .stderr
+            .contains("updated self-hosted model smollm2-135m"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(gitlab.graphql_calls("aiSelfHostedModelCreate").len(), 1);
+    let updated = gitlab.graphql_calls("aiSelfHostedModelUpdate");
+    assert_eq!(updated.len(), 1);
+    assert_eq!(updated[0]["input"]["id"], models[0].gid());
+    let models = gitlab.self_hosted_models();
+    assert_eq!(models.len(), 1);
+    assert_eq!(models[0].endpoint, endpoint);
+    assert_eq!(models[0].api_key.as_deref(), Some("sk-rerun"));
+
+    // The same again changes nothing.
+    let same = register(&sandbox, &gitlab, "smollm2", &endpoint, &served).expect_code(0);
+    assert!(
+        same.stderr.contains("already registered as asked"),
+        "{}",
+        same.stderr
+    );
+    assert_eq!(gitlab.graphql_calls("aiSelfHostedModelUpdate").len(), 1);
+}
+
+#[test]
+fn a_failed_connection_check_keeps_the_model_and_leaves_the_features_alone() {
+    let serve = Serve::start();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN));
+    let sandbox = Home::new();
+    // An identifier the endpoint does not serve.
+    let wrong = register(
+        &sandbox,
+        &gitlab,
+        "smollm2",
+        &serve.endpoint(),
+        &["--served-model-name", "not-served"],
+    )
+    .expect_code(1);
+    assert!(
+        wrong
+            .stderr
+            .contains("connection check for smollm2-135m failed"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(
+        wrong.stderr.contains("the model not-served is not served"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(wrong.stderr.contains("hint:"), "{}", wrong.stderr);
+    assert_eq!(gitlab.self_hosted_models().len(), 1);
+    assert_eq!(provider(&gitlab, "code_completions").0, "vendored");
+    assert!(gitlab.graphql_calls("aiFeatureSettingUpdate").is_empty());
+
+    // Nothing listening: GitLab's message says so.
+    let closed = format!("http://127.0.0.1:{}/v1", support::free_port());
+    let down = register(
+        &sandbox,
+        &gitlab,
+        "smollm2",
+        &closed,
+        &["--served-model-name", Serve::SERVED_NAME],
+    )
+    .expect_code(1);
+    assert!(down.stderr.contains("could not reach"), "{}", down.stderr);
+    assert_eq!(provider(&gitlab, "code_completions").0, "vendored");
+
+    // Fixed: the check passes and the features follow.
+    register(
+        &sandbox,
+        &gitlab,
+        "smollm2",
+        &serve.endpoint(),
+        &["--served-model-name", Serve::SERVED_NAME],
+    )
+    .expect_code(0);
+    assert_eq!(
+        provider(&gitlab, "code_completions"),
+        self_hosted_on("smollm2-135m")
+    );
+}
+
+#[test]
+fn a_completion_model_and_a_chat_model_each_get_their_own_features() {
+    let serve = Serve::start();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.2.1-ee").token(TOKEN));
+    let sandbox = Home::new();
+    let served = ["--served-model-name", Serve::SERVED_NAME];
+    let completion =
+        register(&sandbox, &gitlab, "codestral", &serve.endpoint(), &served).expect_code(0);
+    assert!(
+        completion
+            .stderr
+            .contains("code completions, code generations"),
+        "{}",
+        completion.stderr
+    );
+    let chat = register(&sandbox, &gitlab, "mistral-7b", &serve.endpoint(), &served).expect_code(0);
+    // Code generation stays where it is; the chat model takes chat and its slash commands.
+    assert!(
+        chat.stderr
+            .contains("code generations stays on codestral-22b"),
+        "{}",
+        chat.stderr
+    );
+    assert_eq!(
+        provider(&gitlab, "code_completions"),
+        self_hosted_on("codestral-22b")
+    );
+    assert_eq!(
+        provider(&gitlab, "code_generations"),
+        self_hosted_on("codestral-22b")
+    );
+    for feature in [
+        "duo_chat",
+        "duo_chat_explain_code",
+        "duo_chat_write_tests",
+        "duo_chat_refactor_code",
+        "duo_chat_fix_code",
+    ] {
+        assert_eq!(
+            provider(&gitlab, feature),
+            self_hosted_on("mistral-7b-instruct"),
+            "{feature}"
+        );
+    }
+    let families: Vec<String> = gitlab
+        .self_hosted_models()
+        .iter()
+        .map(|m| m.model.clone())
+        .collect();
+    assert_eq!(families, vec!["CODESTRAL", "MISTRAL"]);
+    // Named in --features, a feature moves.
+    register(
+        &sandbox,
+        &gitlab,
+        "mistral-7b",
+        &serve.endpoint(),
+        &[&served[..], &["--features", "code_generations"]].concat(),
+    )
+    .expect_code(0);
+    assert_eq!(
+        provider(&gitlab, "code_generations"),
+        self_hosted_on("mistral-7b-instruct")
+    );
+    assert_eq!(
+        provider(&gitlab, "code_completions"),
+        self_hosted_on("codestral-22b")
+    );
+}
+
+#[test]
+fn families_and_features_gitlab_would_refuse_are_refused_first() {
+    let sandbox = Home::new();
+    let endpoint = "http://127.0.0.1:9/v1";
+    // 17.9's enum has no GENERAL: the demo model is refused with the list 17.9 knows.
+    let old = FakeGitlab::start(FakeGitlabConfig::new("17.9.0-ee").token(TOKEN));
+    let out = register(&sandbox, &old, "smollm2", endpoint, &[]).expect_code(1);
+    assert!(out.stderr.contains("18.3"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("MISTRAL, MIXTRAL, CODEGEMMA, CODESTRAL, CODELLAMA, DEEPSEEKCODER"),
+        "{}",
+        out.stderr
+    );
+    let out = register(
+        &sandbox,
+        &old,
+        "smollm2",
+        endpoint,
+        &["--family", "claude_3", "--features", "duo_chat"],
+    )
+    .expect_code(1);
+    assert!(
+        out.stderr
+            .contains("does not know the model family CLAUDE_3"),
+        "{}",
+        out.stderr
+    );
+    // A chat feature on a code-only family, a beta feature without --accept-beta, no feature.
+    let out = register(
+        &sandbox,
+        &old,
+        "codegemma-2b",
+        endpoint,
+        &["--features", "duo_chat"],
+    )
+    .expect_code(1);
+    assert!(
+        out.stderr
+            .contains("CODEGEMMA family is incompatible with the duo chat feature"),
+        "{}",
+        out.stderr
+    );
+    let out = register(
+        &sandbox,
+        &old,
+        "codestral",
+        endpoint,
+        &["--features", "generate_commit_message"],
+    )
+    .expect_code(1);
+    assert!(
+        out.stderr.contains("--accept-beta") && out.stderr.contains("Testing Agreement"),
+        "{}",
+        out.stderr
+    );
+    let out = register(&sandbox, &old, "codestral", endpoint, &["--features"]).expect_code(1);
+    assert!(out.stderr.contains("names no feature"), "{}", out.stderr);
+    // Nothing was created by any of these.
+    assert!(old.self_hosted_models().is_empty());
+    assert!(old.graphql_calls("aiSelfHostedModelCreate").is_empty());
+}
+
+#[test]
+fn a_non_admin_token_is_refused_with_the_fix() {
+    let sandbox = Home::new();
+    let gitlab = FakeGitlab::start(FakeGitlabConfig::new("18.3.0-ee").token(TOKEN).non_admin());
+    let out = register(&sandbox, &gitlab, "codestral", "http://127.0.0.1:9/v1", &[]).expect_code(1);
+    assert!(
+        out.stderr.contains("don't have permission"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("administrator's token"),
+        "{}",
+        out.stderr
+    );
+    assert!(gitlab.self_hosted_models().is_empty());
+    // Without any token, the error says what to pass before calling GitLab.
+    let out = run(sandbox
+        .command()
+        .args([
+            "models",
+            "register",
+            "codestral",
+            "--endpoint",
+            "http://127.0.0.1:9/v1",
+        ])
+        .args(["--gitlab-url", &gitlab.url]))
+    .expect_code(1);
+    assert!(out.stderr.contains("--gitlab-token"), "{}", out.stderr);
 }

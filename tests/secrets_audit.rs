@@ -1,4 +1,5 @@
-//! The secrets audit (issue 9, item 4): every command runs with a GitLab token, a model API key,
+//! The secrets audit (issue 9, item 4): every command runs with a GitLab token, a model API key
+//! (which `models register` sends to GitLab in its GraphQL body),
 //! a serve API key and a Hugging Face token set, as flags where the command has them and always
 //! as environment variables, at `-vvv` (plain, `--json`, and with `RUST_LOG=trace` turning on
 //! every library's logging), against local fixtures. The audit fails if any secret, or any
@@ -65,6 +66,8 @@ const CASES: &[(Kind, GitlabMode, &[&str])] = &[
     (OneShot, Accepts, &["install", "--dry-run", "--gitlab-url", "{gitlab_url}", "--gitlab-token", "{gitlab_token}", "--gitlab-rb", "{gitlab_rb}", "--gateway-host", "aigw.example.com", "--model-endpoint", "{model_url}", "--env", "AIGW_SELF_SIGNED_JWT__SIGNING_KEY={model_key}", "--state-file", "{state}"]),
     (OneShot, Rejects, &["install", "--dry-run", "--gitlab-url", "{gitlab_url}", "--gitlab-token", "{gitlab_token}", "--gitlab-rb", "{gitlab_rb}", "--gateway-host", "aigw.example.com", "--model-endpoint", "{model_url}", "--state-file", "{state}"]),
     (OneShot, Accepts, &["install", "--dry-run", "--target", "helm", "--gitlab-url", "{gitlab_url}", "--gitlab-token", "{gitlab_token}", "--gitlab-rb", "{gitlab_rb}", "--gateway-host", "aigw.example.com", "--model-endpoint", "{model_url}", "--env", "AIGW_SELF_SIGNED_JWT__SIGNING_KEY={model_key}", "--state-file", "{state}", "--values-out", "{home}/values.yaml"]),
+    (OneShot, Accepts, &["models", "register", "codestral", "--endpoint", "{model_url}", "--api-key", "{model_key}", "--gitlab-url", "{gitlab_url}", "--gitlab-token", "{gitlab_token}"]),
+    (OneShot, Rejects, &["models", "register", "codestral", "--endpoint", "{model_url}", "--api-key", "{model_key}", "--gitlab-url", "{gitlab_url}", "--gitlab-token", "{gitlab_token}"]),
     (OneShot, Accepts, &["upgrade", "--dry-run", "--gitlab-url", "{gitlab_url}", "--gitlab-token", "{gitlab_token}", "--gitlab-rb", "{gitlab_rb}", "--state-file", "{state}"]),
     (OneShot, Rejects, &["upgrade", "--check", "--gitlab-url", "{gitlab_url}", "--gitlab-rb", "{gitlab_rb}", "--state-file", "{state}"]),
     (Server, Accepts, &["serve", "--model", "{model}", "--port", "{port}", "--api-key", "{api_key}", "--threads", "1", "--ctx-size", "2048"]),
@@ -462,10 +465,19 @@ fn no_command_prints_or_writes_a_secret() {
                             .into_iter()
                             .flatten()
                             .any(|h| h.contains(secret))
+                            || r.body.contains(secret)
                     })
                 })
                 .map(|(name, _)| name)
                 .collect();
+            // register sends the model's key to GitLab (to store as a secret and for the
+            // connection check): the audit must have seen it go, or it proves nothing.
+            if case.starts_with(&["models", "register"]) && *gitlab_mode == Accepts {
+                assert!(
+                    sent.contains(&"model API key"),
+                    "`{shown}` ({mode_name}) never sent the model API key to GitLab"
+                );
+            }
             summary.push(format!(
                 "{:<70} {:<15} exit {:>4}  out {:>6} B  err {:>7} B  sent: {}{}",
                 truncate(&shown, 70),

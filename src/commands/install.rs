@@ -1,7 +1,8 @@
 //! `duo-selfhost install`: the steps an administrator would take. Gather the settings (flags,
 //! gitlab.rb, the GitLab API, prompts), choose the gateway image, plan the containers, show the
-//! plan, apply it the safe way (replace with rollback), point GitLab at the gateway, and record
-//! what was done in the state file.
+//! plan, apply it the safe way (replace with rollback), point GitLab at the gateway, record
+//! what was done in the state file, register the model in GitLab and verify the chain
+//! (`finish`). The questions only a person can answer are in `wizard`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,10 +18,14 @@ use crate::gitlab_config::{self, PointRequest, PointStep};
 use crate::image_tag::{self, RegistryChoice};
 use crate::model_cache;
 use crate::output::{Mark, Printer};
+use crate::secret::Secret;
 use crate::serve_config::{self, ModelEntry, ServeFile};
 use crate::signing_keys;
 use crate::state;
 use crate::vllm::{self, VllmModel, VllmOptions};
+
+mod finish;
+mod wizard;
 
 /// The gateway's container port (HTTP API).
 const GATEWAY_PORT: u16 = 5052;
@@ -47,9 +52,27 @@ pub fn run(args: InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let runtime = super::runtime()?;
     let client = gitlab_client(&args.gitlab, args.gitlab.gitlab_url.as_deref())?;
     let settings = gather_settings(&args, client.as_ref(), &runtime, printer)?;
-    // The client for pointing GitLab at the gateway: at the URL finally chosen.
-    let client = gitlab_client(&args.gitlab, Some(&settings.gitlab_url))?;
-    runtime.block_on(install_docker(&args, settings, client.as_ref(), printer))
+    // The client for pointing GitLab at the gateway: at the URL finally chosen, with the token
+    // given or asked for.
+    let mut connection = args.gitlab.clone();
+    connection.gitlab_token = settings.gitlab_token.clone();
+    let client = gitlab_client(&connection, Some(&settings.gitlab_url))?;
+    let installed = runtime.block_on(install_docker(&args, settings, client.as_ref(), printer))?;
+    drop(runtime);
+    let Some((chain, missing)) = installed else {
+        return Ok(ExitStatus::Success);
+    };
+    if printer.json {
+        return Ok(ExitStatus::Success);
+    }
+    let everything_given = chain.is_some() && missing.0.is_empty();
+    let verified = finish::verify_chain(chain, &missing, printer)?;
+    // Something not given is a list of next steps; everything given and no answer is a failure.
+    Ok(if everything_given && !verified {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
 }
 
 /// A GitLab API client when a URL is known (the token, if any, makes admin calls possible).
@@ -182,6 +205,10 @@ pub struct Settings {
     /// What vLLM loads, resolved from `model` (with --model-runtime vllm).
     pub vllm_model: Option<VllmModel>,
     pub served_model_name: Option<String>,
+    pub model_runtime: ModelRuntime,
+    /// Given or asked for (hidden); never stored.
+    pub gitlab_token: Option<Secret>,
+    pub model_api_key: Option<Secret>,
 }
 
 impl Settings {
@@ -230,7 +257,9 @@ pub fn gather_settings(
     let gitlab_url = match &args.gitlab.gitlab_url {
         Some(url) => url.clone(),
         None => {
-            let from_rb = external_url_of(&args.gitlab.gitlab_rb);
+            // Only a real URL is offered: the template's GENERATED_EXTERNAL_URL is not one.
+            let from_rb = external_url_of(&args.gitlab.gitlab_rb)
+                .filter(|url| validate_gitlab_url(url).is_ok());
             match (ask(printer, "GitLab URL", from_rb.as_deref())?, from_rb) {
                 (Some(answer), _) => answer,
                 (None, Some(url)) => url,
@@ -299,7 +328,8 @@ pub fn gather_settings(
         extra_env.insert(key.to_string(), value.to_string());
     }
 
-    let model_endpoint = match (args.model_runtime, &args.model_endpoint) {
+    let model_runtime = wizard::model_runtime(args.model_runtime, printer)?;
+    let model_endpoint = match (model_runtime, &args.model_endpoint) {
         (ModelRuntime::None, Some(endpoint)) => Some(endpoint.clone()),
         (ModelRuntime::None, None) => ask(
             printer,
@@ -309,26 +339,18 @@ pub fn gather_settings(
         .filter(|s| !s.is_empty()),
         _ => None,
     };
-    let model = match args.model_runtime {
+    let model = match model_runtime {
+        ModelRuntime::None if model_endpoint.is_some() => {
+            wizard::endpoint_model(args.model.as_deref(), printer)?
+        }
         ModelRuntime::None => args.model.clone(),
-        ModelRuntime::Embedded => Some(
-            args.model
-                .clone()
-                .unwrap_or_else(|| crate::catalog::DEMO_MODEL.to_string()),
-        ),
-        ModelRuntime::Vllm => match &args.model {
-            Some(model) => Some(model.clone()),
-            None => Some(
-                ask(
-                    printer,
-                    "Model to serve with vLLM (a catalog name or a Hugging Face repository)",
-                    None,
-                )?
+        ModelRuntime::Embedded => Some(wizard::embedded_model(args.model.as_deref(), printer)?),
+        ModelRuntime::Vllm => Some(
+            wizard::vllm_model(args.model.as_deref(), printer)?
                 .ok_or_else(|| missing("the model for vLLM", "--model codestral"))?,
-            ),
-        },
+        ),
     };
-    let vllm_model = match args.model_runtime {
+    let vllm_model = match model_runtime {
         ModelRuntime::Vllm => Some(vllm::resolve_model(model.as_deref().unwrap_or_default())?),
         _ => {
             for (given, flag) in [
@@ -346,6 +368,8 @@ pub fn gather_settings(
             None
         }
     };
+    let gitlab_token =
+        wizard::gitlab_token(args.gitlab.gitlab_token.clone(), &gitlab_version, printer)?;
     Ok(Settings {
         gitlab_url,
         gitlab_version,
@@ -356,6 +380,9 @@ pub fn gather_settings(
         model,
         vllm_model,
         served_model_name: args.served_model_name.clone(),
+        model_runtime,
+        gitlab_token,
+        model_api_key: args.model_api_key.clone(),
     })
 }
 
@@ -635,6 +662,7 @@ struct Outcome {
     state_file: PathBuf,
     state_changed: bool,
     gitlab: gitlab_config::PointOutcome,
+    model_registration: Option<super::models::register::Registered>,
 }
 
 /// GitLab 18 needs the gateway's signing keys (`signing_keys`). A key the gateway container
@@ -674,7 +702,7 @@ async fn install_docker(
     mut settings: Settings,
     client: Option<&GitlabClient>,
     printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+) -> anyhow::Result<Option<(Option<finish::ChainToVerify>, finish::Missing)>> {
     let image = match &args.image.image {
         Some(image) => image.clone(),
         None => {
@@ -710,7 +738,7 @@ async fn install_docker(
         name: args.container_name.clone(),
         spec: gateway_spec(&settings, &image, args.gateway_port, &args.log_dir),
     }];
-    let model_endpoint = match args.model_runtime {
+    let model_endpoint = match settings.model_runtime {
         ModelRuntime::None => settings.model_endpoint.clone(),
         ModelRuntime::Vllm => {
             let model = settings
@@ -743,18 +771,56 @@ async fn install_docker(
         reconfigure: gitlab_ctl_here(),
         dry_run,
     };
-    if args.dry_run {
-        print_plan(args, &settings, &planned, &gateway_url, printer)?;
+    let to_register = model_endpoint
+        .clone()
+        .map(|endpoint| finish::ModelToRegister {
+            catalog_name: match &settings.vllm_model {
+                Some(vllm) => vllm.catalog(),
+                None => settings.model.as_deref().and_then(crate::catalog::find),
+            }
+            .map(|m| m.name.to_string()),
+            endpoint,
+            served_name: settings
+                .model
+                .as_deref()
+                .map(|m| served_name(&settings, m))
+                .or_else(|| settings.served_model_name.clone())
+                .unwrap_or_else(|| "MODEL".to_string()),
+            api_key: settings.model_api_key.clone(),
+        });
+    // The whole plan comes before any change: on a dry run it is all there is, on a terminal
+    // it is confirmed first.
+    if args.dry_run || printer.interactive {
+        print_plan(&settings, &planned, &gateway_url, args.dry_run, printer)?;
+        if !printer.json {
+            match &to_register {
+                Some(model) => {
+                    for line in model.plan_lines(settings.gitlab_token.is_some()) {
+                        printer.result(line);
+                    }
+                }
+                None => printer.result("model registration: none (no model endpoint yet)"),
+            }
+            if args.dry_run {
+                printer.result("nothing changed (--dry-run)");
+            }
+        }
         printer.info("GitLab:");
         let outcome = gitlab_config::point_gitlab_at_gateway(&point(true), printer).await?;
         print_manual_steps(&outcome.manual_steps, printer);
-        return Ok(ExitStatus::Success);
+        if args.dry_run {
+            return Ok(None);
+        }
+        if !printer.confirm("Apply this plan?")? {
+            printer.result("nothing changed");
+            return Ok(None);
+        }
     }
     // Refuse a gateway URL GitLab could not use before touching any container.
     gitlab_config::validate_gateway_url(&gateway_url, args.allow_localhost)?;
 
     let engine = docker::connect().await?;
-    if args.model_runtime == ModelRuntime::Vllm
+    if settings.model_runtime == ModelRuntime::Vllm
         && !vllm::without_gpu_for_tests()
         && !docker::has_nvidia_runtime(&engine).await?
     {
@@ -766,7 +832,7 @@ async fn install_docker(
     }
 
     create_log_dir(&args.log_dir)?;
-    if args.model_runtime == ModelRuntime::Vllm {
+    if settings.model_runtime == ModelRuntime::Vllm {
         // Made here, as this user, rather than by the engine as root at the first mount, so
         // that `models pull` can write to it later.
         let cache = model_cache::hf_home();
@@ -794,7 +860,7 @@ async fn install_docker(
     }
 
     let state_path = state::resolve_path(args.state_file.as_deref());
-    if args.model_runtime == ModelRuntime::Embedded {
+    if settings.model_runtime == ModelRuntime::Embedded {
         install_embedded_unit(&settings, &state_path, printer)?;
     }
 
@@ -828,7 +894,7 @@ async fn install_docker(
             ..Default::default()
         }),
         model: model_endpoint.map(|endpoint| state::ModelState {
-            runtime: match args.model_runtime {
+            runtime: match settings.model_runtime {
                 ModelRuntime::None => "none",
                 ModelRuntime::Embedded => "embedded",
                 ModelRuntime::Vllm => "vllm",
@@ -844,7 +910,7 @@ async fn install_docker(
                 None => settings.model.as_deref().and_then(crate::catalog::find),
             }
             .map(|m| m.name.to_string()),
-            container_name: (args.model_runtime == ModelRuntime::Vllm)
+            container_name: (settings.model_runtime == ModelRuntime::Vllm)
                 .then(|| format!("{}-vllm", args.container_name)),
         }),
         ..Default::default()
@@ -862,6 +928,21 @@ async fn install_docker(
         )
     });
 
+    let mut missing = finish::Missing::default();
+    if !pointed.manual_steps.is_empty() {
+        missing
+            .0
+            .push("the steps above, under \"still to do by hand\"".to_string());
+    }
+    let registered = finish::register_step(
+        client,
+        &settings.gitlab_url,
+        to_register.as_ref(),
+        &mut missing,
+        printer,
+    )
+    .await;
+
     let all_unchanged = applied.values().all(|a| *a == docker::Applied::Unchanged)
         && !state_changed
         && gitlab_unchanged;
@@ -874,6 +955,7 @@ async fn install_docker(
         state_file: state_path.clone(),
         state_changed,
         gitlab: pointed.clone(),
+        model_registration: registered.clone(),
     };
     if printer.json {
         printer.json_document(&serde_json::to_value(&outcome)?);
@@ -893,7 +975,16 @@ async fn install_docker(
     if !printer.json {
         print_manual_steps(&pointed.manual_steps, printer);
     }
-    Ok(ExitStatus::Success)
+    let chain = match (&settings.gitlab_token, registered) {
+        (Some(token), Some(_)) => Some(finish::ChainToVerify {
+            gitlab_url: settings.gitlab_url.clone(),
+            gitlab_token: token.clone(),
+            gateway_url: gateway_url.clone(),
+            ca_cert: args.gitlab.ca_cert.clone(),
+        }),
+        _ => None,
+    };
+    Ok(Some((chain, missing)))
 }
 
 fn print_manual_steps(steps: &[String], printer: &Printer) {
@@ -1030,10 +1121,10 @@ fn write_if_changed(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 fn print_plan(
-    args: &InstallArgs,
     settings: &Settings,
     planned: &[PlannedContainer],
     gateway_url: &str,
+    dry_run: bool,
     printer: &Printer,
 ) -> anyhow::Result<()> {
     if printer.json {
@@ -1054,6 +1145,9 @@ fn print_plan(
                 })
             })
             .collect();
+        if !dry_run {
+            return Ok(());
+        }
         printer.json_document(&serde_json::json!({
             "dry_run": true,
             "gitlab_url": settings.gitlab_url,
@@ -1064,8 +1158,10 @@ fn print_plan(
         return Ok(());
     }
     printer.result(format!(
-        "Plan (dry run): GitLab {} at {}, gateway at {gateway_url}",
-        settings.gitlab_version, settings.gitlab_url
+        "Plan{}: GitLab {} at {}, gateway at {gateway_url}",
+        if dry_run { " (dry run)" } else { "" },
+        settings.gitlab_version,
+        settings.gitlab_url
     ));
     for c in planned {
         printer.result(format!("{} container {}:", c.role, c.name));
@@ -1099,12 +1195,17 @@ fn print_plan(
             printer.result(format!("  command: docker run {}", line.join(" ")));
         }
     }
-    if args.model_runtime == ModelRuntime::Embedded {
-        printer.result(format!(
-            "model: {UNIT_NAME} running duo-selfhost serve on port {EMBEDDED_PORT}"
-        ));
-    }
-    printer.result("nothing changed (--dry-run)");
+    printer.result(match settings.model_runtime {
+        ModelRuntime::Embedded => format!(
+            "model runtime: {UNIT_NAME} running duo-selfhost serve --model {} on port {EMBEDDED_PORT}",
+            settings.model.as_deref().unwrap_or(crate::catalog::DEMO_MODEL)
+        ),
+        ModelRuntime::Vllm => "model runtime: the vLLM container above".to_string(),
+        ModelRuntime::None => format!(
+            "model runtime: an existing endpoint ({})",
+            settings.model_endpoint.as_deref().unwrap_or("none yet")
+        ),
+    });
     Ok(())
 }
 
@@ -1123,6 +1224,9 @@ mod tests {
             model: None,
             vllm_model: None,
             served_model_name: None,
+            model_runtime: ModelRuntime::None,
+            gitlab_token: None,
+            model_api_key: None,
         }
     }
 

@@ -1,6 +1,6 @@
-//! `duo-selfhost models list|pull|path`: the catalog as a table, downloads into the Hugging Face
-//! cache, and where a model's GGUF is. The catalog data lives in `catalog`, the cache and the
-//! download in `model_cache`; this module only shows them.
+//! `duo-selfhost models list|pull|path|register`: the catalog as a table, downloads into the
+//! Hugging Face cache, where a model's GGUF is, and (`register`) the model made known to
+//! GitLab. The catalog data lives in `catalog`, the cache and the download in `model_cache`.
 
 use std::cell::RefCell;
 
@@ -13,11 +13,14 @@ use crate::error::ExitStatus;
 use crate::model_cache::{self, PullOutcome, PullPhase, PullProgress};
 use crate::output::{self, Mark, Printer};
 
+pub mod register;
+
 pub fn run(command: ModelsCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match command {
         ModelsCommand::List(_) => list(printer),
         ModelsCommand::Pull(args) => pull(args, printer),
         ModelsCommand::Path(args) => path(args, printer),
+        ModelsCommand::Register(args) => register::run(*args, printer),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Every check doctor knows, in the order it prints them: the chain from GitLab's side to the
 //! model. A check comes after those it waits for.
 
-use super::{chain, container, gateway, gitlab, model, Check};
+use super::{chain, container, gateway, gitlab, model, registered, Check};
 
 pub static CHECKS: &[Check] = &[
     Check {
@@ -59,6 +59,20 @@ pub static CHECKS: &[Check] = &[
         needs: &["gitlab.version"],
         after: &[],
         run: gitlab::feature_flag,
+    },
+    Check {
+        id: "gitlab.self_hosted_models",
+        title: "Self-hosted models registered, each identifier served by its endpoint",
+        needs: &[],
+        after: &[],
+        run: registered::self_hosted_models,
+    },
+    Check {
+        id: "gitlab.feature_settings",
+        title: "GitLab Duo features pointed at self-hosted models",
+        needs: &[],
+        after: &[],
+        run: registered::feature_settings,
     },
     Check {
         id: "gitlab.proxy",
@@ -220,6 +234,13 @@ pub static CHECKS: &[Check] = &[
         needs: &["gateway.container.running"],
         after: &[],
         run: chain::gateway_to_model,
+    },
+    Check {
+        id: "chain.connection_check",
+        title: "GitLab's own connection check for each self-hosted model",
+        needs: &[],
+        after: &["gitlab.self_hosted_models"],
+        run: registered::connection_check,
     },
     Check {
         id: "chain.code_completion",

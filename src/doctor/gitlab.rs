@@ -156,10 +156,10 @@ pub fn rb_rendered(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
 }
 
 const NO_GITLAB: &str = "no GitLab URL: pass --gitlab-url URL (or run on the GitLab host, where gitlab.rb's external_url tells it)";
-const NO_TOKEN_HINT: &str =
+pub(super) const NO_TOKEN_HINT: &str =
     "pass an administrator's personal access token (api scope) with --gitlab-token or GITLAB_TOKEN";
 
-fn client(ctx: &Context, budget: Budget) -> Result<GitlabClient, Outcome> {
+pub(super) fn client(ctx: &Context, budget: Budget) -> Result<GitlabClient, Outcome> {
     let Some(url) = ctx.inputs.gitlab_url.clone() else {
         return Err(Outcome::skip(NO_GITLAB));
     };
@@ -178,7 +178,7 @@ fn client(ctx: &Context, budget: Budget) -> Result<GitlabClient, Outcome> {
 
 /// An API call that failed: a refusal of this token's rights (401/403) leaves the check without
 /// its input (skip); anything else is GitLab's failure.
-fn api_failure(err: &anyhow::Error, what: &str, fallback_hint: &str) -> Outcome {
+pub(super) fn api_failure(err: &anyhow::Error, what: &str, fallback_hint: &str) -> Outcome {
     let text = err.to_string();
     if text.contains("401 Unauthorized")
         || text.contains("403 Forbidden")

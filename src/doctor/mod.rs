@@ -12,6 +12,7 @@ pub mod gitlab;
 pub mod http;
 pub mod inputs;
 pub mod model;
+pub mod registered;
 pub mod tls;
 
 use std::collections::{HashMap, HashSet};

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::gateway_fixture::GatewayStandin;
-use super::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
+use super::gitlab_fixture::{FakeGitlab, FakeGitlabConfig, STABLE_FEATURES};
 
 /// A stand-in gateway image under a `self-hosted-vX.Y.Z-ee` tag: the shared fixture from
 /// `docker_fixtures`; the container checks read its state and env and exec into it.
@@ -220,7 +220,8 @@ impl GreenChain {
                 .token(token)
                 .feature("ai_custom_model", "on")
                 .ai_gateway_url(&gateway_url)
-                .self_hosted_model(&stored, &format!("custom_openai/{}", Serve::SERVED_NAME)),
+                .self_hosted_model(&stored, &format!("custom_openai/{}", Serve::SERVED_NAME))
+                .assign(STABLE_FEATURES, "model-1"),
         );
         let container = format!("duo-doctor-green-{}-{}", std::process::id(), gateway.port);
         let mut env = vec![

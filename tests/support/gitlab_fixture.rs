@@ -28,6 +28,16 @@
 //! `/v2/code/completions` with the stored model's settings and its answer is relayed as it is,
 //! as Workhorse does. Every request is recorded.
 //!
+//! Self-hosted models and features (reference section 3.2a), admin only (others get GitLab's
+//! "does not exist or you don't have permission"): the schema question `__type(name:)` for
+//! `AiAcceptedSelfHostedModels` (its values differ by version: 17.x, 18.0-18.2, and from 18.3
+//! with `GENERAL`) and `AiFeatures`; `aiSelfHostedModelCreate`/`Update` (a family outside the
+//! version's enum is GraphQL's invalid-value error, a taken name a payload error);
+//! `aiSelfHostedModelConnectionCheck`, which calls the model endpoint's `/models` itself, with the
+//! API key, and fails unless the identifier's model is listed; `aiFeatureSettings` and
+//! `aiFeatureSettingUpdate` (an empty list and a family the feature does not accept are payload
+//! errors). [`FakeGitlab::graphql_calls`] returns what each operation was sent.
+//!
 //! The server runs on its own thread and runtime, so sync tests (running the binary) and
 //! async tests can both use it. Dropping the `FakeGitlab` stops it.
 
@@ -83,6 +93,47 @@ pub struct FakeGitlabConfig {
     pub self_hosted_models: Vec<SelfHostedModel>,
     /// The token's user has no default GitLab Duo namespace: code suggestions answer 422.
     pub missing_default_duo_group: bool,
+    /// Every feature's provider and model; GitLab's default is `vendored`.
+    pub feature_settings: Vec<FeatureRow>,
+    next_model_id: u64,
+}
+
+/// One row of GitLab's feature settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeatureRow {
+    /// Lower case, as GitLab keys it: `code_completions`.
+    pub feature: String,
+    /// `vendored`, `self_hosted`, `disabled` or `unassigned`.
+    pub provider: String,
+    /// The self-hosted model's id.
+    pub model_id: Option<u64>,
+}
+
+/// GitLab's stable features, then its beta ones.
+pub const STABLE_FEATURES: &[&str] = &[
+    "code_completions",
+    "code_generations",
+    "duo_chat",
+    "duo_chat_explain_code",
+    "duo_chat_write_tests",
+    "duo_chat_refactor_code",
+    "duo_chat_fix_code",
+];
+pub const BETA_FEATURES: &[&str] = &[
+    "duo_chat_troubleshoot_job",
+    "generate_commit_message",
+    "summarize_new_merge_request",
+    "duo_chat_explain_vulnerability",
+];
+
+/// The families a feature accepts: chat needs a chat-tuned family.
+fn compatible_llms(feature: &str, families: &[&'static str]) -> Vec<&'static str> {
+    let code_only = ["CODEGEMMA", "CODELLAMA", "DEEPSEEKCODER", "CODESTRAL"];
+    families
+        .iter()
+        .copied()
+        .filter(|f| !feature.starts_with("duo_chat") || !code_only.contains(f))
+        .collect()
 }
 
 /// A self-hosted model registered in the fake GitLab.
@@ -95,6 +146,20 @@ pub struct SelfHostedModel {
     pub identifier: String,
     /// The model's API key, which GitLab sends the gateway; never shown by GraphQL.
     pub api_key: Option<String>,
+    pub id: u64,
+}
+
+impl SelfHostedModel {
+    pub fn gid(&self) -> String {
+        format!("gid://gitlab/Ai::SelfHostedModel/{}", self.id)
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "id": self.gid(), "name": self.name, "model": self.model, "endpoint": self.endpoint,
+            "identifier": self.identifier, "hasApiToken": self.api_key.is_some(),
+        })
+    }
 }
 
 impl FakeGitlabConfig {
@@ -119,17 +184,68 @@ impl FakeGitlabConfig {
             projects_status: 200,
             self_hosted_models: Vec::new(),
             missing_default_duo_group: false,
+            feature_settings: STABLE_FEATURES
+                .iter()
+                .chain(BETA_FEATURES)
+                .map(|f| FeatureRow {
+                    feature: f.to_string(),
+                    provider: "vendored".to_string(),
+                    model_id: None,
+                })
+                .collect(),
+            next_model_id: 1,
         }
+    }
+
+    /// `AiAcceptedSelfHostedModels` as this version's schema has it.
+    pub fn accepted_families(&self) -> Vec<&'static str> {
+        if !self.version_at_least(17, 1) {
+            return Vec::new();
+        }
+        let mut families = vec![
+            "MISTRAL",
+            "MIXTRAL",
+            "CODEGEMMA",
+            "CODESTRAL",
+            "CODELLAMA",
+            "DEEPSEEKCODER",
+        ];
+        if self.version_at_least(18, 0) {
+            families.extend(["LLAMA3", "CLAUDE_3", "GPT"]);
+        }
+        if self.version_at_least(18, 3) {
+            families.push("GENERAL");
+        }
+        families
+    }
+
+    /// Points `features` at the self-hosted model named `model`.
+    pub fn assign(mut self, features: &[&str], model: &str) -> Self {
+        let id = self
+            .self_hosted_models
+            .iter()
+            .find(|m| m.name == model)
+            .map(|m| m.id);
+        for row in &mut self.feature_settings {
+            if features.contains(&row.feature.as_str()) {
+                row.provider = "self_hosted".into();
+                row.model_id = id;
+            }
+        }
+        self
     }
 
     /// Registers a Codestral-family self-hosted model at `endpoint` under `identifier`.
     pub fn self_hosted_model(mut self, endpoint: &str, identifier: &str) -> Self {
+        let id = self.next_model_id;
+        self.next_model_id += 1;
         self.self_hosted_models.push(SelfHostedModel {
             name: format!("model-{}", self.self_hosted_models.len() + 1),
             model: "CODESTRAL".into(),
             endpoint: endpoint.to_string(),
             identifier: identifier.to_string(),
             api_key: None,
+            id,
         });
         self
     }
@@ -309,6 +425,50 @@ impl FakeGitlab {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, s)| s.clone())
+    }
+
+    /// The self-hosted models as the fake GitLab holds them now (API keys included).
+    pub fn self_hosted_models(&self) -> Vec<SelfHostedModel> {
+        self.shared
+            .config
+            .lock()
+            .unwrap()
+            .self_hosted_models
+            .clone()
+    }
+
+    /// A feature's provider and the name of its self-hosted model.
+    pub fn feature_setting(&self, feature: &str) -> (String, Option<String>) {
+        let config = self.shared.config.lock().unwrap();
+        let row = config
+            .feature_settings
+            .iter()
+            .find(|r| r.feature == feature)
+            .expect("a feature the fake GitLab knows");
+        let model = row.model_id.and_then(|id| {
+            config
+                .self_hosted_models
+                .iter()
+                .find(|m| m.id == id)
+                .map(|m| m.name.clone())
+        });
+        (row.provider.clone(), model)
+    }
+
+    /// Every GraphQL call naming `operation` (`aiSelfHostedModelCreate`, `__type`), with the
+    /// variables it was sent, in order.
+    pub fn graphql_calls(&self, operation: &str) -> Vec<Value> {
+        self.requests()
+            .iter()
+            .filter(|r| r.path == "/api/graphql")
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(|body| {
+                body.get("query").and_then(Value::as_str).is_some_and(|q| {
+                    q.contains(&format!("{operation}(")) || q.contains(&format!("{operation} "))
+                })
+            })
+            .map(|body| body.get("variables").cloned().unwrap_or(Value::Null))
+            .collect()
     }
 
     pub fn set_failure(&self, failure: Failure) {
@@ -500,6 +660,13 @@ async fn handle(
         let config = shared.config.lock().unwrap().clone();
         return code_suggestion(&config, &headers, &body).await;
     }
+    if method == Method::POST
+        && uri.path() == "/api/graphql"
+        && body.contains("aiSelfHostedModelConnectionCheck")
+    {
+        let config = shared.config.lock().unwrap().clone();
+        return connection_check(&config, &headers, &body).await;
+    }
     let mut config = shared.config.lock().unwrap();
     let path = uri.path();
     match (method.as_str(), path) {
@@ -607,8 +774,16 @@ async fn code_suggestion(config: &FakeGitlabConfig, headers: &HeaderMap, body: &
             json!({"error": "missing_default_duo_group"}),
         );
     }
-    let (Some(gateway), Some(model)) = (&config.ai_gateway_url, config.self_hosted_models.first())
-    else {
+    let completion_model = config
+        .feature_settings
+        .iter()
+        .find(|r| r.feature == "code_completions" && r.provider == "self_hosted")
+        .and_then(|r| r.model_id)
+        .and_then(|id| config.self_hosted_models.iter().find(|m| m.id == id));
+    let (Some(gateway), Some(model)) = (
+        &config.ai_gateway_url,
+        completion_model.or(config.self_hosted_models.first()),
+    ) else {
         return monolith(StatusCode::NOT_FOUND, json!({"message": "404 Not Found"}));
     };
     let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
@@ -745,6 +920,62 @@ fn graphql(config: &mut FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Re
         };
         return Json(json!({"data": {"duoSettingsUpdate": payload}})).into_response();
     }
+    if query.contains("__type(") {
+        let name = variables
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let values: Option<Vec<String>> = match name {
+            "AiAcceptedSelfHostedModels" if config.version_at_least(17, 1) => Some(
+                config
+                    .accepted_families()
+                    .iter()
+                    .map(|f| f.to_string())
+                    .collect(),
+            ),
+            "AiFeatures" if config.version_at_least(17, 1) => Some(
+                config
+                    .feature_settings
+                    .iter()
+                    .map(|r| r.feature.to_uppercase())
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let answer = values.map(
+            |v| json!({"enumValues": v.iter().map(|n| json!({"name": n})).collect::<Vec<_>>()}),
+        );
+        return Json(json!({"data": {"__type": answer}})).into_response();
+    }
+    for operation in [
+        "aiSelfHostedModelCreate",
+        "aiSelfHostedModelUpdate",
+        "aiFeatureSettingUpdate",
+        "aiFeatureSettings",
+    ] {
+        if query.contains(operation) && !admin {
+            return Json(json!({
+                "data": {operation: null},
+                "errors": [{"message": no_permission}]
+            }))
+            .into_response();
+        }
+    }
+    if query.contains("aiSelfHostedModelCreate") || query.contains("aiSelfHostedModelUpdate") {
+        return save_model(config, &query, &variables);
+    }
+    if query.contains("aiFeatureSettingUpdate") {
+        return update_feature_settings(config, &variables);
+    }
+    if query.contains("aiFeatureSettings") {
+        let view: &FakeGitlabConfig = config;
+        let nodes: Vec<Value> = view
+            .feature_settings
+            .iter()
+            .map(|row| feature_setting_json(view, row))
+            .collect();
+        return Json(json!({"data": {"aiFeatureSettings": {"nodes": nodes}}})).into_response();
+    }
     if query.contains("aiSelfHostedModels") {
         if !admin {
             return Json(json!({
@@ -756,12 +987,7 @@ fn graphql(config: &mut FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Re
         let nodes: Vec<Value> = config
             .self_hosted_models
             .iter()
-            .map(|m| {
-                json!({
-                    "name": m.name, "model": m.model, "endpoint": m.endpoint,
-                    "identifier": m.identifier, "hasApiToken": m.api_key.is_some(),
-                })
-            })
+            .map(SelfHostedModel::json)
             .collect();
         return Json(json!({"data": {"aiSelfHostedModels": {"nodes": nodes}}})).into_response();
     }
@@ -780,4 +1006,292 @@ fn graphql(config: &mut FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Re
             .into_response();
     }
     graphql_error("the fake GitLab does not answer this query")
+}
+
+/// The family's name as GitLab's messages write it: `CODEGEMMA` -> `Codegemma`.
+fn family_title(family: &str) -> String {
+    let lower = family.to_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn feature_title(feature: &str) -> String {
+    feature
+        .split('_')
+        .map(family_title)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn feature_setting_json(config: &FakeGitlabConfig, row: &FeatureRow) -> Value {
+    let model = row.model_id.and_then(|id| {
+        config
+            .self_hosted_models
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| json!({"id": m.gid(), "name": m.name}))
+    });
+    json!({
+        "feature": row.feature,
+        "provider": row.provider,
+        "title": feature_title(&row.feature),
+        "mainFeature": feature_title(row.feature.split("_chat_").next().unwrap_or(&row.feature)),
+        "releaseState": if BETA_FEATURES.contains(&row.feature.as_str()) { "BETA" } else { "GA" },
+        "compatibleLlms": compatible_llms(&row.feature, &config.accepted_families()),
+        "selfHostedModel": model,
+    })
+}
+
+/// GraphQL's own refusal of a value outside an enum: the operation does not run.
+fn invalid_enum_value(input_type: &str, field: &str, value: &str, accepted: &[String]) -> Response {
+    graphql_error(&format!(
+        "Variable $input of type {input_type}! was provided invalid value for {field} (Expected \"{value}\" to be one of: {})",
+        accepted.join(", ")
+    ))
+}
+
+fn save_model(config: &mut FakeGitlabConfig, query: &str, variables: &Value) -> Response {
+    let update = query.contains("aiSelfHostedModelUpdate");
+    let (operation, input_type) = if update {
+        ("aiSelfHostedModelUpdate", "AiSelfHostedModelUpdateInput")
+    } else {
+        ("aiSelfHostedModelCreate", "AiSelfHostedModelCreateInput")
+    };
+    let input = variables.get("input").cloned().unwrap_or(Value::Null);
+    let text = |key: &str| input.get(key).and_then(Value::as_str).map(str::to_string);
+    let family = text("model").unwrap_or_default();
+    let accepted: Vec<String> = config
+        .accepted_families()
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    if !accepted.contains(&family) {
+        return invalid_enum_value(input_type, "model", &family, &accepted);
+    }
+    let name = text("name").unwrap_or_default();
+    let payload_error = |message: &str| {
+        Json(json!({"data": {operation: {"selfHostedModel": null, "errors": [message]}}}))
+            .into_response()
+    };
+    if name.is_empty() {
+        return payload_error("Name can't be blank");
+    }
+    let id = if update {
+        let gid = text("id").unwrap_or_default();
+        match config
+            .self_hosted_models
+            .iter()
+            .find(|m| m.gid() == gid)
+            .map(|m| m.id)
+        {
+            Some(id) => id,
+            None => return payload_error("Self-hosted model not found"),
+        }
+    } else {
+        config.next_model_id
+    };
+    if config
+        .self_hosted_models
+        .iter()
+        .any(|m| m.name == name && m.id != id)
+    {
+        return payload_error("Name has already been taken");
+    }
+    let model = SelfHostedModel {
+        name,
+        model: family,
+        endpoint: text("endpoint").unwrap_or_default(),
+        identifier: text("identifier").unwrap_or_default(),
+        api_key: text("apiToken"),
+        id,
+    };
+    match config.self_hosted_models.iter_mut().find(|m| m.id == id) {
+        Some(slot) => {
+            // An update without a key keeps the stored one, as GitLab's form does.
+            let api_key = model.api_key.clone().or(slot.api_key.clone());
+            *slot = SelfHostedModel {
+                api_key,
+                ..model.clone()
+            };
+        }
+        None => {
+            config.next_model_id += 1;
+            config.self_hosted_models.push(model.clone());
+        }
+    }
+    let saved = config
+        .self_hosted_models
+        .iter()
+        .find(|m| m.id == id)
+        .unwrap()
+        .json();
+    Json(json!({"data": {operation: {"selfHostedModel": saved, "errors": []}}})).into_response()
+}
+
+fn update_feature_settings(config: &mut FakeGitlabConfig, variables: &Value) -> Response {
+    let input = variables.get("input").cloned().unwrap_or(Value::Null);
+    let features: Vec<String> = input
+        .get("features")
+        .and_then(Value::as_array)
+        .map(|l| {
+            l.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let known: Vec<String> = config
+        .feature_settings
+        .iter()
+        .map(|r| r.feature.to_uppercase())
+        .collect();
+    if let Some(unknown) = features.iter().find(|f| !known.contains(f)) {
+        return invalid_enum_value("AiFeatureSettingUpdateInput", "features", unknown, &known);
+    }
+    let payload_error = |message: String| {
+        Json(json!({"data": {"aiFeatureSettingUpdate": {"aiFeatureSettings": [], "errors": [message]}}}))
+            .into_response()
+    };
+    if features.is_empty() {
+        return payload_error("Features can't be empty".to_string());
+    }
+    let provider = input
+        .get("provider")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_lowercase();
+    let gid = input
+        .get("aiSelfHostedModelId")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let model = config
+        .self_hosted_models
+        .iter()
+        .find(|m| m.gid() == gid)
+        .cloned();
+    if provider == "self_hosted" {
+        let Some(model) = &model else {
+            return payload_error("Self-hosted model must exist".to_string());
+        };
+        for feature in &features {
+            let key = feature.to_lowercase();
+            let accepted = compatible_llms(&key, &config.accepted_families());
+            if !accepted.contains(&model.model.as_str()) {
+                return payload_error(format!(
+                    "{} is incompatible with the {} feature",
+                    family_title(&model.model),
+                    feature_title(&key)
+                ));
+            }
+        }
+    }
+    for row in &mut config.feature_settings {
+        if features.contains(&row.feature.to_uppercase()) {
+            row.provider = provider.clone();
+            row.model_id = model
+                .as_ref()
+                .filter(|_| provider == "self_hosted")
+                .map(|m| m.id);
+        }
+    }
+    let view: &FakeGitlabConfig = config;
+    let settings: Vec<Value> = view
+        .feature_settings
+        .iter()
+        .filter(|r| features.contains(&r.feature.to_uppercase()))
+        .map(|row| feature_setting_json(view, row))
+        .collect();
+    Json(json!({"data": {"aiFeatureSettingUpdate": {"aiFeatureSettings": settings, "errors": []}}}))
+        .into_response()
+}
+
+/// `aiSelfHostedModelConnectionCheck`: GitLab has its gateway reach the model; here the fake
+/// asks the endpoint's `/models` itself, with the API key, and wants the identifier's model
+/// listed.
+async fn connection_check(config: &FakeGitlabConfig, headers: &HeaderMap, body: &str) -> Response {
+    let admin = match (&config.token, presented_token(headers)) {
+        (_, None) => false,
+        (None, Some(_)) => config.admin,
+        (Some(expected), Some(given)) => *expected == given && config.admin,
+    };
+    if !admin {
+        return Json(json!({
+            "data": {"aiSelfHostedModelConnectionCheck": null},
+            "errors": [{"message": "The resource that you are attempting to access does not exist or you don't have permission to perform this action"}]
+        }))
+        .into_response();
+    }
+    let request: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let input = request
+        .pointer("/variables/input")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let text = |key: &str| {
+        input
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let endpoint = text("endpoint");
+    let identifier = text("identifier");
+    let served = identifier
+        .split_once('/')
+        .map(|(_, name)| name.to_string())
+        .unwrap_or(identifier.clone());
+    let url = format!("{}/models", endpoint.trim_end_matches('/'));
+    let mut call = reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(10));
+    let key = text("apiToken");
+    if !key.is_empty() {
+        call = call.bearer_auth(&key);
+    }
+    let (success, message) = match call.send().await {
+        Err(e) => (false, format!("could not reach {url}: {e}")),
+        Ok(answer) if !answer.status().is_success() => {
+            (false, format!("{url} answered {}", answer.status()))
+        }
+        Ok(answer) => {
+            let listing: Value = answer.json().await.unwrap_or(Value::Null);
+            let ids: Vec<String> = listing
+                .get("data")
+                .and_then(Value::as_array)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|m| m.get("id").and_then(Value::as_str))
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if ids.contains(&served) {
+                (
+                    true,
+                    "Successfully connected to the self-hosted model".to_string(),
+                )
+            } else {
+                (
+                    false,
+                    format!(
+                        "the model {served} is not served at {endpoint} (it serves: {})",
+                        ids.join(", ")
+                    ),
+                )
+            }
+        }
+    };
+    Json(json!({"data": {"aiSelfHostedModelConnectionCheck": {
+        "result": {
+            "name": "self_hosted_model_connection",
+            "success": success,
+            "message": message,
+            "errors": if success { Vec::<String>::new() } else { vec![message.clone()] },
+            "details": {},
+        },
+        "errors": [],
+    }}}))
+    .into_response()
 }
