@@ -6,7 +6,9 @@ use std::io::Read;
 use std::path::Path;
 
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{ImportImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder};
+use bollard::query_parameters::{
+    ImportImageOptionsBuilder, PushImageOptionsBuilder, TagImageOptionsBuilder,
+};
 use bollard::Docker;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -15,7 +17,10 @@ use crate::docker::split_reference;
 use crate::error::Problem;
 
 /// An image's id (`sha256:...`) and size in bytes; `None` when the engine does not have it.
-pub async fn id_and_size(docker: &Docker, reference: &str) -> anyhow::Result<Option<(String, u64)>> {
+pub async fn id_and_size(
+    docker: &Docker,
+    reference: &str,
+) -> anyhow::Result<Option<(String, u64)>> {
     match docker.inspect_image(reference).await {
         Ok(image) => Ok(Some((
             image.id.unwrap_or_default(),
@@ -91,7 +96,11 @@ pub async fn push(docker: &Docker, reference: &str) -> anyhow::Result<()> {
     let (repository, tag) = split_reference(reference);
     let options = PushImageOptionsBuilder::default().tag(tag).build();
     // The engine wants an X-Registry-Auth header even for anonymous pushes.
-    let mut progress = docker.push_image(repository, Some(options), Some(DockerCredentials::default()));
+    let mut progress = docker.push_image(
+        repository,
+        Some(options),
+        Some(DockerCredentials::default()),
+    );
     while let Some(info) = progress.next().await {
         let info = info.map_err(|e| push_problem(reference, &e.to_string()))?;
         if let Some(error) = info.error_detail.and_then(|d| d.message) {

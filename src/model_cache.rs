@@ -836,8 +836,13 @@ pub fn place_gguf(source: &GgufSource, verified: &Path, sha256: &str) -> anyhow:
     let blobs_dir = blob.parent().expect("a blob path has a parent");
     std::fs::create_dir_all(blobs_dir)
         .with_context(|| format!("could not create {}", blobs_dir.display()))?;
-    std::fs::rename(verified, &blob)
-        .with_context(|| format!("could not move {} to {}", verified.display(), blob.display()))?;
+    std::fs::rename(verified, &blob).with_context(|| {
+        format!(
+            "could not move {} to {}",
+            verified.display(),
+            blob.display()
+        )
+    })?;
     link_snapshot(source, source.revision, sha256)?;
     Ok(snapshot_for(source, source.revision))
 }

@@ -39,11 +39,8 @@ fn seed_model_cache(hf_home: &Path) {
     let snapshot_dir = repo.join("snapshots").join(source.revision);
     std::fs::create_dir_all(&snapshot_dir).unwrap();
     std::fs::copy(&path, repo.join("blobs").join(sha)).unwrap();
-    std::os::unix::fs::symlink(
-        format!("../../blobs/{sha}"),
-        snapshot_dir.join(source.file),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(format!("../../blobs/{sha}"), snapshot_dir.join(source.file))
+        .unwrap();
     std::fs::write(repo.join("refs/main"), source.revision).unwrap();
 }
 
@@ -98,7 +95,10 @@ impl Host {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with(".duo-selfhost-load-"))
             .collect();
-        assert!(leftovers.is_empty(), "{context}: staging left: {leftovers:?}");
+        assert!(
+            leftovers.is_empty(),
+            "{context}: staging left: {leftovers:?}"
+        );
         assert!(
             !self.stored_tags().exists(),
             "{context}: a tag list was stored"
@@ -129,7 +129,11 @@ fn make_bundle(internet: &fx::OwnRegistry, dir: &Path) -> (PathBuf, String) {
         bundle.to_str().unwrap(),
     ]))
     .expect_code(0);
-    assert!(out.stderr.contains(&format!("Pulling {image}")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("Pulling {image}")),
+        "{}",
+        out.stderr
+    );
     assert!(out.stdout.contains("wrote"), "{}", out.stdout);
     assert!(bundle.is_file());
     assert!(!dir.join("duo-17.6.bundle.partial").exists());
@@ -210,10 +214,7 @@ fn create_then_load_on_a_host_without_the_internet_then_install_offline_and_serv
         "the placed GGUF's sha256"
     );
     let tags = std::fs::read_to_string(airgapped.stored_tags()).unwrap();
-    assert_eq!(
-        tags,
-        "self-hosted-v17.6.0-ee\nself-hosted-v17.6.1-ee\n"
-    );
+    assert_eq!(tags, "self-hosted-v17.6.0-ee\nself-hosted-v17.6.1-ee\n");
     let install_line = format!(
         "duo-selfhost install --offline --gitlab-version 17.6.0 --registry {} --model-runtime embedded --model {MODEL}",
         mirror_of(&image)
@@ -276,7 +277,10 @@ fn create_then_load_on_a_host_without_the_internet_then_install_offline_and_serv
         support::wait_healthz(port),
         r#"{"status":"ok","version":"17.6.1"}"#
     );
-    assert_eq!(fx::inspect(&name).unwrap()["Config"]["Image"], image.as_str());
+    assert_eq!(
+        fx::inspect(&name).unwrap()["Config"]["Image"],
+        image.as_str()
+    );
 
     // serve finds the loaded GGUF by its catalog name.
     let serve_port = support::free_port();
@@ -321,7 +325,12 @@ fn mirror_of(image: &str) -> String {
 }
 
 /// A copy of the bundle with `edit` applied to its bytes.
-fn damaged_copy(bundle: &Path, dir: &Path, name: &str, edit: impl FnOnce(&mut std::fs::File)) -> PathBuf {
+fn damaged_copy(
+    bundle: &Path,
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut std::fs::File),
+) -> PathBuf {
     let copy = dir.join(name);
     std::fs::copy(bundle, &copy).unwrap();
     let mut file = std::fs::OpenOptions::new()
@@ -366,7 +375,8 @@ fn with_format_version(bundle: &Path, dir: &Path, version: u64) -> PathBuf {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o644);
-        out.append_data(&mut header, &path, bytes.as_slice()).unwrap();
+        out.append_data(&mut header, &path, bytes.as_slice())
+            .unwrap();
     }
     out.finish().unwrap();
     copy
@@ -402,7 +412,10 @@ fn a_flipped_byte_a_truncated_file_or_another_format_fails_verify_and_load_and_l
         with_format_version(&bundle, work.path(), 2),
         "is bundle format 2; this duo-selfhost".to_string(),
     ));
-    assert!(cases.len() >= 7, "every item, the manifest, its checksum, truncation, format");
+    assert!(
+        cases.len() >= 7,
+        "every item, the manifest, its checksum, truncation, format"
+    );
 
     for (damaged, expected) in &cases {
         for command in ["verify", "load"] {
@@ -418,7 +431,11 @@ fn a_flipped_byte_a_truncated_file_or_another_format_fails_verify_and_load_and_l
             );
             assert!(out.stderr.contains("hint:"), "{}", out.stderr);
             airgapped.assert_nothing_loaded(&format!("{command} {}", damaged.display()));
-            assert!(!image_present(&image), "{command} {}: the image was loaded", damaged.display());
+            assert!(
+                !image_present(&image),
+                "{command} {}: the image was loaded",
+                damaged.display()
+            );
         }
     }
     // The undamaged bundle still loads: the failures above were the damage.
@@ -447,9 +464,14 @@ fn push_to_a_site_registry_then_install_pulls_from_it() {
     ]))
     .expect_code(0);
     let pushed = site.image("17.6.1");
-    assert!(out.stderr.contains(&format!("pushed {pushed}")), "{}", out.stderr);
     assert!(
-        out.stdout.contains(&format!("--registry {}", site.mirror())),
+        out.stderr.contains(&format!("pushed {pushed}")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("--registry {}", site.mirror())),
         "{}",
         out.stdout
     );
@@ -482,7 +504,11 @@ fn push_to_a_site_registry_then_install_pulls_from_it() {
         "60",
     ]))
     .expect_code(0);
-    assert!(out.stderr.contains(&format!("Pulling {pushed}")), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("Pulling {pushed}")),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         support::wait_healthz(port),
         r#"{"status":"ok","version":"17.6.1"}"#
@@ -509,9 +535,14 @@ fn offline_install_without_a_loaded_bundle_names_the_bundle_commands() {
         &unique_name("duo-offline"),
     ]))
     .expect_code(1);
-    assert!(out.stderr.contains("--offline: no bundle has brought"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("duo-selfhost bundle create --gitlab-version 17.6.0")
+        out.stderr.contains("--offline: no bundle has brought"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("duo-selfhost bundle create --gitlab-version 17.6.0")
             && out.stderr.contains("duo-selfhost bundle load"),
         "{}",
         out.stderr
@@ -531,7 +562,13 @@ fn large_image(internet: &fx::OwnRegistry) -> String {
     assert!(status.success());
     let tar = dir.path().join("rootfs.tar");
     assert!(Command::new("tar")
-        .args(["-C", root.to_str().unwrap(), "-cf", tar.to_str().unwrap(), "."])
+        .args([
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            "."
+        ])
         .status()
         .unwrap()
         .success());
@@ -586,9 +623,18 @@ fn an_interrupted_create_leaves_no_complete_looking_file() {
             .success());
         let status = child.wait().unwrap();
         let mut stderr = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
         assert!(!status.success(), "{signal}: {stderr}");
-        assert!(!bundle.exists(), "{signal}: a complete-looking {} exists", bundle.display());
+        assert!(
+            !bundle.exists(),
+            "{signal}: a complete-looking {} exists",
+            bundle.display()
+        );
         if signal == "INT" {
             assert!(stderr.contains("interrupted"), "{stderr}");
             assert!(!partial.exists(), "Ctrl-C removes the partial file");
@@ -633,7 +679,10 @@ fn several_gitlab_versions_share_their_common_layers_in_one_bundle() {
     let internet = fx::OwnRegistry::start();
     let base = internet.publish_gateway("17.5.0");
     fx::docker(&["pull", &base]);
-    let newer = [("17.6.0", internet.image("17.6.0")), ("17.7.0", internet.image("17.7.0"))];
+    let newer = [
+        ("17.6.0", internet.image("17.6.0")),
+        ("17.7.0", internet.image("17.7.0")),
+    ];
     let mut separate_bytes = 0u64;
     for (version, image) in &newer {
         image_on_top_of(&base, image, version);
@@ -661,7 +710,10 @@ fn several_gitlab_versions_share_their_common_layers_in_one_bundle() {
     ]))
     .expect_code(0);
     let manifest = manifest_of(&bundle);
-    assert_eq!(manifest["gitlab_versions"], serde_json::json!(["17.6.0", "17.7.0"]));
+    assert_eq!(
+        manifest["gitlab_versions"],
+        serde_json::json!(["17.6.0", "17.7.0"])
+    );
     let images = &manifest["items"][0];
     assert_eq!(images["images"].as_array().unwrap().len(), 2);
     // The base layer (busybox, most of each image) is in the archive once, not twice.

@@ -102,7 +102,12 @@ pub async fn load(
     let staging = tempfile::Builder::new()
         .prefix(".duo-selfhost-load-")
         .tempdir_in(&hf_home)
-        .with_context(|| format!("could not make a staging directory in {}", hf_home.display()))?;
+        .with_context(|| {
+            format!(
+                "could not make a staging directory in {}",
+                hf_home.display()
+            )
+        })?;
     check_space(staging.path(), staging_bytes, &format!("loading {name}"))?;
 
     let mut destinations = Vec::new();
@@ -132,9 +137,7 @@ pub async fn load(
                     let staged = staging.path().join(&item.sha256);
                     let mut file = BufWriter::new(File::create(&staged)?);
                     bundle.read_item(item, &mut file, progress)?;
-                    file.into_inner()
-                        .map_err(|e| e.into_error())?
-                        .sync_all()?;
+                    file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
                     Destination::Gguf(staged, source)
                 }
             }

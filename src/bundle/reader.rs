@@ -98,7 +98,11 @@ impl Bundle {
         for item in &manifest.items {
             match entries.get(&item.path) {
                 None => {
-                    return Err(bad_item(&name, &item.path, "the manifest lists it, the file does not hold it"))
+                    return Err(bad_item(
+                        &name,
+                        &item.path,
+                        "the manifest lists it, the file does not hold it",
+                    ))
                 }
                 Some((_, size)) if *size != item.size => {
                     return Err(bad_item(
@@ -170,8 +174,17 @@ impl Bundle {
         match sink_error {
             None => Ok(()),
             // Intact bytes that do not decompress: written so by a broken tool, still damage.
-            Some(e) if matches!(e.kind(), std::io::ErrorKind::Other | std::io::ErrorKind::InvalidData) => {
-                Err(bad_item(&name, &item.path, &format!("it does not decompress: {e}")))
+            Some(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Other | std::io::ErrorKind::InvalidData
+                ) =>
+            {
+                Err(bad_item(
+                    &name,
+                    &item.path,
+                    &format!("it does not decompress: {e}"),
+                ))
             }
             Some(e) => Err(anyhow::Error::new(e).context(format!("staging {}", item.path))),
         }
@@ -198,7 +211,10 @@ impl Bundle {
             Some(pin) if pin != item.sha256 => Err(bad_item(
                 &self.name(),
                 &item.path,
-                &format!("the manifest's sha256 {} is not the catalog's {pin} for {model}", item.sha256),
+                &format!(
+                    "the manifest's sha256 {} is not the catalog's {pin} for {model}",
+                    item.sha256
+                ),
             )),
             _ => Ok(()),
         }
@@ -266,7 +282,10 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         let bundle = Bundle::open(&path).unwrap();
         let err = bundle.verify(&Silent).unwrap_err().to_string();
-        assert!(err.contains("tags/gateway-17.7.txt is damaged: sha256"), "{err}");
+        assert!(
+            err.contains("tags/gateway-17.7.txt is damaged: sha256"),
+            "{err}"
+        );
     }
 
     #[test]

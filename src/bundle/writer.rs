@@ -26,8 +26,12 @@ pub fn available_space(dir: &Path) -> anyhow::Result<u64> {
     // SAFETY: statvfs only writes into the zeroed struct we own, and the path is NUL-terminated.
     let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
-        return Err(anyhow::Error::new(std::io::Error::last_os_error())
-            .context(format!("could not read the free space of {}", dir.display())));
+        return Err(
+            anyhow::Error::new(std::io::Error::last_os_error()).context(format!(
+                "could not read the free space of {}",
+                dir.display()
+            )),
+        );
     }
     Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
 }
@@ -111,8 +115,8 @@ impl BundleWriter {
         content: Content,
         progress: &dyn Progress,
     ) -> anyhow::Result<String> {
-        let mut input = File::open(source)
-            .with_context(|| format!("could not open {}", source.display()))?;
+        let mut input =
+            File::open(source).with_context(|| format!("could not open {}", source.display()))?;
         let total = input.metadata()?.len();
         progress.begin(path, Some(total));
         let mut entry = self.begin_entry(path)?;

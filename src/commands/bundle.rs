@@ -180,7 +180,10 @@ async fn create_bundle(
         let path = match model_cache::locate(model) {
             Some(path) => path,
             None => {
-                printer.info(format!("{} is not in the model cache; pulling it", model.name));
+                printer.info(format!(
+                    "{} is not in the model cache; pulling it",
+                    model.name
+                ));
                 let reporter = PullReporter::new(printer, source.file);
                 model_cache::pull(
                     source,
@@ -202,7 +205,11 @@ async fn create_bundle(
     };
     // Images are counted at their size in the engine: zstd only makes the bundle smaller.
     let needed = image_bytes + gguf_bytes + (1 << 20);
-    writer::check_space(&output_dir, needed, &format!("the bundle {}", args.output.display()))?;
+    writer::check_space(
+        &output_dir,
+        needed,
+        &format!("the bundle {}", args.output.display()),
+    )?;
 
     let progress = BarProgress::new(printer);
     let mut bundle = BundleWriter::create(&args.output)?;
@@ -368,8 +375,13 @@ fn load(args: BundleLoadArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let report = until_interrupted(
         async {
             let engine = docker::connect().await?;
-            loader::load(&bundle, &engine, args.push_to.as_deref(), &BarProgress::new(printer))
-                .await
+            loader::load(
+                &bundle,
+                &engine,
+                args.push_to.as_deref(),
+                &BarProgress::new(printer),
+            )
+            .await
         },
         &format!("loading {}", bundle.name()),
     )?;
@@ -412,19 +424,31 @@ fn report_loaded(
         printer.info(format!("{} loaded {image}", printer.mark(Mark::Ok)));
     }
     for image in &report.images_present {
-        printer.info(format!("{} {image} was already loaded", printer.mark(Mark::Ok)));
+        printer.info(format!(
+            "{} {image} was already loaded",
+            printer.mark(Mark::Ok)
+        ));
     }
     for image in &report.images_pushed {
         printer.info(format!("{} pushed {image}", printer.mark(Mark::Ok)));
     }
     for path in &report.models_placed {
-        printer.info(format!("{} model in the cache: {path}", printer.mark(Mark::Ok)));
+        printer.info(format!(
+            "{} model in the cache: {path}",
+            printer.mark(Mark::Ok)
+        ));
     }
     for model in &report.models_present {
-        printer.info(format!("{} {model} was already in the model cache", printer.mark(Mark::Ok)));
+        printer.info(format!(
+            "{} {model} was already in the model cache",
+            printer.mark(Mark::Ok)
+        ));
     }
     for path in &report.tag_lists_written {
-        printer.info(format!("{} tag list stored: {path}", printer.mark(Mark::Ok)));
+        printer.info(format!(
+            "{} tag list stored: {path}",
+            printer.mark(Mark::Ok)
+        ));
     }
     let summary = if report.changed() {
         "loaded"
@@ -463,7 +487,9 @@ impl Progress for BarProgress<'_> {
     fn begin(&self, item: &str, total: Option<u64>) {
         self.printer.detail(format!(
             "{item}{}",
-            total.map(|t| format!(" ({})", HumanBytes(t))).unwrap_or_default()
+            total
+                .map(|t| format!(" ({})", HumanBytes(t)))
+                .unwrap_or_default()
         ));
         let bar = self.printer.progress_bar(
             total.unwrap_or(0),

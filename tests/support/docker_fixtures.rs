@@ -467,7 +467,11 @@ impl OwnRegistry {
         let dir = tempfile::tempdir().unwrap();
         let tar = build_rootfs(
             dir.path(),
-            Some(&format!("{version} published by 127.0.0.1:{} ({})\n", self.port, std::process::id())),
+            Some(&format!(
+                "{version} published by 127.0.0.1:{} ({})\n",
+                self.port,
+                std::process::id()
+            )),
         );
         let image = self.image(version);
         import(&tar, &image, Mode::Healthy, version, &fixture_hash());
