@@ -82,6 +82,9 @@ pub enum Command {
     /// Print the AI Gateway image for a GitLab version
     #[command(name = "image-tag")]
     ImageTag(ImageTagArgs),
+    /// Carry an install to a host without the internet: images, models and tag lists in one file
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Regenerate the committed completions/ and man/ files (for developers)
@@ -165,6 +168,10 @@ pub struct ImageChoiceArgs {
     /// When to pull the image
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+
+    /// Use only what `bundle load` put on this host: no tag listing, no pull; anything missing is an error naming the bundle command that adds it
+    #[arg(long)]
+    pub offline: bool,
 }
 
 /// Settings for the Helm target.
@@ -662,6 +669,74 @@ pub struct ImageTagArgs {
     /// Do not ask the registry; use self-hosted-vX.Y.0-ee with a warning
     #[arg(long)]
     pub offline: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file
+    Create(BundleCreateArgs),
+    /// Check every checksum of a bundle and its manifest, loading nothing
+    Verify(BundleVerifyArgs),
+    /// On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists
+    Load(BundleLoadArgs),
+}
+
+/// What will serve the bundled model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BundleRuntime {
+    /// `duo-selfhost serve`: the models' GGUFs go into the bundle
+    Embedded,
+    /// A vLLM container: the pinned vLLM image goes into the bundle
+    Vllm,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BundleCreateArgs {
+    /// GitLab version to bundle the gateway for (repeatable: images of several versions share their layers)
+    #[arg(long = "gitlab-version", value_name = "VERSION", required = true)]
+    pub gitlab_versions: Vec<String>,
+
+    /// Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)
+    #[arg(long = "model", value_name = "NAME")]
+    pub models: Vec<String>,
+
+    /// What will serve the model on the air-gapped host
+    #[arg(long, value_enum, default_value_t = BundleRuntime::Embedded)]
+    pub model_runtime: BundleRuntime,
+
+    /// Image repository: gitlab, dockerhub, or a mirror as HOST/PATH
+    #[arg(long, default_value = "gitlab", value_name = "REGISTRY")]
+    pub registry: RegistryChoice,
+
+    /// A file listing the available tags, one per line, instead of the registry's listing
+    #[arg(long, value_name = "FILE")]
+    pub available_tags: Option<PathBuf>,
+
+    /// When to pull images (missing: an image already in the local engine is used as it is)
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
+
+    /// The bundle to write (written as FILE.partial and renamed when complete)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BundleVerifyArgs {
+    /// The bundle to check
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BundleLoadArgs {
+    /// The bundle to load
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Also tag and push the gateway images to this registry repository (install then takes --registry with it)
+    #[arg(long, value_name = "HOST[:PORT]/PATH")]
+    pub push_to: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -111,6 +111,41 @@ pub enum TagSource {
     File,
     Registry,
     Offline,
+    /// The tag list a bundle brought (`bundle load`).
+    Bundle,
+}
+
+/// How far `resolve` may go for the registry's tags once a tag file and a bundle's stored list
+/// have not answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Ask the registry; fall back to the minor's first release when it cannot be reached.
+    Online,
+    /// Never ask; use the minor's first release with a warning (`image-tag --offline`).
+    OfflineRule,
+    /// Never ask; no stored list is an error naming the bundle commands (`install --offline`).
+    BundleOnly,
+}
+
+/// Where `bundle load` stores the gateway's tag list for a GitLab minor, and where `resolve`
+/// looks for it.
+pub fn stored_tags_path(gitlab: &Version) -> std::path::PathBuf {
+    crate::state::data_dir()
+        .join("tags")
+        .join(format!("gateway-{}.{}.txt", gitlab.major, gitlab.minor))
+}
+
+fn no_stored_tags(gitlab: &Version) -> anyhow::Error {
+    Problem::user(format!(
+        "--offline: no bundle has brought the gateway's tag list for GitLab {}.{} to this host ({} is missing)",
+        gitlab.major,
+        gitlab.minor,
+        stored_tags_path(gitlab).display()
+    ))
+    .hint(format!(
+        "on a connected machine: duo-selfhost bundle create --gitlab-version {gitlab} --output duo.bundle; here: duo-selfhost bundle load duo.bundle (or pass --image, or --available-tags FILE)"
+    ))
+    .into()
 }
 
 /// The gateway image chosen for a GitLab version.
@@ -260,7 +295,9 @@ fn available_minors<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> 
         .collect()
 }
 
-fn no_tag_for_minor(gitlab: &Version, place: &str, tags: &[String]) -> anyhow::Error {
+/// The error for a tag list without a gateway release for the version's minor; `place` names
+/// the list.
+pub fn no_tag_for_minor(gitlab: &Version, place: &str, tags: &[String]) -> anyhow::Error {
     let minor = format!("{}.{}", gitlab.major, gitlab.minor);
     let minors = available_minors(tags.iter().map(String::as_str));
     let seen = if minors.is_empty() {
@@ -291,10 +328,11 @@ pub async fn resolve(
     version: &Version,
     registry: &RegistryChoice,
     available_tags: Option<&Path>,
-    offline: bool,
+    lookup: Lookup,
 ) -> anyhow::Result<ImageChoice> {
     let repository = registry.repository();
     let mut warnings = Vec::new();
+    let stored = stored_tags_path(version);
     let (tag, source) = if let Some(file) = available_tags {
         let tags = read_tag_file(file)?;
         let tag = pick_gateway_tag(tags.iter().map(String::as_str), version)
@@ -303,7 +341,22 @@ pub async fn resolve(
             })?
             .to_string();
         (tag, TagSource::File)
-    } else if offline {
+    } else if stored.is_file() {
+        // A loaded bundle answers without the network, choosing as the registry did.
+        let tags = read_tag_file(&stored)?;
+        let tag = pick_gateway_tag(tags.iter().map(String::as_str), version)
+            .ok_or_else(|| {
+                no_tag_for_minor(
+                    version,
+                    &format!("the bundle's tag list {}", stored.display()),
+                    &tags,
+                )
+            })?
+            .to_string();
+        (tag, TagSource::Bundle)
+    } else if lookup == Lookup::BundleOnly {
+        return Err(no_stored_tags(version));
+    } else if lookup == Lookup::OfflineRule {
         warnings.push(format!(
             "offline: newer {}.{} patch releases of the gateway could not be checked; using the minor's first release",
             version.major, version.minor

@@ -4,6 +4,7 @@
 //! `cli` holds the clap model only; `commands` holds one module per subcommand; every other
 //! module is a shared domain piece that commands use and that never reaches back into them.
 
+pub mod bundle;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
@@ -18,6 +19,7 @@ pub mod gitlab_rb;
 pub mod helm;
 pub mod http_client;
 pub mod image_tag;
+pub mod image_transfer;
 pub mod logging;
 pub mod model_cache;
 pub mod output;

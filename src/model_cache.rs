@@ -828,6 +828,25 @@ fn status_problem(url: &str, status: reqwest::StatusCode) -> anyhow::Error {
 
 /// Points `snapshots/<revision>/<file>` at the blob with a relative link, and `refs/main` at the
 /// revision, the way huggingface_hub leaves a download.
+/// Moves a GGUF whose sha256 was already checked (a bundle's) into the cache as the blob
+/// named by that sha256 and links the snapshot `serve` finds; returns the snapshot path. The
+/// file must be on the cache's filesystem (it is renamed, not copied).
+pub fn place_gguf(source: &GgufSource, verified: &Path, sha256: &str) -> anyhow::Result<PathBuf> {
+    let blob = blob_path(source, sha256);
+    let blobs_dir = blob.parent().expect("a blob path has a parent");
+    std::fs::create_dir_all(blobs_dir)
+        .with_context(|| format!("could not create {}", blobs_dir.display()))?;
+    std::fs::rename(verified, &blob).with_context(|| {
+        format!(
+            "could not move {} to {}",
+            verified.display(),
+            blob.display()
+        )
+    })?;
+    link_snapshot(source, source.revision, sha256)?;
+    Ok(snapshot_for(source, source.revision))
+}
+
 fn link_snapshot(source: &GgufSource, commit: &str, blob_name: &str) -> anyhow::Result<()> {
     let snapshot = snapshot_for(source, commit);
     let dir = snapshot.parent().expect("a snapshot path has a parent");

@@ -82,6 +82,22 @@ pub fn default_path() -> PathBuf {
         .join("state.toml")
 }
 
+/// Where duo-selfhost keeps data it was handed rather than configured with (the gateway tag
+/// lists a bundle brings): `DUO_SELFHOST_DATA_DIR`, else `/var/lib/duo-selfhost` as root, else
+/// the user's data dir.
+pub fn data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DUO_SELFHOST_DATA_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/duo-selfhost");
+    }
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from(".local/share"))
+        .join("duo-selfhost")
+}
+
 /// The path to use: the flag's, else the default.
 pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
     flag.map(Path::to_path_buf).unwrap_or_else(default_path)

@@ -690,7 +690,11 @@ fn choose_image(
         version,
         &registry,
         choice.available_tags.as_deref(),
-        false,
+        if choice.offline {
+            image_tag::Lookup::BundleOnly
+        } else {
+            image_tag::Lookup::Online
+        },
     ))?;
     for warning in &chosen.warnings {
         printer.warn(warning);

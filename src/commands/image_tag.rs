@@ -14,7 +14,11 @@ pub fn run(args: ImageTagArgs, printer: &Printer) -> anyhow::Result<ExitStatus> 
         &version,
         &args.registry,
         args.available_tags.as_deref(),
-        args.offline,
+        if args.offline {
+            image_tag::Lookup::OfflineRule
+        } else {
+            image_tag::Lookup::Online
+        },
     ))?;
     for warning in &choice.warnings {
         printer.warn(warning);
@@ -23,6 +27,7 @@ pub fn run(args: ImageTagArgs, printer: &Printer) -> anyhow::Result<ExitStatus> 
         TagSource::File => "the tag list",
         TagSource::Registry => "the registry's tags",
         TagSource::Offline => "the offline rule",
+        TagSource::Bundle => "the tag list a bundle brought",
     };
     printer.detail(format!(
         "GitLab {}: gateway tag {} from {from}",

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cli::{GitlabConnectionArgs, InstallArgs, ModelRuntime, PullPolicy, Target};
+use crate::cli::{
+    GitlabConnectionArgs, ImageChoiceArgs, InstallArgs, ModelRuntime, PullPolicy, Target,
+};
 use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
 use crate::error::{ExitStatus, Problem};
 use crate::gitlab_api::GitlabClient;
@@ -165,9 +167,10 @@ pub async fn resolve_gateway_image(
     version: &semver::Version,
     registry: &RegistryChoice,
     available_tags: Option<&Path>,
+    lookup: image_tag::Lookup,
     printer: &Printer,
 ) -> anyhow::Result<String> {
-    let choice = image_tag::resolve(version, registry, available_tags, false).await?;
+    let choice = image_tag::resolve(version, registry, available_tags, lookup).await?;
     for warning in &choice.warnings {
         printer.warn(warning);
     }
@@ -182,6 +185,34 @@ pub fn registry_of_image(image: &str) -> RegistryChoice {
         DOCKERHUB_REPOSITORY | "docker.io/gitlab/model-gateway" => RegistryChoice::Dockerhub,
         other => RegistryChoice::Mirror(other.to_string()),
     }
+}
+
+/// How far the image choice may reach for tags: `--offline` keeps it to a loaded bundle.
+pub fn lookup_for(image: &ImageChoiceArgs) -> image_tag::Lookup {
+    if image.offline {
+        image_tag::Lookup::BundleOnly
+    } else {
+        image_tag::Lookup::Online
+    }
+}
+
+/// Under `--offline`, the image must already be on this host (a bundle load puts it there):
+/// the error names the bundle commands instead of trying a pull that cannot work.
+pub async fn require_loaded_image(
+    engine: &bollard::Docker,
+    image: &str,
+    gitlab_version: &semver::Version,
+) -> anyhow::Result<()> {
+    if docker::image_present(engine, image).await? {
+        return Ok(());
+    }
+    Err(Problem::user(format!(
+        "--offline: the image {image} is not on this host, and --offline forbids pulling it"
+    ))
+    .hint(format!(
+        "on a connected machine: duo-selfhost bundle create --gitlab-version {gitlab_version} --output duo.bundle; here: duo-selfhost bundle load duo.bundle"
+    ))
+    .into())
 }
 
 pub fn pull_policy(policy: PullPolicy) -> docker::Pull {
@@ -715,6 +746,7 @@ async fn install_docker(
                 &settings.gitlab_version,
                 &registry,
                 args.image.available_tags.as_deref(),
+                lookup_for(&args.image),
                 printer,
             )
             .await?
@@ -831,6 +863,11 @@ async fn install_docker(
         .into());
     }
 
+    if args.image.offline {
+        for container in &planned {
+            require_loaded_image(&engine, &container.spec.image, &settings.gitlab_version).await?;
+        }
+    }
     create_log_dir(&args.log_dir)?;
     if settings.model_runtime == ModelRuntime::Vllm {
         // Made here, as this user, rather than by the engine as root at the first mount, so

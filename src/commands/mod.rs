@@ -1,6 +1,7 @@
 //! One module per subcommand. Each reads like the steps a person would take:
 //! detect, plan, show the plan, apply, verify.
 
+pub mod bundle;
 pub mod completions;
 pub mod doctor;
 pub mod generate_assets;
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Models(cmd) => models::run(cmd, printer),
         Command::GitlabRb(cmd) => gitlab_rb::run(cmd, printer),
         Command::ImageTag(args) => image_tag::run(args, printer),
+        Command::Bundle(cmd) => bundle::run(cmd, printer),
         Command::Completions(args) => completions::run(args),
         Command::GenerateAssets(args) => generate_assets::run(args, printer),
     }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::cli::{Target, UpgradeArgs};
 use crate::commands::install::AGENT_PLATFORM_PORT;
 use crate::commands::install::{
-    detect_gitlab_version, gitlab_client, pull_policy, registry_of_image, resolve_gateway_image,
-    VersionSource,
+    detect_gitlab_version, gitlab_client, lookup_for, pull_policy, registry_of_image,
+    require_loaded_image, resolve_gateway_image, VersionSource,
 };
 use crate::docker;
 use crate::error::{ExitStatus, Problem};
@@ -122,6 +122,7 @@ async fn upgrade_docker(
                 &version,
                 &registry,
                 args.image.available_tags.as_deref(),
+                lookup_for(&args.image),
                 printer,
             )
             .await?
@@ -257,6 +258,9 @@ async fn upgrade_docker(
         return Ok(ExitStatus::Failure);
     }
 
+    if args.image.offline {
+        require_loaded_image(&engine, &target_image, &version).await?;
+    }
     docker::ensure_image(
         &engine,
         &target_image,
@@ -483,8 +487,14 @@ pub async fn change_gateway(
     let (old, current_image) = existing_gateway(&engine, name).await?;
     let target_image = match &change.to_version {
         Some(version) => {
-            resolve_gateway_image(version, &registry_of_image(&current_image), None, printer)
-                .await?
+            resolve_gateway_image(
+                version,
+                &registry_of_image(&current_image),
+                None,
+                image_tag::Lookup::Online,
+                printer,
+            )
+            .await?
         }
         None => current_image.clone(),
     };

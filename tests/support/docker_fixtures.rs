@@ -353,15 +353,7 @@ pub fn registry() -> &'static LocalRegistry {
         ensure_images();
         let storage = tempfile::tempdir().unwrap();
         let port = super::free_port();
-        let config = storage.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                storage.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let config = registry_config(storage.path(), port);
         let watchdog = format!(
             "docker-registry serve '{}' >'{}' 2>&1 & r=$!; while kill -0 {} 2>/dev/null; do sleep 1; done; kill $r",
             config.display(),
@@ -405,6 +397,95 @@ pub fn registry() -> &'static LocalRegistry {
         }
         registry
     })
+}
+
+/// Writes a docker-registry config serving from `storage` on 127.0.0.1:`port`; its path.
+fn registry_config(storage: &Path, port: u16) -> PathBuf {
+    let config = storage.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.join("data").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// A docker-registry of one test's own, empty at the start and stopped when dropped: a
+/// stand-in for the internet that a test can take away.
+pub struct OwnRegistry {
+    pub port: u16,
+    process: std::process::Child,
+    _storage: tempfile::TempDir,
+}
+
+impl OwnRegistry {
+    pub fn start() -> Self {
+        require_engine();
+        let storage = tempfile::tempdir().unwrap();
+        let port = super::free_port();
+        let config = registry_config(storage.path(), port);
+        let log = std::fs::File::create(storage.path().join("registry.log")).unwrap();
+        let process = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry (apt-get install docker-registry)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on 127.0.0.1:{port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        OwnRegistry {
+            port,
+            process,
+            _storage: storage,
+        }
+    }
+
+    /// `127.0.0.1:PORT/<gateway path>`, as `--registry` takes a mirror.
+    pub fn mirror(&self) -> String {
+        format!("127.0.0.1:{}/{GATEWAY_PATH}", self.port)
+    }
+
+    /// The mirror's gateway image for a version.
+    pub fn image(&self, version: &str) -> String {
+        format!("{}:self-hosted-v{version}-ee", self.mirror())
+    }
+
+    /// Puts a healthy gateway stand-in for `version` into this registry, with a layer of its
+    /// own (so removing it locally removes its bytes), and removes the local copy.
+    pub fn publish_gateway(&self, version: &str) -> String {
+        ensure_images();
+        let dir = tempfile::tempdir().unwrap();
+        let tar = build_rootfs(
+            dir.path(),
+            Some(&format!(
+                "{version} published by 127.0.0.1:{} ({})\n",
+                self.port,
+                std::process::id()
+            )),
+        );
+        let image = self.image(version);
+        import(&tar, &image, Mode::Healthy, version, &fixture_hash());
+        docker(&["push", &image]);
+        docker(&["rmi", &image]);
+        image
+    }
+}
+
+impl Drop for OwnRegistry {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
 }
 
 /// Removes mirror-named images left by earlier runs (other registry ports); images still used

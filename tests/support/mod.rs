@@ -76,6 +76,10 @@ impl Sandbox {
             .env("XDG_DATA_HOME", self.path().join("data"))
             .env("XDG_CACHE_HOME", self.path().join("cache"))
             .env("DUO_SELFHOST_STATE", self.state_file())
+            .env(
+                "DUO_SELFHOST_DATA_DIR",
+                self.path().join("data/duo-selfhost"),
+            )
             .env("DUO_SELFHOST_GITLAB_RB", self.path().join("gitlab.rb"))
             .env("NO_COLOR", "1")
             .env_remove("GITLAB_TOKEN")
