@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List, download and locate the models duo-selfhost knows')
             [CompletionResult]::new('gitlab-rb', 'gitlab-rb', [CompletionResultType]::ParameterValue, 'Read and edit gitlab_rails[''env''] in /etc/gitlab/gitlab.rb safely')
             [CompletionResult]::new('image-tag', 'image-tag', [CompletionResultType]::ParameterValue, 'Print the AI Gateway image for a GitLab version')
+            [CompletionResult]::new('bundle', 'bundle', [CompletionResultType]::ParameterValue, 'Carry an install to a host without the internet: images, models and tag lists in one file')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate the committed completions/ and man/ files (for developers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -81,6 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--helm-timeout', '--helm-timeout', [CompletionResultType]::ParameterName, 'How long helm and kubectl may wait, in seconds')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
             [CompletionResult]::new('--allow-localhost', '--allow-localhost', [CompletionResultType]::ParameterName, 'Allow a localhost gateway URL (a one-host lab only: GitLab must reach the gateway over the network)')
+            [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Use only what `bundle load` put on this host: no tag listing, no pull; anything missing is an error naming the bundle command that adds it')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print the plan (image, env with secrets masked, ports, volumes, gitlab.rb diff) and change nothing')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -119,6 +121,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--ingress-class', '--ingress-class', [CompletionResultType]::ParameterName, 'Ingress class for the gateway')
             [CompletionResult]::new('--helm-timeout', '--helm-timeout', [CompletionResultType]::ParameterName, 'How long helm and kubectl may wait, in seconds')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
+            [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Use only what `bundle load` put on this host: no tag listing, no pull; anything missing is an error naming the bundle command that adds it')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Only check: exit 0 when up to date, 100 when an upgrade is available')
             [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Print what would change and change nothing')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -435,6 +438,102 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'duo-selfhost;bundle' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout and nothing else')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Hide progress bars and spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'duo-selfhost;bundle;create' {
+            [CompletionResult]::new('--gitlab-version', '--gitlab-version', [CompletionResultType]::ParameterName, 'GitLab version to bundle the gateway for (repeatable: images of several versions share their layers)')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)')
+            [CompletionResult]::new('--model-runtime', '--model-runtime', [CompletionResultType]::ParameterName, 'What will serve the model on the air-gapped host')
+            [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH')
+            [CompletionResult]::new('--available-tags', '--available-tags', [CompletionResultType]::ParameterName, 'A file listing the available tags, one per line, instead of the registry''s listing')
+            [CompletionResult]::new('--pull', '--pull', [CompletionResultType]::ParameterName, 'When to pull images (missing: an image already in the local engine is used as it is)')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'The bundle to write (written as FILE.partial and renamed when complete)')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'The bundle to write (written as FILE.partial and renamed when complete)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout and nothing else')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Hide progress bars and spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'duo-selfhost;bundle;verify' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout and nothing else')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Hide progress bars and spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'duo-selfhost;bundle;load' {
+            [CompletionResult]::new('--push-to', '--push-to', [CompletionResultType]::ParameterName, 'Also tag and push the gateway images to this registry repository (install then takes --registry with it)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one JSON document on stdout and nothing else')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Never prompt: take values from flags and defaults, answer yes to confirmations')
+            [CompletionResult]::new('--no-progress', '--no-progress', [CompletionResultType]::ParameterName, 'Hide progress bars and spinners')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'duo-selfhost;bundle;help' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'duo-selfhost;bundle;help;create' {
+            break
+        }
+        'duo-selfhost;bundle;help;verify' {
+            break
+        }
+        'duo-selfhost;bundle;help;load' {
+            break
+        }
+        'duo-selfhost;bundle;help;help' {
+            break
+        }
         'duo-selfhost;completions' {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -455,6 +554,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--out-dir', '--out-dir', [CompletionResultType]::ParameterName, 'Directory holding completions/ and man/')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
             [CompletionResult]::new('--check', '--check', [CompletionResultType]::ParameterName, 'Compare with the files on disk and fail when they differ, writing nothing')
+            [CompletionResult]::new('--packaging', '--packaging', [CompletionResultType]::ParameterName, 'Also write packaging/: the systemd unit and the example serve.toml the packages install (scripts/package)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr; repeat for more (-vv debug, -vvv trace)')
@@ -477,6 +577,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('models', 'models', [CompletionResultType]::ParameterValue, 'List, download and locate the models duo-selfhost knows')
             [CompletionResult]::new('gitlab-rb', 'gitlab-rb', [CompletionResultType]::ParameterValue, 'Read and edit gitlab_rails[''env''] in /etc/gitlab/gitlab.rb safely')
             [CompletionResult]::new('image-tag', 'image-tag', [CompletionResultType]::ParameterValue, 'Print the AI Gateway image for a GitLab version')
+            [CompletionResult]::new('bundle', 'bundle', [CompletionResultType]::ParameterValue, 'Carry an install to a host without the internet: images, models and tag lists in one file')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('generate-assets', 'generate-assets', [CompletionResultType]::ParameterValue, 'Regenerate the committed completions/ and man/ files (for developers)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -529,6 +630,21 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;help;image-tag' {
+            break
+        }
+        'duo-selfhost;help;bundle' {
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            break
+        }
+        'duo-selfhost;help;bundle;create' {
+            break
+        }
+        'duo-selfhost;help;bundle;verify' {
+            break
+        }
+        'duo-selfhost;help;bundle;load' {
             break
         }
         'duo-selfhost;help;completions' {

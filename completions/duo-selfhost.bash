@@ -16,6 +16,9 @@ _duo__selfhost() {
             ",$1")
                 cmd="duo__selfhost"
                 ;;
+            duo__selfhost,bundle)
+                cmd="duo__selfhost__subcmd__bundle"
+                ;;
             duo__selfhost,completions)
                 cmd="duo__selfhost__subcmd__completions"
                 ;;
@@ -46,6 +49,30 @@ _duo__selfhost() {
             duo__selfhost,upgrade)
                 cmd="duo__selfhost__subcmd__upgrade"
                 ;;
+            duo__selfhost__subcmd__bundle,create)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__create"
+                ;;
+            duo__selfhost__subcmd__bundle,help)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__help"
+                ;;
+            duo__selfhost__subcmd__bundle,load)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__load"
+                ;;
+            duo__selfhost__subcmd__bundle,verify)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__verify"
+                ;;
+            duo__selfhost__subcmd__bundle__subcmd__help,create)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__help__subcmd__create"
+                ;;
+            duo__selfhost__subcmd__bundle__subcmd__help,help)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__help__subcmd__help"
+                ;;
+            duo__selfhost__subcmd__bundle__subcmd__help,load)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__help__subcmd__load"
+                ;;
+            duo__selfhost__subcmd__bundle__subcmd__help,verify)
+                cmd="duo__selfhost__subcmd__bundle__subcmd__help__subcmd__verify"
+                ;;
             duo__selfhost__subcmd__gitlab__subcmd__rb,help)
                 cmd="duo__selfhost__subcmd__gitlab__subcmd__rb__subcmd__help"
                 ;;
@@ -69,6 +96,9 @@ _duo__selfhost() {
                 ;;
             duo__selfhost__subcmd__gitlab__subcmd__rb__subcmd__help,unset)
                 cmd="duo__selfhost__subcmd__gitlab__subcmd__rb__subcmd__help__subcmd__unset"
+                ;;
+            duo__selfhost__subcmd__help,bundle)
+                cmd="duo__selfhost__subcmd__help__subcmd__bundle"
                 ;;
             duo__selfhost__subcmd__help,completions)
                 cmd="duo__selfhost__subcmd__help__subcmd__completions"
@@ -99,6 +129,15 @@ _duo__selfhost() {
                 ;;
             duo__selfhost__subcmd__help,upgrade)
                 cmd="duo__selfhost__subcmd__help__subcmd__upgrade"
+                ;;
+            duo__selfhost__subcmd__help__subcmd__bundle,create)
+                cmd="duo__selfhost__subcmd__help__subcmd__bundle__subcmd__create"
+                ;;
+            duo__selfhost__subcmd__help__subcmd__bundle,load)
+                cmd="duo__selfhost__subcmd__help__subcmd__bundle__subcmd__load"
+                ;;
+            duo__selfhost__subcmd__help__subcmd__bundle,verify)
+                cmd="duo__selfhost__subcmd__help__subcmd__bundle__subcmd__verify"
                 ;;
             duo__selfhost__subcmd__help__subcmd__gitlab__subcmd__rb,set)
                 cmd="duo__selfhost__subcmd__help__subcmd__gitlab__subcmd__rb__subcmd__set"
@@ -158,8 +197,186 @@ _duo__selfhost() {
 
     case "${cmd}" in
         duo__selfhost)
-            opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version install upgrade doctor serve models gitlab-rb image-tag completions generate-assets help"
+            opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version install upgrade doctor serve models gitlab-rb image-tag bundle completions generate-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle)
+            opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version create verify load help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__create)
+            opts="-o -q -v -y -h -V --gitlab-version --model --model-runtime --registry --available-tags --pull --output --quiet --verbose --color --json --yes --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --gitlab-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model-runtime)
+                    COMPREPLY=($(compgen -W "embedded vllm" -- "${cur}"))
+                    return 0
+                    ;;
+                --registry)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --available-tags)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --pull)
+                    COMPREPLY=($(compgen -W "always missing never" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__help)
+            opts="create verify load help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__help__subcmd__load)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__load)
+            opts="-q -v -y -h -V --push-to --quiet --verbose --color --json --yes --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --push-to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__bundle__subcmd__verify)
+            opts="-q -v -y -h -V --quiet --verbose --color --json --yes --no-progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -268,7 +485,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__generate__subcmd__assets)
-            opts="-q -v -y -h -V --out-dir --check --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --out-dir --check --packaging --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -444,8 +661,64 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__help)
-            opts="install upgrade doctor serve models gitlab-rb image-tag completions generate-assets help"
+            opts="install upgrade doctor serve models gitlab-rb image-tag bundle completions generate-assets help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__help__subcmd__bundle)
+            opts="create verify load"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__help__subcmd__bundle__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__help__subcmd__bundle__subcmd__load)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        duo__subcmd__selfhost__subcmd__help__subcmd__bundle__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -726,7 +999,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__install)
-            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --container-name --log-dir --env --model-runtime --model-api-key --model-endpoint --model --served-model-name --gpus --ctx-size --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --offline --container-name --log-dir --env --model-runtime --model-api-key --model-endpoint --model --served-model-name --gpus --ctx-size --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1180,7 +1453,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__upgrade)
-            opts="-q -v -y -h -V --target --to-version --container-name --image --registry --available-tags --pull --gitlab-url --gitlab-token --ca-cert --gitlab-rb --check --dry-run --health-timeout --state-file --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --target --to-version --container-name --image --registry --available-tags --pull --offline --gitlab-url --gitlab-token --ca-cert --gitlab-rb --check --dry-run --health-timeout --state-file --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand models 'List, download and locate the models duo-selfhost knows'
             cand gitlab-rb 'Read and edit gitlab_rails[''env''] in /etc/gitlab/gitlab.rb safely'
             cand image-tag 'Print the AI Gateway image for a GitLab version'
+            cand bundle 'Carry an install to a host without the internet: images, models and tag lists in one file'
             cand completions 'Print a shell completion script'
             cand generate-assets 'Regenerate the committed completions/ and man/ files (for developers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -77,6 +78,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --helm-timeout 'How long helm and kubectl may wait, in seconds'
             cand --color 'When to colour output (NO_COLOR is honoured under auto)'
             cand --allow-localhost 'Allow a localhost gateway URL (a one-host lab only: GitLab must reach the gateway over the network)'
+            cand --offline 'Use only what `bundle load` put on this host: no tag listing, no pull; anything missing is an error naming the bundle command that adds it'
             cand --dry-run 'Print the plan (image, env with secrets masked, ports, volumes, gitlab.rb diff) and change nothing'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
@@ -114,6 +116,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --ingress-class 'Ingress class for the gateway'
             cand --helm-timeout 'How long helm and kubectl may wait, in seconds'
             cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand --offline 'Use only what `bundle load` put on this host: no tag listing, no pull; anything missing is an error naming the bundle command that adds it'
             cand --check 'Only check: exit 0 when up to date, 100 when an upgrade is available'
             cand --dry-run 'Print what would change and change nothing'
             cand -q 'Print only results and errors'
@@ -406,6 +409,93 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'duo-selfhost;bundle'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;bundle;create'= {
+            cand --gitlab-version 'GitLab version to bundle the gateway for (repeatable: images of several versions share their layers)'
+            cand --model 'Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)'
+            cand --model-runtime 'What will serve the model on the air-gapped host'
+            cand --registry 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH'
+            cand --available-tags 'A file listing the available tags, one per line, instead of the registry''s listing'
+            cand --pull 'When to pull images (missing: an image already in the local engine is used as it is)'
+            cand -o 'The bundle to write (written as FILE.partial and renamed when complete)'
+            cand --output 'The bundle to write (written as FILE.partial and renamed when complete)'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;bundle;verify'= {
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;bundle;load'= {
+            cand --push-to 'Also tag and push the gateway images to this registry repository (install then takes --registry with it)'
+            cand --color 'When to colour output (NO_COLOR is honoured under auto)'
+            cand -q 'Print only results and errors'
+            cand --quiet 'Print only results and errors'
+            cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --verbose 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
+            cand --json 'Print one JSON document on stdout and nothing else'
+            cand -y 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --yes 'Never prompt: take values from flags and defaults, answer yes to confirmations'
+            cand --no-progress 'Hide progress bars and spinners'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'duo-selfhost;bundle;help'= {
+            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'duo-selfhost;bundle;help;create'= {
+        }
+        &'duo-selfhost;bundle;help;verify'= {
+        }
+        &'duo-selfhost;bundle;help;load'= {
+        }
+        &'duo-selfhost;bundle;help;help'= {
+        }
         &'duo-selfhost;completions'= {
             cand --color 'When to colour output (NO_COLOR is honoured under auto)'
             cand -q 'Print only results and errors'
@@ -425,6 +515,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --out-dir 'Directory holding completions/ and man/'
             cand --color 'When to colour output (NO_COLOR is honoured under auto)'
             cand --check 'Compare with the files on disk and fail when they differ, writing nothing'
+            cand --packaging 'Also write packaging/: the systemd unit and the example serve.toml the packages install (scripts/package)'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
             cand -v 'More detail on stderr; repeat for more (-vv debug, -vvv trace)'
@@ -446,6 +537,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand models 'List, download and locate the models duo-selfhost knows'
             cand gitlab-rb 'Read and edit gitlab_rails[''env''] in /etc/gitlab/gitlab.rb safely'
             cand image-tag 'Print the AI Gateway image for a GitLab version'
+            cand bundle 'Carry an install to a host without the internet: images, models and tag lists in one file'
             cand completions 'Print a shell completion script'
             cand generate-assets 'Regenerate the committed completions/ and man/ files (for developers)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -484,6 +576,17 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
         &'duo-selfhost;help;gitlab-rb;unset'= {
         }
         &'duo-selfhost;help;image-tag'= {
+        }
+        &'duo-selfhost;help;bundle'= {
+            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+        }
+        &'duo-selfhost;help;bundle;create'= {
+        }
+        &'duo-selfhost;help;bundle;verify'= {
+        }
+        &'duo-selfhost;help;bundle;load'= {
         }
         &'duo-selfhost;help;completions'= {
         }
