@@ -1,28 +1,48 @@
-//! The CPU features llama.cpp's kernels were compiled for, checked before the engine starts.
-//! The release builds (portable or not) compile llama.cpp's CPU code for x86-64-v3 (AVX2,
-//! FMA, F16C, BMI2), llama.cpp's own default; the rest of duo-selfhost is plain x86_64. On an
-//! older CPU the admin commands work, and `serve` refuses with this message instead of dying of
-//! SIGILL halfway through loading a model.
+//! The CPU features llama.cpp's kernels were compiled with, checked against this CPU before
+//! the engine starts. A release build from source compiles them for x86-64-v3 (AVX2, FMA,
+//! F16C, BMI2: llama.cpp's default); the portable build (scripts/build-portable) for the
+//! x86_64 baseline, which every CPU runs. The rest of duo-selfhost is plain x86_64 either way,
+//! so on an older CPU the admin commands work and `serve` refuses with this message instead of
+//! dying of SIGILL halfway through loading a model.
 
 use crate::error::Problem;
 
-/// The x86_64 features llama.cpp's CPU code is built with (its GGML_* defaults without
-/// GGML_NATIVE), as `is_x86_feature_detected!` names them.
+/// The features llama.cpp's CPU code was compiled with that this CPU lacks, as
+/// `is_x86_feature_detected!` names them.
 #[cfg(target_arch = "x86_64")]
 fn missing_features() -> Vec<&'static str> {
-    let detected = [
-        ("sse4.2", std::arch::is_x86_feature_detected!("sse4.2")),
-        ("avx", std::arch::is_x86_feature_detected!("avx")),
-        ("avx2", std::arch::is_x86_feature_detected!("avx2")),
-        ("fma", std::arch::is_x86_feature_detected!("fma")),
-        ("f16c", std::arch::is_x86_feature_detected!("f16c")),
-        ("bmi2", std::arch::is_x86_feature_detected!("bmi2")),
-    ];
-    detected
+    use llama_cpp_sys_2 as ggml;
+    // SAFETY: each ggml_cpu_has_* returns a constant fixed when llama.cpp was compiled (whether
+    // its code uses that instruction set); they touch no state.
+    let compiled_with = unsafe {
+        [
+            ("avx", ggml::ggml_cpu_has_avx()),
+            ("avx2", ggml::ggml_cpu_has_avx2()),
+            ("fma", ggml::ggml_cpu_has_fma()),
+            ("f16c", ggml::ggml_cpu_has_f16c()),
+            ("bmi2", ggml::ggml_cpu_has_bmi2()),
+            ("avx512f", ggml::ggml_cpu_has_avx512()),
+        ]
+    };
+    compiled_with
         .into_iter()
-        .filter(|(_, present)| !present)
+        .filter(|(_, compiled)| *compiled != 0)
         .map(|(name, _)| name)
+        .filter(|name| !cpu_has(name))
         .collect()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_has(feature: &str) -> bool {
+    match feature {
+        "avx" => std::arch::is_x86_feature_detected!("avx"),
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "fma" => std::arch::is_x86_feature_detected!("fma"),
+        "f16c" => std::arch::is_x86_feature_detected!("f16c"),
+        "bmi2" => std::arch::is_x86_feature_detected!("bmi2"),
+        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+        _ => false,
+    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -41,15 +61,16 @@ fn refuse_if_missing(missing: &[&str]) -> Result<(), Problem> {
         return Ok(());
     }
     Err(Problem::user(format!(
-        "this CPU lacks {}, which the model engine's kernels are built for (x86-64-v3: AVX2, \
-         FMA, F16C, BMI2; Intel Haswell or AMD Zen and newer). duo-selfhost's other commands \
-         work on this host; only serving a model here does not",
+        "this CPU lacks {}, which this build's model engine kernels are compiled for (a build \
+         from source uses x86-64-v3: AVX2, FMA, F16C, BMI2; Intel Haswell or AMD Zen and \
+         newer). duo-selfhost's other commands work on this host; only serving a model here \
+         does not",
         missing.join(", ")
     ))
     .hint(
-        "serve the model on a newer host, or build duo-selfhost from source on this one with \
-         RUSTFLAGS='-C target-cpu=native' cargo build --release, which builds the kernels for \
-         this CPU",
+        "serve the model on a newer host, or use the portable build (the packages; its kernels \
+         run on every x86_64 CPU), or build from source on this host with \
+         RUSTFLAGS='-C target-cpu=native' cargo build --release",
     ))
 }
 
