@@ -1061,7 +1061,8 @@ fn embedded_install_writes_the_serve_config_its_unit_runs() {
     let name = unique_name("duo-embedded");
     let _cleanup = fx::Cleanup::new(&[&name]);
     let port = support::free_port();
-    let mut args = install_args(&sandbox, &name, port, "17.5.0");
+    // 17.6 (resolved to 17.6.1): the fresh-install test asserts that it pulls 17.5.0 itself.
+    let mut args = install_args(&sandbox, &name, port, "17.6.0");
     args.extend(
         [
             "--model-runtime",
