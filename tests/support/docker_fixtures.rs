@@ -366,14 +366,7 @@ pub fn registry() -> &'static LocalRegistry {
             .status()
             .expect("start docker-registry (apt-get install docker-registry)");
         assert!(status.success(), "could not start the registry watchdog");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on 127.0.0.1:{port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_registry(port);
         let registry = LocalRegistry {
             port,
             _storage: storage,
@@ -400,6 +393,18 @@ pub fn registry() -> &'static LocalRegistry {
 }
 
 /// Writes a docker-registry config serving from `storage` on 127.0.0.1:`port`; its path.
+/// Waits (20 s at most) until a just-started docker-registry listens on `port`.
+fn wait_for_registry(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "docker-registry did not listen on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn registry_config(storage: &Path, port: u16) -> PathBuf {
     let config = storage.join("config.yml");
     std::fs::write(
@@ -435,14 +440,7 @@ impl OwnRegistry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry (apt-get install docker-registry)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not listen on 127.0.0.1:{port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_registry(port);
         OwnRegistry {
             port,
             process,
