@@ -33,9 +33,4 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
 }
 
 /// A tokio runtime for commands that do network or Docker work.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::Error::new(e).context("could not start the async runtime"))
-}
+pub use crate::runtime::runtime;
