@@ -527,21 +527,7 @@ impl GitlabClient {
             )
             .await?;
         answer.fail_on_errors(self, "reading aiSelfHostedModels")?;
-        let nodes = answer
-            .data
-            .pointer("/aiSelfHostedModels/nodes")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        serde_json::from_value(nodes).map_err(|e| {
-            problem(
-                true,
-                format!(
-                    "GitLab at {} answered aiSelfHostedModels in an unexpected shape: {e}",
-                    answer.url
-                ),
-                "re-run with -vv for details",
-            )
-        })
+        answer.nodes("/aiSelfHostedModels/nodes", "aiSelfHostedModels")
     }
 
     fn missing_duo_settings(&self, url: &Url) -> anyhow::Error {
@@ -619,6 +605,39 @@ struct GraphqlAnswer {
 }
 
 impl GraphqlAnswer {
+    /// `value`, a part of this answer, read as `T`; a shape GitLab should not send is the
+    /// tool's problem, named with the operation (`what`).
+    fn shaped<T: serde::de::DeserializeOwned>(
+        &self,
+        value: Value,
+        what: &str,
+    ) -> anyhow::Result<T> {
+        serde_json::from_value(value).map_err(|e| {
+            problem(
+                true,
+                format!(
+                    "GitLab at {} answered {what} in an unexpected shape: {e}",
+                    self.url
+                ),
+                "re-run with -vv for details",
+            )
+        })
+    }
+
+    /// The list at `pointer` in the data (none there: an empty list), read as `T`s.
+    fn nodes<T: serde::de::DeserializeOwned>(
+        &self,
+        pointer: &str,
+        what: &str,
+    ) -> anyhow::Result<Vec<T>> {
+        let nodes = self
+            .data
+            .pointer(pointer)
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new()));
+        self.shaped(nodes, what)
+    }
+
     fn fail_on_errors(&self, client: &GitlabClient, what: &str) -> anyhow::Result<()> {
         if self.errors.is_empty() {
             return Ok(());

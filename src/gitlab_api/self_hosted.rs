@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{payload_errors, problem, GitlabClient, GraphqlAnswer};
+use super::{payload_errors, GitlabClient};
 use crate::error::Problem;
 use crate::secret::Secret;
 
@@ -153,12 +153,7 @@ impl GitlabClient {
         let query = format!("query {{ aiSelfHostedModels {{ nodes {{ {MODEL_FIELDS} }} }} }}");
         let answer = self.graphql(&query, json!({})).await?;
         answer.fail_on_errors(self, "reading aiSelfHostedModels")?;
-        let nodes = answer
-            .data
-            .pointer("/aiSelfHostedModels/nodes")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        shaped(&answer, nodes, "aiSelfHostedModels")
+        answer.nodes("/aiSelfHostedModels/nodes", "aiSelfHostedModels")
     }
 
     /// `aiSelfHostedModelCreate`, or `aiSelfHostedModelUpdate` when `id` is given.
@@ -186,7 +181,7 @@ impl GitlabClient {
             .get("selfHostedModel")
             .cloned()
             .unwrap_or(Value::Null);
-        shaped(&answer, model, mutation)
+        answer.shaped(model, mutation)
     }
 
     /// `aiSelfHostedModelConnectionCheck`: GitLab asks its gateway to reach the model with this
@@ -204,7 +199,7 @@ impl GitlabClient {
             .unwrap_or(Value::Null);
         refused_by_payload(&payload, "GitLab could not run its connection check")?;
         let result = payload.get("result").cloned().unwrap_or(Value::Null);
-        shaped(&answer, result, "aiSelfHostedModelConnectionCheck")
+        answer.shaped(result, "aiSelfHostedModelConnectionCheck")
     }
 
     /// Every feature's setting (admin).
@@ -212,12 +207,7 @@ impl GitlabClient {
         const QUERY: &str = "query { aiFeatureSettings { nodes { feature provider title releaseState compatibleLlms selfHostedModel { id name } } } }";
         let answer = self.graphql(QUERY, json!({})).await?;
         answer.fail_on_errors(self, "reading aiFeatureSettings")?;
-        let nodes = answer
-            .data
-            .pointer("/aiFeatureSettings/nodes")
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        shaped(&answer, nodes, "aiFeatureSettings")
+        answer.nodes("/aiFeatureSettings/nodes", "aiFeatureSettings")
     }
 
     /// `aiFeatureSettingUpdate`: these features (enum names, `CODE_COMPLETIONS`) served by the
@@ -248,7 +238,7 @@ impl GitlabClient {
             .get("aiFeatureSettings")
             .cloned()
             .unwrap_or(Value::Array(Vec::new()));
-        shaped(&answer, settings, "aiFeatureSettingUpdate")
+        answer.shaped(settings, "aiFeatureSettingUpdate")
     }
 }
 
@@ -261,21 +251,4 @@ fn refused_by_payload(payload: &Value, what: &str) -> anyhow::Result<()> {
     Err(Problem::user(format!("{what}: {}", errors.join("; ")))
         .hint("correct what GitLab names and run the command again")
         .into())
-}
-
-fn shaped<T: serde::de::DeserializeOwned>(
-    answer: &GraphqlAnswer,
-    value: Value,
-    what: &str,
-) -> anyhow::Result<T> {
-    serde_json::from_value(value).map_err(|e| {
-        problem(
-            true,
-            format!(
-                "GitLab at {} answered {what} in an unexpected shape: {e}",
-                answer.url
-            ),
-            "re-run with -vv for details",
-        )
-    })
 }
