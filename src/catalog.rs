@@ -154,6 +154,48 @@ pub struct Model {
     pub upstream: &'static str,
 }
 
+/// A GitLab Duo use a catalog model is fit for (the seed's table columns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuoUse {
+    CodeCompletion,
+    CodeGeneration,
+    Chat,
+}
+
+impl DuoUse {
+    /// One word, for a list of models: `completion`.
+    pub fn short(self) -> &'static str {
+        match self {
+            DuoUse::CodeCompletion => "completion",
+            DuoUse::CodeGeneration => "generation",
+            DuoUse::Chat => "chat",
+        }
+    }
+
+    /// The use as a sentence says it: `code completion`.
+    pub fn words(self) -> &'static str {
+        match self {
+            DuoUse::CodeCompletion => "code completion",
+            DuoUse::CodeGeneration => "code generation",
+            DuoUse::Chat => "chat",
+        }
+    }
+}
+
+impl Model {
+    /// What the model is fit for, in the seed table's order.
+    pub fn uses(&self) -> Vec<DuoUse> {
+        [
+            (self.code_completion, DuoUse::CodeCompletion),
+            (self.code_generation, DuoUse::CodeGeneration),
+            (self.chat, DuoUse::Chat),
+        ]
+        .into_iter()
+        .filter_map(|(fit, duo_use)| fit.then_some(duo_use))
+        .collect()
+    }
+}
+
 /// The demo model: SmolLM2-135M-Instruct, Q4_1.
 pub const DEMO_MODEL: &str = "smollm2-135m";
 

@@ -24,6 +24,7 @@ use sha2::Digest;
 use crate::error::Problem;
 use crate::fault::{self, Step};
 use crate::output::Printer;
+use crate::secret;
 
 /// Labels duo-selfhost puts on what it creates.
 pub const LABEL_VERSION: &str = "duo-selfhost.version";
@@ -234,7 +235,7 @@ impl ContainerSpec {
             args.extend(["-v".to_string(), bind.clone()]);
         }
         for (key, value) in &self.env {
-            let entry = if is_secret_key(key) {
+            let entry = if secret::is_secret_name(key) {
                 key.clone()
             } else {
                 format!("{key}={value}")
@@ -248,25 +249,8 @@ impl ContainerSpec {
 
     /// The env with secret-looking values replaced by `****`, for plans and logs.
     pub fn masked_env(&self) -> Vec<String> {
-        self.env
-            .iter()
-            .map(|(k, v)| {
-                if is_secret_key(k) {
-                    format!("{k}=****")
-                } else {
-                    format!("{k}={v}")
-                }
-            })
-            .collect()
+        secret::mask_env_entries(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
-}
-
-/// Whether an env key names a secret (its value is never printed).
-pub fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_uppercase();
-    ["TOKEN", "SECRET", "PASSWORD", "KEY", "CREDENTIAL"]
-        .iter()
-        .any(|word| key.contains(word))
 }
 
 /// The healthcheck: the gateway image has Python, the test stand-ins have busybox wget, some

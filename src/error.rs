@@ -4,8 +4,6 @@
 //! exit status (1 for the user's setup or input, 2 for the tool) and carries the hint.
 //! An error without a `Problem` is the tool's own failure (exit 2).
 
-use crate::output::Printer;
-
 /// The process exit statuses duo-selfhost uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -113,20 +111,4 @@ pub fn error_lines(err: &anyhow::Error) -> Vec<(&'static str, String)> {
         lines.push(("hint", hint));
     }
     lines
-}
-
-/// Prints an error on stderr as `error:` / `caused by:` / `hint:` lines.
-pub fn render(err: &anyhow::Error, printer: &Printer) {
-    for (label, text) in error_lines(err) {
-        printer.labelled_stderr(label, &text);
-    }
-}
-
-/// The error for a command whose body is not built yet: exit 2, saying so.
-pub fn not_built(command: &str) -> anyhow::Error {
-    Problem::tool(format!(
-        "`duo-selfhost {command}` is not built yet in this version"
-    ))
-    .hint("follow the project's issues for the release that brings it")
-    .into()
 }

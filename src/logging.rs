@@ -3,13 +3,12 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::GlobalArgs;
-
-pub fn init(global: &GlobalArgs) {
-    let level = if global.quiet {
+/// `quiet` and `verbose` are the global `-q` and `-v` flags.
+pub fn init(quiet: bool, verbose: u8) {
+    let level = if quiet {
         "error"
     } else {
-        match global.verbose {
+        match verbose {
             0 => "warn",
             1 => "info",
             2 => "debug",
@@ -21,6 +20,6 @@ pub fn init(global: &GlobalArgs) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(global.verbose >= 2)
+        .with_target(verbose >= 2)
         .try_init();
 }

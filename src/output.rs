@@ -8,7 +8,6 @@ use std::io::{IsTerminal, Write};
 use console::Style;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::{ColorChoice, GlobalArgs};
 use crate::error::Problem;
 
 /// How one check or step ended; the glyph carries the meaning, colour is extra.
@@ -55,29 +54,45 @@ pub struct Printer {
     pub interactive: bool,
 }
 
+/// The global output flags as plain values (main.rs maps the command line onto them), so
+/// output depends on nothing above it.
+#[derive(Debug, Clone, Default)]
+pub struct OutputFlags {
+    /// `Some` for `--color always|never`, `None` for auto (a terminal, and NO_COLOR unset).
+    pub color: Option<bool>,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub json: bool,
+    pub yes: bool,
+    pub no_progress: bool,
+}
+
 impl Printer {
-    pub fn from_global(global: &GlobalArgs) -> Self {
+    /// Prints an error on stderr as `error:` / `caused by:` / `hint:` lines.
+    pub fn error(&self, err: &anyhow::Error) {
+        for (label, text) in crate::error::error_lines(err) {
+            self.labelled_stderr(label, &text);
+        }
+    }
+
+    pub fn new(flags: &OutputFlags) -> Self {
         let stderr_tty = std::io::stderr().is_terminal();
         let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match global.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => stderr_tty && !no_color_env,
-        };
+        let color = flags.color.unwrap_or(stderr_tty && !no_color_env);
         console::set_colors_enabled(color);
         console::set_colors_enabled_stderr(color);
-        let verbosity = if global.quiet {
+        let verbosity = if flags.quiet {
             -1
         } else {
-            global.verbose.min(10) as i8
+            flags.verbose.min(10) as i8
         };
         Printer {
             verbosity,
-            json: global.json,
+            json: flags.json,
             color,
-            progress: stderr_tty && !global.no_progress && !global.json && !global.quiet,
-            assume_yes: global.yes,
-            interactive: !global.yes && std::io::stdin().is_terminal() && stderr_tty,
+            progress: stderr_tty && !flags.no_progress && !flags.json && !flags.quiet,
+            assume_yes: flags.yes,
+            interactive: !flags.yes && std::io::stdin().is_terminal() && stderr_tty,
         }
     }
 

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::catalog::{self, Model, Platform};
+use crate::catalog::{self, DuoUse, Model, Platform};
 use crate::error::Problem;
 use crate::gitlab_api::{FeatureSetting, GitlabClient, ModelInput, RegisteredModel, FAMILY_ENUM};
 use crate::secret::Secret;
@@ -48,14 +48,12 @@ pub const TESTING_TERMS: &str = "beta features are covered by the GitLab Testing
 /// The features the catalog says a model is fit for, as GitLab's enum names them.
 pub fn features_fit_for(model: &Model) -> Vec<&'static str> {
     let mut features = Vec::new();
-    if model.code_completion {
-        features.push("CODE_COMPLETIONS");
-    }
-    if model.code_generation {
-        features.push("CODE_GENERATIONS");
-    }
-    if model.chat {
-        features.extend_from_slice(CHAT_FEATURES);
+    for duo_use in model.uses() {
+        match duo_use {
+            DuoUse::CodeCompletion => features.push("CODE_COMPLETIONS"),
+            DuoUse::CodeGeneration => features.push("CODE_GENERATIONS"),
+            DuoUse::Chat => features.extend_from_slice(CHAT_FEATURES),
+        }
     }
     features
 }

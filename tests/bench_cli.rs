@@ -7,9 +7,8 @@
 //! These are figures, not pass/fail tests: a missed target is printed, never asserted. What is
 //! asserted is that each command did what is timed (the edit applies, doctor is all green).
 
-#[path = "support/stub_server.rs"]
-mod stub_server;
-mod support;
+use crate::support;
+use crate::support::stub_server;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

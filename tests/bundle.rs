@@ -2,7 +2,7 @@
 //! docker-registry of the test's own standing in for the internet (stopped before the load,
 //! as the air-gapped host has none) and the real SmolLM2 GGUF. No engine: these fail.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};

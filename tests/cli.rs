@@ -213,9 +213,7 @@ fn bad_flags_exit_2_and_name_the_flag() {
 }
 
 #[test]
-fn a_command_that_says_it_is_not_built_exits_2_with_nothing_on_stdout() {
-    // Probes that are harmless whether or not the command's body has landed: either the
-    // command works (and fails on the bogus input as a user error) or it says it is not built.
+fn bogus_input_is_a_user_error_with_nothing_on_stdout() {
     let home = tempfile::tempdir().unwrap();
     let missing_rb = home.path().join("no-such/gitlab.rb");
     let probes: Vec<Vec<String>> = vec![
@@ -239,30 +237,10 @@ fn a_command_that_says_it_is_not_built_exits_2_with_nothing_on_stdout() {
     for probe in probes {
         let output = duo(home.path()).args(&probe).output().unwrap();
         let stderr = text(&output.stderr);
-        if stderr.contains("is not built yet") {
-            assert_eq!(output.status.code(), Some(2), "{probe:?}: {stderr}");
-            assert!(output.stdout.is_empty(), "{probe:?} printed on stdout");
-            assert!(
-                stderr.starts_with("error: `duo-selfhost "),
-                "{probe:?}: {stderr}"
-            );
-            assert!(stderr.contains("\nhint: "), "{probe:?}: {stderr}");
-        } else {
-            // Built: the bogus input is the user's mistake, and it is said as an error.
-            assert_eq!(output.status.code(), Some(1), "{probe:?}: {stderr}");
-            assert!(stderr.contains("error: "), "{probe:?}: {stderr}");
-        }
+        assert_eq!(output.status.code(), Some(1), "{probe:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{probe:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{probe:?} printed on stdout");
     }
-    // The renderer's contract for the not-built error itself.
-    let err = duo_selfhost::error::not_built("serve");
-    assert_eq!(
-        duo_selfhost::error::exit_status_of(&err),
-        duo_selfhost::ExitStatus::Error
-    );
-    let lines = duo_selfhost::error::error_lines(&err);
-    assert_eq!(lines[0].0, "error");
-    assert!(lines[0].1.contains("`duo-selfhost serve` is not built yet"));
-    assert_eq!(lines.last().unwrap().0, "hint");
 }
 
 #[test]

@@ -2,9 +2,8 @@
 //! (stand-in servers on 127.0.0.1, a self-signed HTTPS gateway made with the openssl CLI, a
 //! gateway container on the real Docker Engine), and doctor naming it with the right id and hint.
 
-#[path = "support/stub_server.rs"]
-mod stub_server;
-mod support;
+use crate::support;
+use crate::support::stub_server;
 
 use std::path::Path;
 use std::process::Command;

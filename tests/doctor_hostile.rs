@@ -5,7 +5,7 @@
 //! report every check aimed at the peer as a failure that names the cause, and keep its peak
 //! RSS bounded. The figures go to RELIABILITY.md.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::os::fd::AsRawFd;

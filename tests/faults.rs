@@ -1,11 +1,11 @@
 //! Issue 9 item 3 on the real Docker Engine: upgrades killed by SIGKILL right after each step
 //! of the replacement (the hidden `DUO_SELFHOST_FAULT_KILL_AFTER` hook), followed by what an
 //! administrator does next; and a host port that something else holds. Each test prints its
-//! figures (`cargo test --test faults -- --nocapture`); RELIABILITY.md records them.
+//! figures (`cargo test --test integration -- faults:: --nocapture`); RELIABILITY.md records them.
 //! The daemon-restart rounds are in scripts/fault-inject, never here: they would disturb every
 //! other test using the engine. No engine: these fail.
 
-mod support;
+use crate::support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! (tests/support/gitlab_fixture.rs): documented shapes, 401/404, a hang, refused connections,
 //! HTTPS with a self-signed certificate, and the token never showing up anywhere.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 //! env hash changes, Ruby (ruby -c and a harness evaluating the whole file) reads back exactly
 //! the intended hash, writes are atomic with backups, and refusals leave the file untouched.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -4,7 +4,7 @@
 //! never change a byte outside the env hash, and Ruby evaluating the whole file reads back
 //! exactly the values set. Ruby runs once per case over every intermediate file.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-mod support;
+use crate::support;
 use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 
 const REPO_URL: &str =

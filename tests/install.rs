@@ -1,7 +1,7 @@
 //! `duo-selfhost install` against the real Docker Engine, with the stand-in gateway images
 //! served by a local registry (tests/support/docker_fixtures.rs). No engine: these fail.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use duo_selfhost::catalog;
 use sha2::{Digest, Sha256};
 
-mod support;
+use crate::support;
 use support::doctor_chain::Serve;
 use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
 use support::{run, Sandbox as Home};
@@ -619,12 +619,15 @@ fn a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_eta
         bytes: None,
         sha256: None,
     };
+    // The library reads HF_HOME from the process environment, which every test in this binary
+    // shares: the body runs in a child process of the test binary with its own HF_HOME.
+    let Some(hf_home) = support::in_child_process_with(
+        "models::a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag",
+        "HF_HOME",
+    ) else {
+        return;
+    };
     let hub = HubStandIn::start();
-    let sandbox = Sandbox::new(&hub);
-    // hf_home() reads HF_HOME in-process: load the real bytes (the one other in-process reader,
-    // cached once) before pointing it at this test's sandbox.
-    model_bytes();
-    std::env::set_var("HF_HOME", sandbox.hf_home());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let pulled = runtime
         .block_on(duo_selfhost::model_cache::pull(
@@ -645,9 +648,7 @@ fn a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_eta
         Some(sha),
         "checked against the endpoint's X-Linked-Etag"
     );
-    let repo_dir = sandbox
-        .hf_home()
-        .join("hub/models--example-org--branch-pinned-GGUF");
+    let repo_dir = hf_home.join("hub/models--example-org--branch-pinned-GGUF");
     let snapshot = repo_dir
         .join("snapshots")
         .join(BRANCH_COMMIT)

@@ -7,7 +7,7 @@
 //!
 //! The command list is data: adding a command is one line in `CASES`.
 
-mod support;
+use crate::support;
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -1,7 +1,7 @@
 //! `duo-selfhost upgrade` against the real Docker Engine, with the stand-in gateway images
 //! served by a local registry (tests/support/docker_fixtures.rs). No engine: these fail.
 
-mod support;
+use crate::support;
 
 use support::docker_fixtures as fx;
 use support::docker_fixtures::own_env;

@@ -21,9 +21,6 @@ const QUERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 /// Deadline for each GitLab API call.
 const GITLAB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Env names whose values are masked when the values file is shown.
-const SECRET_NAME_PARTS: [&str; 6] = ["KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH"];
-
 pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let domain = helm::check_domain(args.gateway_host.as_deref().ok_or_else(|| {
         Problem::user(
@@ -904,8 +901,7 @@ fn show_plan(
 ) -> anyhow::Result<()> {
     let mut shown = values.clone();
     for (name, value) in shown.env.iter_mut() {
-        let upper = name.to_ascii_uppercase();
-        if SECRET_NAME_PARTS.iter().any(|part| upper.contains(part)) {
+        if crate::secret::is_secret_name(name) {
             *value = "****".into();
         }
     }

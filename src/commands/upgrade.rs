@@ -15,6 +15,7 @@ use crate::docker;
 use crate::error::{ExitStatus, Problem};
 use crate::image_tag;
 use crate::output::{Mark, Printer};
+use crate::secret;
 use crate::signing_keys;
 use crate::state;
 
@@ -323,12 +324,10 @@ fn record_upgrade(
 }
 
 fn masked(env: &[String]) -> Vec<String> {
-    env.iter()
-        .map(|entry| match entry.split_once('=') {
-            Some((key, _)) if docker::is_secret_key(key) => format!("{key}=****"),
-            _ => entry.clone(),
-        })
-        .collect()
+    secret::mask_env_entries(
+        env.iter()
+            .map(|entry| entry.split_once('=').unwrap_or((entry.as_str(), ""))),
+    )
 }
 
 /// What GitLab `version` needs that a gateway container lacks.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::Context;
 use crate::docker;
 use crate::error::Problem;
-use crate::secret::{scrub, Secret};
+use crate::secret::{is_secret_name, scrub, Secret};
 
 /// Gateway log lines a bundle keeps.
 pub const LOG_LINES: usize = 500;
@@ -64,7 +64,7 @@ fn without_url_credentials(value: &str) -> String {
         .join(",")
 }
 
-/// `KEY=VALUE` lines, secret-looking names (the one list, `docker::is_secret_key`) as `****`
+/// `KEY=VALUE` lines, secret-looking names (`secret::is_secret_name`) as `****`
 /// and credentials in URLs removed; the values taken out join `secrets`, so that no copy of
 /// them elsewhere (a log line) survives either.
 fn redacted_env<'a>(
@@ -73,7 +73,7 @@ fn redacted_env<'a>(
 ) -> String {
     let mut text = String::new();
     for (key, value) in env {
-        let shown = if docker::is_secret_key(key) {
+        let shown = if is_secret_name(key) {
             secrets.push(Secret::new(value.clone()));
             "****".to_string()
         } else {

@@ -390,16 +390,11 @@ pub fn family(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
 }
 
 fn served_features(model: &catalog::Model) -> String {
-    let mut features = Vec::new();
-    if model.code_completion {
-        features.push("code completion");
-    }
-    if model.code_generation {
-        features.push("code generation");
-    }
-    if model.chat {
-        features.push("chat");
-    }
+    let features: Vec<&str> = model
+        .uses()
+        .into_iter()
+        .map(catalog::DuoUse::words)
+        .collect();
     if features.is_empty() {
         "no Duo feature".into()
     } else {

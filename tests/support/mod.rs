@@ -7,6 +7,7 @@ pub mod docker_fixtures;
 pub mod doctor_chain;
 pub mod gateway_fixture;
 pub mod gitlab_fixture;
+pub mod stub_server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,6 +36,31 @@ pub fn with_default_sigint(mut cmd: Command) -> Command {
         });
     }
     cmd
+}
+
+/// Runs the test `test_path` (its path inside the test binary) again in a child process with
+/// `var` set to a fresh temporary directory, for tests of library code that reads the process
+/// environment, which all tests in this binary share. In the parent: waits for the child,
+/// asserts it passed and returns None. In the child: returns the directory `var` names.
+pub fn in_child_process_with(test_path: &str, var: &str) -> Option<PathBuf> {
+    const CHILD_MARK: &str = "DUO_SELFHOST_TEST_CHILD";
+    if let Some(dir) = std::env::var_os(CHILD_MARK).and(std::env::var_os(var)) {
+        return Some(PathBuf::from(dir));
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([test_path, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARK, "1")
+        .env(var, dir.path())
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{test_path} in a child process with its own {var}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    None
 }
 
 /// A private HOME and XDG dirs, so a test never touches the machine's config or /etc.

@@ -108,16 +108,11 @@ pub fn embedded_choices(memory: &HostMemory) -> Vec<&'static Model> {
 }
 
 fn model_line(model: &Model) -> String {
-    let mut serves = Vec::new();
-    if model.code_completion {
-        serves.push("completion");
-    }
-    if model.code_generation {
-        serves.push("generation");
-    }
-    if model.chat {
-        serves.push("chat");
-    }
+    let serves: Vec<&str> = model
+        .uses()
+        .into_iter()
+        .map(catalog::DuoUse::short)
+        .collect();
     let size = catalog::estimated_gguf_bytes(model)
         .map(|b| format!(", ~{}", indicatif::HumanBytes(b)))
         .unwrap_or_default();
