@@ -16,10 +16,15 @@ fn fresh_install_then_idempotent_rerun_then_changed_env() {
     let name = unique_name("duo-install");
     let _cleanup = fx::Cleanup::new(&[&name]);
     let port = support::free_port();
-    let registry = fx::registry();
+    // A registry of this test's own: other tests pull the shared registry's 17.5.0, and this
+    // one must see a real pull.
+    let registry = fx::OwnRegistry::start();
+    registry.publish_gateway("17.5.0");
 
     // Fresh install: pulled from the local registry layer by layer, created, healthy.
-    let args = install_args(&sandbox, &name, port, "17.5.0");
+    let mut args = install_args(&sandbox, &name, port, "17.5.0");
+    let at = args.iter().position(|a| a == "--registry").unwrap();
+    args[at + 1] = registry.mirror();
     let out = run(sandbox.command().arg("-v").args(&args)).expect_code(0);
     assert!(
         out.stderr

@@ -39,19 +39,29 @@ fn model_bytes() -> Arc<Vec<u8>> {
     static BYTES: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
     BYTES
         .get_or_init(|| {
-            let model = catalog::find(MODEL).expect("the demo model is in the catalog");
-            let path = duo_selfhost::model_cache::locate(model).unwrap_or_else(|| {
-                panic!(
-                    "the test model is missing from {}: run scripts/fetch-test-model",
-                    duo_selfhost::model_cache::hf_home().display()
-                )
-            });
-            let bytes = std::fs::read(&path).expect("read the test model");
+            let bytes = std::fs::read(model_file()).expect("read the test model");
             assert_eq!(Some(bytes.len() as u64), source().bytes);
             Arc::new(bytes)
         })
         .clone()
 }
+
+/// Where the test model is: the machine's cache, or in a child process with an HF_HOME of
+/// its own, where the parent said.
+fn model_file() -> PathBuf {
+    if let Some(path) = std::env::var_os(MODEL_FILE_VAR) {
+        return PathBuf::from(path);
+    }
+    let model = catalog::find(MODEL).expect("the demo model is in the catalog");
+    duo_selfhost::model_cache::locate(model).unwrap_or_else(|| {
+        panic!(
+            "the test model is missing from {}: run scripts/fetch-test-model",
+            duo_selfhost::model_cache::hf_home().display()
+        )
+    })
+}
+
+const MODEL_FILE_VAR: &str = "DUO_SELFHOST_TEST_MODEL_FILE";
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -624,6 +634,7 @@ fn a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_eta
     let Some(hf_home) = support::in_child_process_with(
         "models::a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag",
         "HF_HOME",
+        &[(MODEL_FILE_VAR, model_file().into_os_string())],
     ) else {
         return;
     };

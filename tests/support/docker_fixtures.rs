@@ -487,14 +487,21 @@ impl Drop for OwnRegistry {
 }
 
 /// Removes mirror-named images left by earlier runs (other registry ports); images still used
-/// by a container stay.
+/// by a container stay, and so do those of a registry still listening (another test's own).
 fn remove_stale_mirror_images(port: u16) {
     let ours = format!("127.0.0.1:{port}/");
     let listing = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     for image in listing.lines() {
-        if image.starts_with("127.0.0.1:")
-            && image.contains(GATEWAY_PATH)
+        let Some(their_port) = image
+            .strip_prefix("127.0.0.1:")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|p| p.parse::<u16>().ok())
+        else {
+            continue;
+        };
+        if image.contains(GATEWAY_PATH)
             && !image.starts_with(&ours)
+            && std::net::TcpStream::connect(("127.0.0.1", their_port)).is_err()
         {
             let _ = docker_ok(&["rmi", image]);
         }

@@ -40,9 +40,14 @@ pub fn with_default_sigint(mut cmd: Command) -> Command {
 
 /// Runs the test `test_path` (its path inside the test binary) again in a child process with
 /// `var` set to a fresh temporary directory, for tests of library code that reads the process
-/// environment, which all tests in this binary share. In the parent: waits for the child,
-/// asserts it passed and returns None. In the child: returns the directory `var` names.
-pub fn in_child_process_with(test_path: &str, var: &str) -> Option<PathBuf> {
+/// environment, which all tests in this binary share; `pass` adds variables for the child. In
+/// the parent: waits for the child, asserts it passed and returns None. In the child: returns
+/// the directory `var` names.
+pub fn in_child_process_with(
+    test_path: &str,
+    var: &str,
+    pass: &[(&str, std::ffi::OsString)],
+) -> Option<PathBuf> {
     const CHILD_MARK: &str = "DUO_SELFHOST_TEST_CHILD";
     if let Some(dir) = std::env::var_os(CHILD_MARK).and(std::env::var_os(var)) {
         return Some(PathBuf::from(dir));
@@ -52,6 +57,7 @@ pub fn in_child_process_with(test_path: &str, var: &str) -> Option<PathBuf> {
         .args([test_path, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_MARK, "1")
         .env(var, dir.path())
+        .envs(pass.iter().map(|(name, value)| (name, value)))
         .output()
         .expect("run the test binary");
     let stdout = String::from_utf8_lossy(&output.stdout);
