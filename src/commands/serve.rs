@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::cli::{FimLayoutArg, ServeArgs};
 use crate::engine::budget::{self, Footprint};
 use crate::engine::prompt::{FimLayout, TemplateOrigin};
-use crate::engine::{Engine, EngineConfig, Metrics};
+use crate::engine::{self, Engine, EngineConfig, Metrics};
 use crate::error::{ExitStatus, Problem};
 use crate::model_cache::{self, LocalModel};
 use crate::output::Printer;
@@ -30,6 +30,8 @@ struct PlannedModel {
 }
 
 pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    // Before anything else: a package's baseline build hands over to its faster kernels here.
+    engine::exec_faster_build()?;
     let file = match &args.config {
         Some(path) => serve_config::read(path)?,
         None => ServeFile::default(),
@@ -144,6 +146,7 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             Problem::user(format!("cannot listen on {addr}: {e}"))
                 .hint(format!("pick a free port: duo-selfhost serve --port {}", port.wrapping_add(1)))
         })?;
+        printer.info(format!("engine: llama.cpp, {}", engine::kernels_description()));
         for (model, model_threads) in models.iter().zip(&split) {
             printer.info(format!(
                 "loading {} ({}) with {model_threads} threads, {} slots",

@@ -4,30 +4,121 @@
 //! x86_64 baseline, which every CPU runs. The rest of duo-selfhost is plain x86_64 either way,
 //! so on an older CPU the admin commands work and `serve` refuses with this message instead of
 //! dying of SIGILL halfway through loading a model.
+//!
+//! The packages carry both portable builds: the baseline one as `bin/duo-selfhost` and one
+//! with x86-64-v3 kernels in `libexec/duo-selfhost/`. `serve` in the baseline build hands over
+//! to the faster one on a CPU that runs it ([`exec_faster_build`]), since llama.cpp chooses its
+//! kernels when it is compiled, not at run time, unless built as loadable modules.
+
+use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
+
+/// The file name of the build with x86-64-v3 kernels that packages install beside the baseline.
+pub const FAST_BUILD: &str = "duo-selfhost-x86-64-v3";
+
+/// `baseline` keeps this build's kernels where the faster build would run (to compare them);
+/// the baseline build sets it to `x86-64-v3` when it hands over, so that is never done twice.
+pub const BUILD_CHOICE_VAR: &str = "DUO_SELFHOST_CPU_BUILD";
+
+/// The instruction sets llama.cpp's CPU kernels in this binary use, for the startup line.
+pub fn kernel_features() -> Vec<&'static str> {
+    compiled_features()
+        .into_iter()
+        .filter(|(_, compiled)| *compiled)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// How the startup line names this build's kernels.
+pub fn kernels_description() -> String {
+    match kernel_features() {
+        features if features.is_empty() => "baseline x86_64 kernels (SSE2)".to_string(),
+        features => format!("kernels for {}", features.join(", ")),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn compiled_features() -> [(&'static str, bool); 6] {
+    use llama_cpp_sys_2 as ggml;
+    // SAFETY: each ggml_cpu_has_* returns a constant fixed when llama.cpp was compiled (whether
+    // its code uses that instruction set); they touch no state.
+    unsafe {
+        [
+            ("avx", ggml::ggml_cpu_has_avx() != 0),
+            ("avx2", ggml::ggml_cpu_has_avx2() != 0),
+            ("fma", ggml::ggml_cpu_has_fma() != 0),
+            ("f16c", ggml::ggml_cpu_has_f16c() != 0),
+            ("bmi2", ggml::ggml_cpu_has_bmi2() != 0),
+            ("avx512f", ggml::ggml_cpu_has_avx512() != 0),
+        ]
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn compiled_features() -> [(&'static str, bool); 0] {
+    []
+}
+
+/// Where a package or the tarball puts the faster build, from the running binary's path:
+/// `PREFIX/bin/duo-selfhost` -> `PREFIX/libexec/duo-selfhost/duo-selfhost-x86-64-v3`.
+fn fast_build_beside(exe: &Path) -> Option<PathBuf> {
+    let prefix = exe.parent()?.parent()?;
+    Some(prefix.join("libexec/duo-selfhost").join(FAST_BUILD))
+}
+
+/// In a build with baseline kernels, on a CPU with everything x86-64-v3 kernels use, replaces
+/// this process with the faster build when it is installed beside this one: same arguments,
+/// same environment. Returns Ok when there is nothing faster to run; this build then serves.
+#[cfg(target_arch = "x86_64")]
+pub fn exec_faster_build() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+
+    if !kernel_features().is_empty()
+        || std::env::var_os(BUILD_CHOICE_VAR).is_some()
+        || !V3_FEATURES.iter().all(|feature| cpu_has(feature))
+    {
+        return Ok(());
+    }
+    let Some(faster) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| fast_build_beside(&exe))
+        .filter(|path| path.is_file())
+    else {
+        return Ok(());
+    };
+    let mut args = std::env::args_os();
+    let mut command = std::process::Command::new(&faster);
+    if let Some(argv0) = args.next() {
+        command.arg0(argv0);
+    }
+    let err = command.args(args).env(BUILD_CHOICE_VAR, "x86-64-v3").exec();
+    Err(Problem::tool(format!(
+        "could not start the faster build of the model engine, {}: {err}",
+        faster.display()
+    ))
+    .hint(format!(
+        "reinstall the package, or set {BUILD_CHOICE_VAR}=baseline to serve with the baseline \
+         kernels"
+    ))
+    .into())
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+pub fn exec_faster_build() -> anyhow::Result<()> {
+    Ok(())
+}
+
+/// What the x86-64-v3 kernels use (ggml's AVX2 build flags).
+#[cfg(target_arch = "x86_64")]
+const V3_FEATURES: [&str; 5] = ["avx", "avx2", "fma", "f16c", "bmi2"];
 
 /// The features llama.cpp's CPU code was compiled with that this CPU lacks, as
 /// `is_x86_feature_detected!` names them.
 #[cfg(target_arch = "x86_64")]
 fn missing_features() -> Vec<&'static str> {
-    use llama_cpp_sys_2 as ggml;
-    // SAFETY: each ggml_cpu_has_* returns a constant fixed when llama.cpp was compiled (whether
-    // its code uses that instruction set); they touch no state.
-    let compiled_with = unsafe {
-        [
-            ("avx", ggml::ggml_cpu_has_avx()),
-            ("avx2", ggml::ggml_cpu_has_avx2()),
-            ("fma", ggml::ggml_cpu_has_fma()),
-            ("f16c", ggml::ggml_cpu_has_f16c()),
-            ("bmi2", ggml::ggml_cpu_has_bmi2()),
-            ("avx512f", ggml::ggml_cpu_has_avx512()),
-        ]
-    };
-    compiled_with
+    kernel_features()
         .into_iter()
-        .filter(|(_, compiled)| *compiled != 0)
-        .map(|(name, _)| name)
         .filter(|name| !cpu_has(name))
         .collect()
 }
@@ -87,6 +178,18 @@ mod tests {
             problem.message
         );
         assert!(problem.hint.unwrap().contains("target-cpu=native"));
+    }
+
+    #[test]
+    fn the_faster_build_is_looked_for_under_the_same_prefix() {
+        assert_eq!(
+            fast_build_beside(Path::new("/usr/bin/duo-selfhost")).unwrap(),
+            Path::new("/usr/libexec/duo-selfhost/duo-selfhost-x86-64-v3")
+        );
+        assert_eq!(
+            fast_build_beside(Path::new("/opt/duo-selfhost-0.1.0/bin/duo-selfhost")).unwrap(),
+            Path::new("/opt/duo-selfhost-0.1.0/libexec/duo-selfhost/duo-selfhost-x86-64-v3")
+        );
     }
 
     #[test]

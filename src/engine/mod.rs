@@ -27,6 +27,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
+pub use cpu::{exec_faster_build, kernels_description, BUILD_CHOICE_VAR, FAST_BUILD};
 pub use metrics::Metrics;
 use prompt::{ChatTemplate, FimLayout, FimMode};
 pub use request::SamplingParams;
