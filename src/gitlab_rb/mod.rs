@@ -4,14 +4,14 @@
 
 mod env;
 mod lexer;
+mod parse;
+mod plan;
 mod write;
 
 use std::path::{Path, PathBuf};
 
-pub use env::{
-    effective_env, external_url, has_env_assignment, plan_edit, ruby_string_literal,
-    validate_change, EnvChange, EnvError, EnvHash, ADDED_BLOCK_COMMENT,
-};
+pub use env::{effective_env, external_url, has_env_assignment, EnvChange, EnvError, EnvHash};
+pub use plan::{plan_edit, ruby_string_literal, validate_change, ADDED_BLOCK_COMMENT};
 pub use write::{
     backup_path_for, find_gitlab_ctl, reconfigure, rendered_envdir, ruby_syntax_check,
     unified_diff, verify_rendered_env, write_atomically, RubyCheck, WriteHook, WriteHooks,
