@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::image_tag::RegistryChoice;
+use crate::registry::RegistryChoice;
 use crate::secret::Secret;
 use crate::serve_config::ByteSize;
 

@@ -25,6 +25,7 @@ pub mod model_cache;
 pub mod output;
 pub mod programs;
 pub mod registration;
+pub mod registry;
 pub mod runtime;
 pub mod secret;
 pub mod serve_config;

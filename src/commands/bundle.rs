@@ -21,9 +21,10 @@ use crate::cli::{
     BundleCommand, BundleCreateArgs, BundleLoadArgs, BundleRuntime, BundleVerifyArgs,
 };
 use crate::error::{ExitStatus, Problem};
-use crate::image_tag::{self, RegistryChoice};
+use crate::image_tag;
 use crate::model_cache::{self, PullPhase, PullProgress};
 use crate::output::{Mark, Printer};
+use crate::registry::{self, RegistryChoice};
 use crate::{docker, image_transfer};
 
 pub fn run(command: BundleCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
@@ -108,7 +109,7 @@ async fn create_bundle(
     let started = Instant::now();
     let all_tags = match &args.available_tags {
         Some(file) => image_tag::read_tag_file(file)?,
-        None => image_tag::list_registry_tags(&args.registry)
+        None => registry::list_registry_tags(&args.registry)
             .await
             .map_err(|e| {
                 Problem::user(format!(

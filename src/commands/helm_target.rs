@@ -12,8 +12,9 @@ use crate::gitlab_api::GitlabClient;
 use crate::gitlab_config::{self, PointOutcome, PointRequest};
 use crate::helm::exec::{self, Captured, Cmd, RunError, Show};
 use crate::helm::{self, GatewayValues, KeptValues, PlanInput, Release, Step, TlsFiles};
-use crate::image_tag::{self, RegistryChoice};
+use crate::image_tag;
 use crate::output::{Mark, Printer};
+use crate::registry::RegistryChoice;
 use crate::state::{self, GatewayState, GitlabState, State};
 
 /// Deadline for quick queries (versions, context, reading a release).

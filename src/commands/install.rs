@@ -17,9 +17,10 @@ use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
 use crate::error::{ExitStatus, Problem};
 use crate::gitlab_api::GitlabClient;
 use crate::gitlab_config::{self, PointRequest, PointStep};
-use crate::image_tag::{self, RegistryChoice};
+use crate::image_tag;
 use crate::model_cache;
 use crate::output::{Mark, Printer};
+use crate::registry::RegistryChoice;
 use crate::secret::Secret;
 use crate::serve_config::{self, ModelEntry, ServeFile};
 use crate::signing_keys;
@@ -42,10 +43,6 @@ const UNIT_NAME: &str = "duo-selfhost-serve.service";
 const SYSTEM_CONFIG_DIR: &str = "/etc/duo-selfhost";
 const SERVE_CONFIG_NAME: &str = "serve.toml";
 const UNIT_TEMPLATE: &str = include_str!("../../templates/duo-selfhost-serve.service");
-
-const GITLAB_REPOSITORY: &str =
-    "registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway";
-const DOCKERHUB_REPOSITORY: &str = "gitlab/model-gateway";
 
 pub fn run(args: InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if args.target == Target::Helm {
@@ -175,16 +172,6 @@ pub async fn resolve_gateway_image(
         printer.warn(warning);
     }
     Ok(choice.image)
-}
-
-/// The registry an image reference comes from, for choosing its upgrade.
-pub fn registry_of_image(image: &str) -> RegistryChoice {
-    let (repository, _) = docker::split_reference(image);
-    match repository {
-        GITLAB_REPOSITORY => RegistryChoice::Gitlab,
-        DOCKERHUB_REPOSITORY | "docker.io/gitlab/model-gateway" => RegistryChoice::Dockerhub,
-        other => RegistryChoice::Mirror(other.to_string()),
-    }
 }
 
 /// How far the image choice may reach for tags: `--offline` keeps it to a loaded bundle.
@@ -1367,17 +1354,5 @@ mod tests {
         assert_eq!(served_name(&s, "codestral"), "codestral-22b");
         s.served_model_name = Some("codestral".into());
         assert_eq!(served_name(&s, "codestral"), "codestral");
-    }
-
-    #[test]
-    fn registries_are_recognised_from_the_image() {
-        assert_eq!(
-            registry_of_image(&format!("{GITLAB_REPOSITORY}:self-hosted-v17.5.0-ee")),
-            RegistryChoice::Gitlab
-        );
-        assert_eq!(
-            registry_of_image("127.0.0.1:5000/a/model-gateway:self-hosted-v17.5.0-ee"),
-            RegistryChoice::Mirror("127.0.0.1:5000/a/model-gateway".into())
-        );
     }
 }

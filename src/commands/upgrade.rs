@@ -8,13 +8,14 @@ use std::time::Duration;
 use crate::cli::{Target, UpgradeArgs};
 use crate::commands::install::AGENT_PLATFORM_PORT;
 use crate::commands::install::{
-    detect_gitlab_version, gitlab_client, lookup_for, pull_policy, registry_of_image,
-    require_loaded_image, resolve_gateway_image, VersionSource,
+    detect_gitlab_version, gitlab_client, lookup_for, pull_policy, require_loaded_image,
+    resolve_gateway_image, VersionSource,
 };
 use crate::docker;
 use crate::error::{ExitStatus, Problem};
 use crate::image_tag;
 use crate::output::{Mark, Printer};
+use crate::registry::RegistryChoice;
 use crate::secret;
 use crate::signing_keys;
 use crate::state;
@@ -118,7 +119,7 @@ async fn upgrade_docker(
                 .image
                 .registry
                 .clone()
-                .unwrap_or_else(|| registry_of_image(&current_image));
+                .unwrap_or_else(|| RegistryChoice::of_image(&current_image));
             resolve_gateway_image(
                 &version,
                 &registry,
@@ -488,7 +489,7 @@ pub async fn change_gateway(
         Some(version) => {
             resolve_gateway_image(
                 version,
-                &registry_of_image(&current_image),
+                &RegistryChoice::of_image(&current_image),
                 None,
                 image_tag::Lookup::Online,
                 printer,
