@@ -2,7 +2,6 @@
 //! application setting through GraphQL from 17.9 (plus the env key when gitlab.rb is here),
 //! and the `ai_custom_model` flag on 17.x. Plain arguments only: install and doctor call it.
 
-use std::net::Ipv4Addr;
 use std::path::Path;
 
 use url::Url;
@@ -80,20 +79,7 @@ pub struct PointOutcome {
 }
 
 fn is_loopback_or_unspecified(host: &url::Host<&str>) -> bool {
-    match host {
-        url::Host::Domain(name) => {
-            let name = name.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
-        url::Host::Ipv4(ip) => ip.is_loopback() || ip.is_unspecified(),
-        url::Host::Ipv6(ip) => {
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || ip
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4: Ipv4Addr| v4.is_loopback() || v4.is_unspecified())
-        }
-    }
+    crate::net::is_local_only_host(&host.to_string())
 }
 
 /// Checks a gateway URL: http or https, a host GitLab can reach over the network (not

@@ -22,6 +22,7 @@ pub mod image_tag;
 pub mod image_transfer;
 pub mod logging;
 pub mod model_cache;
+pub mod net;
 pub mod output;
 pub mod programs;
 pub mod registration;

@@ -82,7 +82,7 @@ impl RegistryChoice {
                 let (host, name) = reference.split_once('/').unwrap_or((reference, ""));
                 // Loopback mirrors (tests, a local `docker-registry`) speak plain HTTP, the way
                 // the Docker Engine treats them as insecure registries by default.
-                let scheme = if is_loopback_host(host) {
+                let scheme = if crate::net::is_loopback_host_port(host) {
                     "http"
                 } else {
                     "https"
@@ -91,18 +91,6 @@ impl RegistryChoice {
             }
         }
     }
-}
-
-fn is_loopback_host(host_port: &str) -> bool {
-    let host = if let Some(rest) = host_port.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Failures that mean "the registry could not be reached", as opposed to "it answered no".

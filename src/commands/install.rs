@@ -423,21 +423,12 @@ fn validate_gitlab_url(text: &str) -> anyhow::Result<String> {
     Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
-fn is_local_name(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified())
-}
-
 /// GitLab must reach the gateway over the network: a loopback name only works on one host.
 fn check_gateway_host(host: &str, allow_localhost: bool) -> anyhow::Result<()> {
     if host.is_empty() {
         return Err(missing("the gateway host", "--gateway-host HOST"));
     }
-    if is_local_name(host) && !allow_localhost {
+    if crate::net::is_local_only_host(host) && !allow_localhost {
         return Err(Problem::user(format!(
             "the gateway host `{host}` is a loopback name: GitLab (and its Sidekiq and Workhorse) must reach the gateway over the network"
         ))
@@ -456,7 +447,7 @@ fn this_host_name() -> Option<String> {
     }
     let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
     let name = String::from_utf8_lossy(&buf[..end]).to_string();
-    (!name.is_empty() && !is_local_name(&name)).then_some(name)
+    (!name.is_empty() && !crate::net::is_local_only_host(&name)).then_some(name)
 }
 
 /// The gateway container as install wants it.
@@ -741,7 +732,7 @@ async fn install_docker(
     };
     let gateway_url = settings.gateway_url(args.gateway_port);
     add_signing_keys(&mut settings, &args.container_name, printer).await;
-    if is_local_name(
+    if crate::net::is_local_only_host(
         url::Url::parse(&settings.gitlab_url)?
             .host_str()
             .unwrap_or(""),

@@ -232,7 +232,7 @@ pub fn gateway_to_model(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         }
         ctx.update_facts(|f| f.gateway_reaches_model = Some(false));
         let host = http::host_of(&stored.endpoint);
-        let hint = if http::is_loopback_host(&host) && c.network_mode != "host" {
+        let hint = if crate::net::is_loopback_host(&host) && c.network_mode != "host" {
             format!("inside {} {host} is the container itself: set the endpoint in Admin > GitLab Duo > Self-hosted models to the model host's network address, or run the gateway with --network host", c.name)
         } else {
             format!("the gateway cannot reach the model server: check that it runs, the endpoint's host and port in Admin > GitLab Duo > Self-hosted models, DNS and firewalls between the two (try: docker exec {} wget -S -O /dev/null {url})", c.name)

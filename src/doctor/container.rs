@@ -359,8 +359,8 @@ pub fn reaches_gitlab(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         {
             Ok((0, _)) => Outcome::ok(format!("{} fetched {target} from inside", c.name)),
             Ok((code, output)) => {
-                let loopback =
-                    http::is_loopback_host(&http::host_of(&gitlab)) && c.network_mode != "host";
+                let loopback = crate::net::is_loopback_host(&http::host_of(&gitlab))
+                    && c.network_mode != "host";
                 let hint = if loopback {
                     format!("inside the container {} is the container itself: use GitLab's network address in AIGW_GITLAB_URL, or run the gateway with --network host", http::host_of(&gitlab))
                 } else {
@@ -452,7 +452,7 @@ pub fn model_reachable(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
             return Outcome::skip("no model endpoint: pass --model-endpoint URL");
         };
         let host = http::host_of(&endpoint);
-        if !http::is_loopback_host(&host) {
+        if !crate::net::is_loopback_host(&host) {
             return Outcome::ok(format!(
                 "the model's host {host} is not this container's own loopback"
             ));

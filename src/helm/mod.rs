@@ -232,7 +232,7 @@ pub fn check_domain(domain: &str) -> Result<String, Problem> {
         ))
         .hint(hint));
     }
-    if domain == "localhost" || domain.ends_with(".localhost") {
+    if crate::net::is_loopback_host(&domain) {
         return Err(Problem::user(format!(
             "the gateway domain `{domain}` is localhost; GitLab and the ingress need a name they can resolve"
         ))
