@@ -9,7 +9,7 @@ use url::Url;
 use crate::error::Problem;
 use crate::gitlab_api::GitlabClient;
 use crate::gitlab_rb::{self, EditOptions, EnvChange};
-use crate::output::Printer;
+use crate::report::Report;
 
 /// The gateway's port when the URL gives none.
 pub const DEFAULT_GATEWAY_PORT: u16 = 5052;
@@ -173,7 +173,7 @@ pub fn gitlab_rb_changes(gateway_url: &str, version: &semver::Version) -> Vec<En
 /// Points GitLab at the gateway for `req.gitlab_version`. See the module docs for the rules.
 pub async fn point_gitlab_at_gateway(
     req: &PointRequest<'_>,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<PointOutcome> {
     let url = validate_gateway_url(req.gateway_url, req.allow_localhost)?;
     let gateway_url = gateway_url_text(&url);
@@ -185,7 +185,7 @@ pub async fn point_gitlab_at_gateway(
         manual_steps: Vec::new(),
     };
     if *version < semver::Version::new(17, 1, 0) {
-        printer.warn(format!(
+        report.warn(&format!(
             "GitLab {version} predates GitLab Duo Self-Hosted (17.1); the gateway URL is set anyway"
         ));
     }
@@ -198,7 +198,7 @@ pub async fn point_gitlab_at_gateway(
                 dry_run: req.dry_run,
                 reconfigure: req.reconfigure,
             };
-            let edit = gitlab_rb::edit(path, &changes, &options, printer)?;
+            let edit = gitlab_rb::edit(path, &changes, &options, report)?;
             if edit.changed {
                 outcome.steps.push(PointStep::GitlabRbChanged {
                     path: edit.path.clone(),
@@ -235,10 +235,10 @@ pub async fn point_gitlab_at_gateway(
     }
 
     if uses_setting {
-        set_application_setting(req, &gateway_url, printer, &mut outcome).await?;
+        set_application_setting(req, &gateway_url, report, &mut outcome).await?;
     }
     if version.major == 17 {
-        enable_custom_model_flag(req, printer, &mut outcome).await;
+        enable_custom_model_flag(req, report, &mut outcome).await;
     }
     Ok(outcome)
 }
@@ -246,14 +246,14 @@ pub async fn point_gitlab_at_gateway(
 async fn set_application_setting(
     req: &PointRequest<'_>,
     gateway_url: &str,
-    printer: &Printer,
+    report: &dyn Report,
     outcome: &mut PointOutcome,
 ) -> anyhow::Result<()> {
     let manual = format!(
         "in GitLab, Admin > GitLab Duo > Change configuration: set Local AI Gateway URL to {gateway_url}"
     );
     let Some(client) = req.client.filter(|c| c.has_token()) else {
-        printer.warn(format!(
+        report.warn(&format!(
             "GitLab {} keeps the gateway URL as a setting, and no token was given to set it",
             req.gitlab_version
         ));
@@ -265,12 +265,12 @@ async fn set_application_setting(
         .as_deref()
         .is_some_and(|c| c.trim_end_matches('/') == gateway_url);
     if same {
-        printer.info(format!("GitLab's AI gateway URL is already {gateway_url}"));
+        report.info(&format!("GitLab's AI gateway URL is already {gateway_url}"));
         outcome.steps.push(PointStep::SettingUnchanged);
         return Ok(());
     }
     if req.dry_run {
-        printer.info(format!(
+        report.info(&format!(
             "would set GitLab's AI gateway URL to {gateway_url} (now: {})",
             current.as_deref().unwrap_or("not set")
         ));
@@ -288,7 +288,7 @@ async fn set_application_setting(
         .hint(manual)
         .into());
     }
-    printer.info(format!("set GitLab's AI gateway URL to {gateway_url}"));
+    report.info(&format!("set GitLab's AI gateway URL to {gateway_url}"));
     outcome.steps.push(PointStep::SettingUpdated {
         previous: current,
         applied: true,
@@ -300,7 +300,7 @@ async fn set_application_setting(
 /// exact command. Never fails the whole operation: the flag is one step among several.
 async fn enable_custom_model_flag(
     req: &PointRequest<'_>,
-    printer: &Printer,
+    report: &dyn Report,
     outcome: &mut PointOutcome,
 ) {
     let Some(client) = req.client.filter(|c| c.has_token()) else {
@@ -314,7 +314,7 @@ async fn enable_custom_model_flag(
         }
         Ok(_) => {}
         Err(err) => {
-            printer.warn(format!(
+            report.warn(&format!(
                 "cannot read feature flags ({err}); enable {CUSTOM_MODEL_FLAG} by hand"
             ));
             outcome.manual_steps.push(ENABLE_FLAG_COMMAND.to_string());
@@ -329,13 +329,13 @@ async fn enable_custom_model_flag(
     }
     match client.enable_feature(CUSTOM_MODEL_FLAG).await {
         Ok(feature) if feature.enabled() => {
-            printer.info(format!("enabled the {CUSTOM_MODEL_FLAG} feature flag"));
+            report.info(&format!("enabled the {CUSTOM_MODEL_FLAG} feature flag"));
             outcome
                 .steps
                 .push(PointStep::FeatureFlagEnabled { applied: true });
         }
         Ok(_) | Err(_) => {
-            printer.warn(format!(
+            report.warn(&format!(
                 "could not enable the {CUSTOM_MODEL_FLAG} feature flag through the API"
             ));
             outcome.manual_steps.push(ENABLE_FLAG_COMMAND.to_string());

@@ -27,6 +27,7 @@ pub mod output;
 pub mod programs;
 pub mod registration;
 pub mod registry;
+pub mod report;
 pub mod runtime;
 pub mod secret;
 pub mod serve_config;

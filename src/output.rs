@@ -208,6 +208,24 @@ impl Printer {
     }
 }
 
+impl crate::report::Report for Printer {
+    fn info(&self, line: &str) {
+        Printer::info(self, line)
+    }
+    fn detail(&self, line: &str) {
+        Printer::detail(self, line)
+    }
+    fn warn(&self, line: &str) {
+        Printer::warn(self, line)
+    }
+    fn show(&self, text: &str) {
+        Printer::result(self, text)
+    }
+    fn confirm(&self, question: &str) -> anyhow::Result<bool> {
+        Printer::confirm(self, question)
+    }
+}
+
 /// Renders rows as a table with tabled's default style, for `models list` and `doctor`.
 pub fn table<T: tabled::Tabled>(rows: impl IntoIterator<Item = T>) -> String {
     use tabled::settings::Style as TableStyle;

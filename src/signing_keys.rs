@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-use crate::output::Printer;
 use crate::programs::find_on_path_or_omnibus;
+use crate::report::Report;
 
 /// The environment variables that hold a signing key the gateway needs on `version`.
 pub fn required(version: &semver::Version) -> Vec<&'static str> {
@@ -49,12 +49,12 @@ pub fn add_missing(
 pub fn add_missing_or_warn(
     version: &semver::Version,
     env: &mut BTreeMap<String, String>,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> Vec<&'static str> {
     match add_missing(version, env) {
         Ok(added) => added,
         Err(e) => {
-            printer.warn(format!(
+            report.warn(&format!(
                 "the gateway's signing keys for GitLab {version} were not generated: {e}; \
                  pass them with --env NAME=\"$(cat key.pem)\" (openssl genrsa 2048 > key.pem) for {}",
                 missing(version, env).join(", ")

@@ -19,7 +19,7 @@ pub use write::{
 };
 
 use crate::error::Problem;
-use crate::output::Printer;
+use crate::report::Report;
 
 /// Where omnibus keeps gitlab.rb.
 pub const DEFAULT_PATH: &str = "/etc/gitlab/gitlab.rb";
@@ -108,9 +108,9 @@ pub fn edit(
     path: &Path,
     changes: &[EnvChange],
     options: &EditOptions,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<EditOutcome> {
-    edit_with_hooks(path, changes, options, printer, &WriteHooks::default())
+    edit_with_hooks(path, changes, options, report, &WriteHooks::default())
 }
 
 /// [`edit`] with hooks into the write, so tests can fail it at any step.
@@ -118,7 +118,7 @@ pub fn edit_with_hooks(
     path: &Path,
     changes: &[EnvChange],
     options: &EditOptions,
-    printer: &Printer,
+    report: &dyn Report,
     hooks: &WriteHooks,
 ) -> anyhow::Result<EditOutcome> {
     for change in changes {
@@ -140,29 +140,29 @@ pub fn edit_with_hooks(
         reconfigured: false,
     };
     let Some(new) = planned else {
-        printer.info(format!(
+        report.info(&format!(
             "{}: nothing to change, gitlab_rails['env'] already matches",
             path.display()
         ));
         if options.reconfigure && !options.dry_run {
-            reconfigure(printer)?;
+            reconfigure(report)?;
             verify_rendered_env(changes)?;
             outcome.reconfigured = true;
         }
         return Ok(outcome);
     };
     outcome.diff = unified_diff(&target.display().to_string(), &old, &new);
-    printer.result(outcome.diff.trim_end());
+    report.show(outcome.diff.trim_end());
     if options.dry_run {
-        printer.info("dry run: nothing written");
+        report.info("dry run: nothing written");
         return Ok(outcome);
     }
-    if !printer.confirm(&format!("Write these changes to {}?", target.display()))? {
-        printer.info("nothing written");
+    if !report.confirm(&format!("Write these changes to {}?", target.display()))? {
+        report.info("nothing written");
         return Ok(outcome);
     }
     let written = write_atomically(&target, &old, &new, hooks)?;
-    printer.info(format!(
+    report.info(&format!(
         "wrote {} (backup: {})",
         target.display(),
         written.display()
@@ -170,11 +170,11 @@ pub fn edit_with_hooks(
     outcome.written = true;
     outcome.backup = Some(written);
     if options.reconfigure {
-        reconfigure(printer)?;
+        reconfigure(report)?;
         verify_rendered_env(changes)?;
         outcome.reconfigured = true;
     } else {
-        printer.info("run `sudo gitlab-ctl reconfigure` for GitLab to pick up the change");
+        report.info("run `sudo gitlab-ctl reconfigure` for GitLab to pick up the change");
     }
     Ok(outcome)
 }

@@ -12,8 +12,8 @@ use anyhow::Context;
 
 use super::env::EnvChange;
 use crate::error::Problem;
-use crate::output::Printer;
 use crate::programs::find_on_path_or_omnibus;
+use crate::report::Report;
 
 /// Overrides `/opt/gitlab/etc/gitlab-rails/env` in test builds only (feature `test-hooks`).
 pub const ENVDIR_OVERRIDE_VAR: &str = "DUO_SELFHOST_GITLAB_ENVDIR";
@@ -449,9 +449,9 @@ pub fn find_gitlab_ctl() -> anyhow::Result<PathBuf> {
 }
 
 /// Runs `gitlab-ctl reconfigure`, its output streamed to stderr (stdout stays for results).
-pub fn reconfigure(printer: &Printer) -> anyhow::Result<()> {
+pub fn reconfigure(report: &dyn Report) -> anyhow::Result<()> {
     let gitlab_ctl = find_gitlab_ctl()?;
-    printer.info(format!("running {} reconfigure", gitlab_ctl.display()));
+    report.info(&format!("running {} reconfigure", gitlab_ctl.display()));
     let stdout_to_stderr: Stdio = {
         use std::os::fd::AsFd;
         std::io::stderr()

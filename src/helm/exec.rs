@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::output::Printer;
+use crate::report::Report;
 
 /// One external command: a program found on PATH and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +115,7 @@ pub fn run(
     stdin: Option<&[u8]>,
     deadline: Duration,
     show: Show,
-    printer: &Printer,
+    report: &dyn Report,
     spinner: Option<&indicatif::ProgressBar>,
 ) -> Result<Captured, RunError> {
     let command_text = cmd.to_string();
@@ -199,7 +199,7 @@ pub fn run(
                     if let Some(spinner) = spinner {
                         spinner.set_message(last_line_message(&line));
                     }
-                    printer.detail(format!("  {line}"));
+                    report.detail(&format!("  {line}"));
                 }
                 let buffer = if is_stderr { &mut stderr } else { &mut stdout };
                 buffer.push_str(&line);
@@ -235,8 +235,8 @@ pub fn run(
 }
 
 /// A short query: no output shown, a fixed deadline.
-pub fn query(cmd: &Cmd, deadline: Duration, printer: &Printer) -> Result<Captured, RunError> {
-    run(cmd, None, deadline, Show::Nothing, printer, None)
+pub fn query(cmd: &Cmd, deadline: Duration, report: &dyn Report) -> Result<Captured, RunError> {
+    run(cmd, None, deadline, Show::Nothing, report, None)
 }
 
 fn stop_group(pid: u32) {
@@ -281,7 +281,7 @@ mod tests {
             Some(b"in\n"),
             Duration::from_secs(10),
             Show::Nothing,
-            &Printer::plain(),
+            &crate::report::Silent,
             None,
         )
         .unwrap();
@@ -294,7 +294,7 @@ mod tests {
     fn deadline_stops_the_whole_group() {
         let cmd = Cmd::new("sh", ["-c", "sleep 30 & sleep 30; wait"]);
         let started = Instant::now();
-        let err = query(&cmd, Duration::from_millis(300), &Printer::plain()).unwrap_err();
+        let err = query(&cmd, Duration::from_millis(300), &crate::report::Silent).unwrap_err();
         assert!(matches!(err, RunError::Deadline { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
     }
@@ -302,7 +302,7 @@ mod tests {
     #[test]
     fn missing_program_is_named() {
         let cmd = Cmd::new("duo-selfhost-no-such-tool", Vec::<String>::new());
-        let err = query(&cmd, Duration::from_secs(1), &Printer::plain()).unwrap_err();
+        let err = query(&cmd, Duration::from_secs(1), &crate::report::Silent).unwrap_err();
         assert_eq!(
             err.to_string(),
             "`duo-selfhost-no-such-tool` was not found on PATH"

@@ -9,7 +9,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use super::exec::{self, Cmd};
 use crate::error::Problem;
-use crate::output::Printer;
+use crate::report::Report;
 
 /// Days before expiry from which a certificate gets a warning.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -32,7 +32,7 @@ pub fn check(
     key: &Path,
     domain: &str,
     now: OffsetDateTime,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<CertificateSummary> {
     if crate::programs::find_on_path("openssl").is_none() {
         return Err(Problem::user(
@@ -66,7 +66,7 @@ pub fn check(
             "-startdate",
             "-enddate",
         ],
-        printer,
+        report,
     )?;
     if !dates.success() {
         return Err(Problem::user(format!(
@@ -84,7 +84,7 @@ pub fn check(
     // -passin with an empty password: an encrypted key fails here instead of prompting.
     let key_public = openssl(
         &["pkey", "-in", &key_arg, "-pubout", "-passin", "pass:"],
-        printer,
+        report,
     )?;
     if !key_public.success() {
         return Err(Problem::user(format!(
@@ -98,7 +98,7 @@ pub fn check(
         ))
         .into());
     }
-    let cert_public = openssl(&["x509", "-in", &cert_arg, "-noout", "-pubkey"], printer)?;
+    let cert_public = openssl(&["x509", "-in", &cert_arg, "-noout", "-pubkey"], report)?;
     if !cert_public.success() || cert_public.stdout.trim() != key_public.stdout.trim() {
         return Err(Problem::user(format!(
             "the key in {} does not belong to the certificate in {}",
@@ -109,10 +109,10 @@ pub fn check(
         .into());
     }
 
-    let names = subject_alt_names(&cert_arg, printer)?;
+    let names = subject_alt_names(&cert_arg, report)?;
     let host = openssl(
         &["x509", "-in", &cert_arg, "-noout", "-checkhost", domain],
-        printer,
+        report,
     )?;
     if !host.stdout.contains("does match") {
         let covered = if names.is_empty() {
@@ -190,15 +190,15 @@ pub fn human_date(when: OffsetDateTime) -> String {
     )
 }
 
-fn openssl(args: &[&str], printer: &Printer) -> anyhow::Result<exec::Captured> {
+fn openssl(args: &[&str], report: &dyn Report) -> anyhow::Result<exec::Captured> {
     let cmd = Cmd::new("openssl", args.iter().copied());
-    Ok(exec::query(&cmd, OPENSSL_DEADLINE, printer)?)
+    Ok(exec::query(&cmd, OPENSSL_DEADLINE, report)?)
 }
 
-fn subject_alt_names(cert_arg: &str, printer: &Printer) -> anyhow::Result<Vec<String>> {
+fn subject_alt_names(cert_arg: &str, report: &dyn Report) -> anyhow::Result<Vec<String>> {
     let out = openssl(
         &["x509", "-in", cert_arg, "-noout", "-ext", "subjectAltName"],
-        printer,
+        report,
     )?;
     Ok(out
         .stdout
