@@ -11,6 +11,7 @@ pub mod commands;
 pub mod docker;
 pub mod doctor;
 pub mod engine;
+pub mod env_var;
 pub mod error;
 pub mod fault;
 pub mod gitlab_api;

@@ -30,7 +30,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         .hint("pass --gateway-host ai-gateway.example.com (a DNS name you can add a record for)")
     })?)?;
     let gitlab_url = helm::check_gitlab_url(&gitlab_url_for_install(&args.gitlab)?)?;
-    let env = parse_env(&args.env)?;
+    let env = crate::env_var::parse_assignments(&args.env)?;
     let release = release_of(&args.helm);
     helm::check_release(&release)?;
     let tls = tls_files(&args.helm);
@@ -426,28 +426,6 @@ fn tls_files(args: &HelmArgs) -> Option<TlsFiles> {
 }
 
 /// `--env KEY=VALUE` into ordered pairs.
-fn parse_env(assignments: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    let name_ok = |name: &str| {
-        !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for assignment in assignments {
-        let Some((name, value)) = assignment.split_once('=').filter(|(n, _)| name_ok(n)) else {
-            let shown = assignment.split('=').next().unwrap_or_default();
-            return Err(Problem::user(format!(
-                "--env `{shown}=…` is not NAME=VALUE with a valid variable name"
-            ))
-            .hint("write it as --env AIGW_LOGGING__LEVEL=debug")
-            .into());
-        };
-        pairs.retain(|(n, _)| n != name);
-        pairs.push((name.to_string(), value.to_string()));
-    }
-    Ok(pairs)
-}
-
 /// What the tools said about themselves.
 struct Tools {
     helm: String,
@@ -998,22 +976,5 @@ fn report_done(
     match values_out {
         Some(path) => printer.result(format!("values file: {}", path.display())),
         None => printer.info("pass --values-out FILE to keep the values file"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_assignments_parse_and_last_wins() {
-        let parsed = parse_env(&["A=1".into(), "B=x=y".into(), "A=2".into()]).unwrap();
-        assert_eq!(
-            parsed,
-            vec![("B".into(), "x=y".into()), ("A".into(), "2".into())]
-        );
-        assert!(parse_env(&["=1".into()]).is_err());
-        assert!(parse_env(&["1A=1".into()]).is_err());
-        assert!(parse_env(&["NOEQUALS".into()]).is_err());
     }
 }

@@ -14,6 +14,7 @@ use crate::cli::{
     GitlabConnectionArgs, ImageChoiceArgs, InstallArgs, ModelRuntime, PullPolicy, Target,
 };
 use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
+use crate::env_var;
 use crate::error::{ExitStatus, Problem};
 use crate::gitlab_api::GitlabClient;
 use crate::gitlab_config::{self, PointRequest, PointStep};
@@ -334,17 +335,8 @@ pub fn gather_settings(
     };
     check_gateway_host(&gateway_host, args.allow_localhost)?;
 
-    let mut extra_env = BTreeMap::new();
-    for entry in &args.env {
-        let (key, value) = entry
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| {
-                Problem::user(format!("`--env {entry}` is not KEY=VALUE"))
-                    .hint("write it as --env AIGW_LOGGING__LEVEL=debug")
-            })?;
-        extra_env.insert(key.to_string(), value.to_string());
-    }
+    let extra_env: BTreeMap<String, String> =
+        env_var::parse_assignments(&args.env)?.into_iter().collect();
 
     let model_runtime = wizard::model_runtime(args.model_runtime, printer)?;
     let model_endpoint = match (model_runtime, &args.model_endpoint) {
