@@ -206,7 +206,6 @@ fn apply_fixes(
             error,
         });
     }
-    drop(runtime);
     let ids: Vec<String> = done
         .iter()
         .filter(|d| d.outcome == "applied")

@@ -51,14 +51,13 @@ pub fn run(args: InstallArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
     let runtime = super::runtime()?;
     let client = gitlab_client(&args.gitlab, args.gitlab.gitlab_url.as_deref())?;
-    let settings = gather_settings(&args, client.as_ref(), &runtime, printer)?;
+    let settings = gather_settings(&args, client.as_ref(), runtime, printer)?;
     // The client for pointing GitLab at the gateway: at the URL finally chosen, with the token
     // given or asked for.
     let mut connection = args.gitlab.clone();
     connection.gitlab_token = settings.gitlab_token.clone();
     let client = gitlab_client(&connection, Some(&settings.gitlab_url))?;
     let installed = runtime.block_on(install_docker(&args, settings, client.as_ref(), printer))?;
-    drop(runtime);
     let Some((chain, missing)) = installed else {
         return Ok(ExitStatus::Success);
     };
