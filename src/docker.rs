@@ -180,7 +180,7 @@ impl ContainerSpec {
             LABEL_ENV_KEYS.to_string(),
             self.env.keys().cloned().collect::<Vec<_>>().join(","),
         );
-        let mut body = ContainerCreateBody {
+        let body = ContainerCreateBody {
             image: Some(self.image.clone()),
             env: Some(self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
             cmd: (!self.cmd.is_empty()).then(|| self.cmd.clone()),
@@ -199,11 +199,7 @@ impl ContainerSpec {
             }),
             ..Default::default()
         };
-        let hash = settings_hash(&body);
-        body.labels
-            .get_or_insert_with(HashMap::new)
-            .insert(LABEL_SETTINGS_HASH.to_string(), hash);
-        body
+        with_settings_hash(body)
     }
 
     /// The container as `docker run` arguments (after `docker run`), for plans. A secret is
@@ -1030,7 +1026,7 @@ pub fn body_from_existing(
         .hostname
         .clone()
         .filter(|h| !h.is_empty() && *h != id_prefix);
-    let mut body = ContainerCreateBody {
+    let body = ContainerCreateBody {
         hostname,
         domainname: config.domainname.clone(),
         user,
@@ -1049,6 +1045,11 @@ pub fn body_from_existing(
         host_config: old.host_config.clone(),
         ..Default::default()
     };
+    with_settings_hash(body)
+}
+
+/// `body` labelled with the hash of its settings, which tells a rerun whether anything changed.
+fn with_settings_hash(mut body: ContainerCreateBody) -> ContainerCreateBody {
     let hash = settings_hash(&body);
     body.labels
         .get_or_insert_with(HashMap::new)

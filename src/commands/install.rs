@@ -174,6 +174,28 @@ pub async fn resolve_gateway_image(
     Ok(choice.image)
 }
 
+/// The gateway image the image flags ask for: `--image` as given, else the tag for `version`
+/// from `--registry` (or `default_registry`), `--available-tags` and `--offline`.
+pub async fn gateway_image_for(
+    version: &semver::Version,
+    image: &ImageChoiceArgs,
+    default_registry: impl FnOnce() -> RegistryChoice,
+    printer: &Printer,
+) -> anyhow::Result<String> {
+    if let Some(given) = &image.image {
+        return Ok(given.clone());
+    }
+    let registry = image.registry.clone().unwrap_or_else(default_registry);
+    resolve_gateway_image(
+        version,
+        &registry,
+        image.available_tags.as_deref(),
+        lookup_for(image),
+        printer,
+    )
+    .await
+}
+
 /// How far the image choice may reach for tags: `--offline` keeps it to a loaded bundle.
 pub fn lookup_for(image: &ImageChoiceArgs) -> image_tag::Lookup {
     if image.offline {
@@ -703,24 +725,13 @@ async fn install_docker(
     client: Option<&GitlabClient>,
     printer: &Printer,
 ) -> anyhow::Result<Option<(Option<finish::ChainToVerify>, finish::Missing)>> {
-    let image = match &args.image.image {
-        Some(image) => image.clone(),
-        None => {
-            let registry = args
-                .image
-                .registry
-                .clone()
-                .unwrap_or(RegistryChoice::Gitlab);
-            resolve_gateway_image(
-                &settings.gitlab_version,
-                &registry,
-                args.image.available_tags.as_deref(),
-                lookup_for(&args.image),
-                printer,
-            )
-            .await?
-        }
-    };
+    let image = gateway_image_for(
+        &settings.gitlab_version,
+        &args.image,
+        || RegistryChoice::Gitlab,
+        printer,
+    )
+    .await?;
     let gateway_url = settings.gateway_url(args.gateway_port);
     add_signing_keys(&mut settings, &args.container_name, printer).await;
     if crate::net::is_local_only_host(

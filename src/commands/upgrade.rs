@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::cli::{Target, UpgradeArgs};
 use crate::commands::install::AGENT_PLATFORM_PORT;
 use crate::commands::install::{
-    detect_gitlab_version, gitlab_client, lookup_for, pull_policy, require_loaded_image,
+    detect_gitlab_version, gateway_image_for, gitlab_client, pull_policy, require_loaded_image,
     resolve_gateway_image, VersionSource,
 };
 use crate::docker;
@@ -112,24 +112,13 @@ async fn upgrade_docker(
         }
     };
 
-    let target_image = match &args.image.image {
-        Some(image) => image.clone(),
-        None => {
-            let registry = args
-                .image
-                .registry
-                .clone()
-                .unwrap_or_else(|| RegistryChoice::of_image(&current_image));
-            resolve_gateway_image(
-                &version,
-                &registry,
-                args.image.available_tags.as_deref(),
-                lookup_for(&args.image),
-                printer,
-            )
-            .await?
-        }
-    };
+    let target_image = gateway_image_for(
+        &version,
+        &args.image,
+        || RegistryChoice::of_image(&current_image),
+        printer,
+    )
+    .await?;
 
     let lacking = Lacking::of(&version, &old);
     let lacking_names = lacking.names();
