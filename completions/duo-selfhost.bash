@@ -411,7 +411,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__doctor)
-            opts="-q -v -y -h -V --gitlab-url --gitlab-token --gitlab-rb --gateway-url --container --model-endpoint --model-identifier --model-api-key --ca-cert --only --skip --timeout --strict --state-file --fix --bundle --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gateway-url --container --model-endpoint --model-identifier --model-api-key --only --skip --timeout --strict --state-file --fix --bundle --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,6 +422,10 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --gitlab-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -446,10 +450,6 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --model-api-key)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,10 +47,10 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_needs_command" -f -a "generate-
 complete -c duo-selfhost -n "__fish_duo_selfhost_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l target -d 'Where the gateway runs' -r -f -a "docker\t'A container on this host\'s Docker Engine'
 helm\t'The AI Gateway Helm chart on a Kubernetes cluster'"
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gitlab-url -d 'GitLab\'s external URL [default: external_url from gitlab.rb]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gitlab-url -d 'GitLab\'s external URL [default: found on this host: the state file or gitlab.rb\'s external_url]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gitlab-token -d 'A GitLab personal access token (admin, `api` scope); never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l ca-cert -d 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots' -r -F
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gitlab-rb -d 'The gitlab.rb to read and edit' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gitlab-rb -d 'The gitlab.rb to read (and edit, for a command that changes it)' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gitlab-version -d 'The GitLab version, such as 17.5.0 [default: detected from the API or the host]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gateway-host -d 'The name GitLab reaches the gateway by (not localhost)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gateway-port -d 'The gateway\'s HTTP port' -r
@@ -105,10 +105,10 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l av
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l pull -d 'When to pull the image' -r -f -a "always\t''
 missing\t''
 never\t''"
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gitlab-url -d 'GitLab\'s external URL [default: external_url from gitlab.rb]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gitlab-url -d 'GitLab\'s external URL [default: found on this host: the state file or gitlab.rb\'s external_url]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gitlab-token -d 'A GitLab personal access token (admin, `api` scope); never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l ca-cert -d 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots' -r -F
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gitlab-rb -d 'The gitlab.rb to read and edit' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gitlab-rb -d 'The gitlab.rb to read (and edit, for a command that changes it)' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l health-timeout -d 'Seconds to wait for the new gateway to become healthy before rolling back' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l state-file -d 'State file written by install' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l namespace -d 'Kubernetes namespace for the gateway' -r
@@ -132,15 +132,15 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -s y 
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gitlab-url -d 'GitLab\'s external URL [default: state file, then gitlab.rb]' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gitlab-token -d 'A GitLab personal access token (admin for licence and feature-flag checks); never printed' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gitlab-rb -d 'The gitlab.rb to check' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gitlab-url -d 'GitLab\'s external URL [default: found on this host: the state file or gitlab.rb\'s external_url]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gitlab-token -d 'A GitLab personal access token (admin, `api` scope); never printed' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l ca-cert -d 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gitlab-rb -d 'The gitlab.rb to read (and edit, for a command that changes it)' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gateway-url -d 'The AI Gateway URL [default: state file, then gitlab.rb]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l container -d 'The gateway container on this host [default: state file]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-endpoint -d 'The model\'s OpenAI-compatible endpoint (ending in /v1)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-identifier -d 'The model identifier configured in GitLab, such as custom_openai/codestral' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-api-key -d 'The model endpoint\'s API key; never printed' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l ca-cert -d 'A CA certificate (PEM) to trust beside the system roots' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l only -d 'Run only these checks (ids or prefixes such as gateway.*; repeatable)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l skip -d 'Skip these checks (ids or prefixes; repeatable)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l timeout -d 'Seconds each check may take' -r
@@ -238,10 +238,10 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l api-key -d 'The endpoint\'s API key, stored by GitLab as a secret; never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l family -d 'GitLab\'s model family, such as CODESTRAL or GENERAL [default: the catalog\'s]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l features -d 'Features to point at the model, such as code_completions,duo_chat [default: those the catalog says it is fit for, unless another model serves them]' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-url -d 'GitLab\'s external URL [default: external_url from gitlab.rb]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-url -d 'GitLab\'s external URL [default: found on this host: the state file or gitlab.rb\'s external_url]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-token -d 'A GitLab personal access token (admin, `api` scope); never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l ca-cert -d 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots' -r -F
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-rb -d 'The gitlab.rb to read and edit' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l gitlab-rb -d 'The gitlab.rb to read (and edit, for a command that changes it)' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand models; and __fish_seen_subcommand_from register" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"

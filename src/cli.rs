@@ -123,7 +123,7 @@ pub enum ModelRuntime {
 /// How to reach GitLab's API.
 #[derive(Debug, Clone, Args)]
 pub struct GitlabConnectionArgs {
-    /// GitLab's external URL [default: external_url from gitlab.rb]
+    /// GitLab's external URL [default: found on this host: the state file or gitlab.rb's external_url]
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -140,7 +140,7 @@ pub struct GitlabConnectionArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_cert: Option<PathBuf>,
 
-    /// The gitlab.rb to read and edit
+    /// The gitlab.rb to read (and edit, for a command that changes it)
     #[arg(
         long,
         env = "DUO_SELFHOST_GITLAB_RB",
@@ -341,27 +341,8 @@ pub struct UpgradeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DoctorArgs {
-    /// GitLab's external URL [default: state file, then gitlab.rb]
-    #[arg(long, value_name = "URL")]
-    pub gitlab_url: Option<String>,
-
-    /// A GitLab personal access token (admin for licence and feature-flag checks); never printed
-    #[arg(
-        long,
-        env = "GITLAB_TOKEN",
-        hide_env_values = true,
-        value_name = "TOKEN"
-    )]
-    pub gitlab_token: Option<Secret>,
-
-    /// The gitlab.rb to check
-    #[arg(
-        long,
-        env = "DUO_SELFHOST_GITLAB_RB",
-        default_value = "/etc/gitlab/gitlab.rb",
-        value_name = "PATH"
-    )]
-    pub gitlab_rb: PathBuf,
+    #[command(flatten)]
+    pub gitlab: GitlabConnectionArgs,
 
     /// The AI Gateway URL [default: state file, then gitlab.rb]
     #[arg(long, value_name = "URL")]
@@ -387,10 +368,6 @@ pub struct DoctorArgs {
         value_name = "KEY"
     )]
     pub model_api_key: Option<Secret>,
-
-    /// A CA certificate (PEM) to trust beside the system roots
-    #[arg(long, value_name = "FILE")]
-    pub ca_cert: Option<PathBuf>,
 
     /// Run only these checks (ids or prefixes such as gateway.*; repeatable)
     #[arg(long, value_name = "ID")]

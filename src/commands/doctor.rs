@@ -28,18 +28,18 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     }
     let state_path = crate::state::resolve_path(args.state_file.as_deref());
     let state = crate::state::load(&state_path)?;
-    let rb_values = read_gitlab_rb(&args.gitlab_rb, state.as_ref());
+    let rb_values = read_gitlab_rb(&args.gitlab.gitlab_rb, state.as_ref());
     let flags = inputs::Flags {
-        gitlab_url: args.gitlab_url,
-        gitlab_token: args.gitlab_token,
-        gitlab_rb: args.gitlab_rb,
+        gitlab_url: args.gitlab.gitlab_url,
+        gitlab_token: args.gitlab.gitlab_token,
+        gitlab_rb: args.gitlab.gitlab_rb,
         envdir: Some(crate::gitlab_rb::rendered_envdir()),
         gateway_url: args.gateway_url,
         container: args.container,
         model_endpoint: args.model_endpoint,
         model_identifier: args.model_identifier,
         model_api_key: args.model_api_key,
-        ca_cert: args.ca_cert,
+        ca_cert: args.gitlab.ca_cert,
     };
     let inputs = inputs::resolve(flags, state.as_ref(), rb_values.as_ref());
     let secrets: Vec<crate::secret::Secret> = inputs.secrets().into_iter().cloned().collect();
