@@ -1,6 +1,6 @@
 //! The Docker Engine through bollard: connect, pull with progress, create, wait for health,
 //! and replace a container with rollback. Knows nothing about GitLab: callers hand it a
-//! [`ContainerSpec`] (or an existing container to copy) and a printer.
+//! [`ContainerSpec`] (or an existing container to copy) and a report.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -17,13 +17,13 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use sha2::Digest;
 
 use crate::error::Problem;
 use crate::fault::{self, Step};
-use crate::output::Printer;
+use crate::report::{Mark, Report};
 use crate::secret;
 
 /// Labels duo-selfhost puts on what it creates.
@@ -381,15 +381,15 @@ pub async fn ensure_image(
     docker: &Docker,
     image: &str,
     policy: Pull,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<()> {
     match policy {
-        Pull::Always => pull(docker, image, printer).await,
+        Pull::Always => pull(docker, image, report).await,
         Pull::Missing if image_present(docker, image).await? => {
-            printer.detail(format!("image {image} is already on this host"));
+            report.detail(&format!("image {image} is already on this host"));
             Ok(())
         }
-        Pull::Missing => pull(docker, image, printer).await,
+        Pull::Missing => pull(docker, image, report).await,
         Pull::Never if image_present(docker, image).await? => Ok(()),
         Pull::Never => Err(Problem::user(format!(
             "the image {image} is not on this host, and --pull never forbids pulling it"
@@ -403,18 +403,14 @@ pub async fn ensure_image(
 
 /// Pulls an image with one progress bar per layer (hidden without a terminal; with `-v` each
 /// layer's status changes are printed as lines instead).
-pub async fn pull(docker: &Docker, image: &str, printer: &Printer) -> anyhow::Result<()> {
+pub async fn pull(docker: &Docker, image: &str, report: &dyn Report) -> anyhow::Result<()> {
     let (repository, tag) = split_reference(image);
-    printer.info(format!("Pulling {image}"));
+    report.info(&format!("Pulling {image}"));
     let options = CreateImageOptionsBuilder::default()
         .from_image(repository)
         .tag(tag)
         .build();
-    let multi = MultiProgress::with_draw_target(if printer.progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
+    let multi = report.progress_group();
     let mut bars: BTreeMap<String, (ProgressBar, String)> = BTreeMap::new();
     let mut stream = docker.create_image(Some(options), None, None);
     while let Some(item) = stream.next().await {
@@ -427,13 +423,13 @@ pub async fn pull(docker: &Docker, image: &str, printer: &Printer) -> anyhow::Re
         let status = info.status.unwrap_or_default();
         let Some(id) = info.id.filter(|id| id != tag && !id.is_empty()) else {
             if !status.is_empty() {
-                printer.detail(status);
+                report.detail(&status);
             }
             continue;
         };
         let (bar, last_status) = bars.entry(id.clone()).or_insert_with(|| {
             let bar =
-                multi.add(printer.progress_bar(0, "{msg:40} [{bar:30}] {bytes}/{total_bytes}"));
+                multi.add(report.progress_bar(0, "{msg:40} [{bar:30}] {bytes}/{total_bytes}"));
             (bar, String::new())
         });
         if let Some(detail) = info.progress_detail {
@@ -446,14 +442,14 @@ pub async fn pull(docker: &Docker, image: &str, printer: &Printer) -> anyhow::Re
         }
         if *last_status != status {
             bar.set_message(format!("{id}: {status}"));
-            printer.detail(format!("layer {id}: {status}"));
+            report.detail(&format!("layer {id}: {status}"));
             *last_status = status;
         }
     }
     for (bar, _) in bars.values() {
         bar.finish();
     }
-    printer.info(format!("Pulled {image} ({} layers)", bars.len()));
+    report.info(&format!("Pulled {image} ({} layers)", bars.len()));
     Ok(())
 }
 
@@ -704,9 +700,9 @@ pub async fn wait_healthy(
     docker: &Docker,
     name: &str,
     timeout: Duration,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<()> {
-    let spinner = printer.spinner(format!("waiting for {name} to become healthy"));
+    let spinner = report.spinner(&format!("waiting for {name} to become healthy"));
     let started = Instant::now();
     let failure = loop {
         let Some(container) = inspect_container(docker, name).await? else {
@@ -714,11 +710,10 @@ pub async fn wait_healthy(
         };
         if is_healthy(&container) {
             spinner.finish_and_clear();
-            printer.info(format!(
-                "{} {name} is healthy ({}s)",
-                printer.mark(crate::output::Mark::Ok),
-                started.elapsed().as_secs()
-            ));
+            report.marked(
+                Mark::Ok,
+                &format!("{name} is healthy ({}s)", started.elapsed().as_secs()),
+            );
             return Ok(());
         }
         let state = container.state.clone().unwrap_or_default();
@@ -754,9 +749,9 @@ pub async fn wait_healthy(
     spinner.finish_and_clear();
     let logs = last_log_lines(docker, name, 20).await;
     if !logs.is_empty() {
-        printer.info(format!("last log lines of {name}:"));
+        report.info(&format!("last log lines of {name}:"));
         for line in logs {
-            printer.info(format!("  | {line}"));
+            report.info(&format!("  | {line}"));
         }
     }
     Err(anyhow::anyhow!(failure))
@@ -769,10 +764,10 @@ pub async fn create_fresh(
     name: &str,
     body: ContainerCreateBody,
     timeout: Duration,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<()> {
     create_and_start(docker, name, body).await?;
-    if let Err(e) = wait_healthy(docker, name, timeout, printer).await {
+    if let Err(e) = wait_healthy(docker, name, timeout, report).await {
         let _ = remove(docker, name).await;
         return Err(
             Problem::user(format!("the new container failed: {e}; it was removed"))
@@ -795,7 +790,7 @@ pub async fn replace_with_rollback(
     name: &str,
     body: ContainerCreateBody,
     timeout: Duration,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<()> {
     let previous = previous_name(name);
     // Ports the running old container holds are freed by stopping it; any other must be free.
@@ -810,7 +805,7 @@ pub async fn replace_with_rollback(
         message: format!("{}; nothing was changed", p.message),
         ..p
     })?;
-    printer.info(format!("Stopping {name}"));
+    report.info(&format!("Stopping {name}"));
     if let Err(e) = stop(docker, name).await {
         let _ = start(docker, name).await;
         return Err(rolled_back(name, &e));
@@ -821,26 +816,26 @@ pub async fn replace_with_rollback(
         return Err(rolled_back(name, &e));
     }
     fault::reached(Step::OldRenamed);
-    printer.info(format!("Starting the new {name}"));
+    report.info(&format!("Starting the new {name}"));
     let outcome = async {
         create(docker, name, body).await?;
         fault::reached(Step::NewCreated);
         start_created(docker, name).await?;
         fault::reached(Step::NewStarted);
-        wait_healthy(docker, name, timeout, printer).await
+        wait_healthy(docker, name, timeout, report).await
     }
     .await;
     if let Err(e) = outcome {
-        printer.warn(format!(
+        report.warn(&format!(
             "the new {name} failed, rolling back: {}",
             cause_of(&e)
         ));
-        restore_previous(docker, name, printer).await?;
+        restore_previous(docker, name, report).await?;
         return Err(rolled_back(name, &e));
     }
     fault::reached(Step::NewHealthy);
     if let Err(e) = remove(docker, &previous).await {
-        printer.warn(format!(
+        report.warn(&format!(
             "the new {name} runs, but the old one could not be removed: {e:#}; remove it with: docker rm -f {previous}"
         ));
     }
@@ -884,7 +879,7 @@ pub fn previous_name(name: &str) -> String {
 }
 
 /// Removes whatever holds `name`, renames `<name>-previous` back and starts it.
-async fn restore_previous(docker: &Docker, name: &str, printer: &Printer) -> anyhow::Result<()> {
+async fn restore_previous(docker: &Docker, name: &str, report: &dyn Report) -> anyhow::Result<()> {
     let previous = previous_name(name);
     remove(docker, name).await?;
     fault::reached(Step::RestoreRemovedNew);
@@ -913,10 +908,10 @@ async fn restore_previous(docker: &Docker, name: &str, printer: &Printer) -> any
         return Err(problem.into());
     }
     fault::reached(Step::RestoreStarted);
-    printer.info(format!(
-        "{} the previous {name} is back and started",
-        printer.mark(crate::output::Mark::Warn)
-    ));
+    report.marked(
+        Mark::Warn,
+        &format!("the previous {name} is back and started"),
+    );
     Ok(())
 }
 
@@ -937,7 +932,7 @@ pub enum Recovery {
 pub async fn recover_interrupted(
     docker: &Docker,
     name: &str,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<Recovery> {
     let previous = previous_name(name);
     if inspect_container(docker, &previous).await?.is_none() {
@@ -945,16 +940,16 @@ pub async fn recover_interrupted(
     }
     let current = inspect_container(docker, name).await?;
     if current.as_ref().is_some_and(is_healthy) {
-        printer.info(format!(
+        report.info(&format!(
             "Found {previous} from an interrupted replacement; {name} is healthy, so removing the old one"
         ));
         remove(docker, &previous).await?;
         return Ok(Recovery::Finished);
     }
-    printer.info(format!(
+    report.info(&format!(
         "Found {previous} from an interrupted replacement; putting it back as {name} first"
     ));
-    restore_previous(docker, name, printer).await?;
+    restore_previous(docker, name, report).await?;
     Ok(Recovery::RolledBack)
 }
 
@@ -1078,9 +1073,9 @@ pub async fn ensure_container(
     body: ContainerCreateBody,
     pull: Pull,
     timeout: Duration,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<Applied> {
-    recover_interrupted(docker, name, printer).await?;
+    recover_interrupted(docker, name, report).await?;
     let wanted_hash = body
         .labels
         .as_ref()
@@ -1090,27 +1085,27 @@ pub async fn ensure_container(
     match inspect_container(docker, name).await? {
         Some(existing) if labels_of(&existing).get(LABEL_SETTINGS_HASH) == Some(&wanted_hash) => {
             if !is_running(&existing) {
-                printer.info(format!("{name} is as asked but stopped; starting it"));
-                start_and_wait(docker, name, timeout, printer).await?;
+                report.info(&format!("{name} is as asked but stopped; starting it"));
+                start_and_wait(docker, name, timeout, report).await?;
             } else {
-                printer.info(format!(
-                    "{} {name} already runs with these settings",
-                    printer.mark(crate::output::Mark::Ok)
-                ));
+                report.marked(
+                    Mark::Ok,
+                    &format!("{name} already runs with these settings"),
+                );
             }
             Ok(Applied::Unchanged)
         }
         Some(_) => {
-            printer.info(format!("{name} has other settings; replacing it"));
-            ensure_image(docker, &image, pull, printer).await?;
-            replace_with_rollback(docker, name, body, timeout, printer).await?;
+            report.info(&format!("{name} has other settings; replacing it"));
+            ensure_image(docker, &image, pull, report).await?;
+            replace_with_rollback(docker, name, body, timeout, report).await?;
             Ok(Applied::Replaced)
         }
         None => {
             check_ports_free(name, &body, &[])?;
-            ensure_image(docker, &image, pull, printer).await?;
-            printer.info(format!("Creating {name}"));
-            create_fresh(docker, name, body, timeout, printer).await?;
+            ensure_image(docker, &image, pull, report).await?;
+            report.info(&format!("Creating {name}"));
+            create_fresh(docker, name, body, timeout, report).await?;
             Ok(Applied::Created)
         }
     }
@@ -1157,10 +1152,10 @@ pub async fn start_and_wait(
     docker: &Docker,
     name: &str,
     timeout: Duration,
-    printer: &Printer,
+    report: &dyn Report,
 ) -> anyhow::Result<()> {
     start(docker, name).await?;
-    wait_healthy(docker, name, timeout, printer).await
+    wait_healthy(docker, name, timeout, report).await
 }
 
 /// Whether the engine has the NVIDIA runtime (needed for GPU device requests).

@@ -10,36 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::Problem;
 
-/// How one check or step ended; the glyph carries the meaning, colour is extra.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    Ok,
-    Warn,
-    Fail,
-    Skip,
-    Error,
-}
-
-impl Mark {
-    pub fn glyph(self) -> &'static str {
-        match self {
-            Mark::Ok => "✔",
-            Mark::Warn => "!",
-            Mark::Fail => "✘",
-            Mark::Skip => "-",
-            Mark::Error => "?",
-        }
-    }
-
-    fn style(self) -> Style {
-        match self {
-            Mark::Ok => Style::new().green(),
-            Mark::Warn => Style::new().yellow(),
-            Mark::Fail | Mark::Error => Style::new().red(),
-            Mark::Skip => Style::new().dim(),
-        }
-    }
-}
+pub use crate::report::Mark;
 
 #[derive(Debug, Clone)]
 pub struct Printer {
@@ -211,6 +182,18 @@ impl Printer {
 impl crate::report::Report for Printer {
     fn info(&self, line: &str) {
         Printer::info(self, line)
+    }
+    fn marked(&self, mark: Mark, line: &str) {
+        Printer::info(self, format!("{} {line}", self.mark(mark)))
+    }
+    fn progress_bar(&self, len: u64, template: &str) -> ProgressBar {
+        Printer::progress_bar(self, len, template)
+    }
+    fn spinner(&self, message: &str) -> ProgressBar {
+        Printer::spinner(self, message)
+    }
+    fn progress_group(&self) -> indicatif::MultiProgress {
+        indicatif::MultiProgress::with_draw_target(self.draw_target())
     }
     fn detail(&self, line: &str) {
         Printer::detail(self, line)
