@@ -96,6 +96,69 @@ fn help_of_the_tool_and_every_subcommand_matches_its_snapshot() {
     }
 }
 
+/// Whole error outputs for mistakes users make, as they read them: the error, the cause, the
+/// hint, each exit status. The private home's path is filtered out.
+#[test]
+fn error_outputs_as_users_see_them() {
+    let home = tempfile::tempdir().unwrap();
+    let missing_rb = home.path().join("no-such/gitlab.rb");
+    let missing_rb = missing_rb.display().to_string();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "image-tag-ce",
+            vec!["image-tag", "--gitlab-version", "17.5.0-ce"],
+        ),
+        (
+            "image-tag-too-old",
+            vec!["image-tag", "--gitlab-version", "16.11.0"],
+        ),
+        (
+            "gitlab-rb-missing-file",
+            vec!["gitlab-rb", "show", "--file", &missing_rb],
+        ),
+        (
+            "models-path-unknown",
+            vec!["models", "path", "no-such-model"],
+        ),
+        (
+            "install-bad-env",
+            vec![
+                "--yes",
+                "install",
+                "--dry-run",
+                "--gitlab-url",
+                "https://gitlab.example.com",
+                "--gitlab-version",
+                "17.5.0",
+                "--gateway-host",
+                "aigw.example.com",
+                "--env",
+                "BAD NAME=s3cret",
+            ],
+        ),
+        ("serve-model-not-pulled", vec!["serve"]),
+        ("unknown-flag", vec!["doctor", "--no-such-flag"]),
+    ];
+    for (name, args) in cases {
+        let output = duo(home.path()).args(&args).output().unwrap();
+        let shown = format!(
+            "exit status: {:?}\n--- stdout\n{}--- stderr\n{}",
+            output.status.code(),
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        assert!(
+            !shown.contains("s3cret"),
+            "{name} printed a secret:\n{shown}"
+        );
+        insta::with_settings!({filters => vec![
+            (regex::escape(&home.path().display().to_string()).as_str(), "[home]"),
+        ]}, {
+            insta::assert_snapshot!(format!("error-{name}"), shown);
+        });
+    }
+}
+
 #[test]
 fn every_flag_has_help_text() {
     fn check(cmd: &clap::Command, path: &str) {
