@@ -7,6 +7,7 @@ pub mod docker_fixtures;
 pub mod doctor_chain;
 pub mod gateway_fixture;
 pub mod gitlab_fixture;
+pub mod hub;
 pub mod stub_server;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ pub fn with_default_sigint(mut cmd: Command) -> Command {
     cmd
 }
 
+/// The parent's Hugging Face cache, for a child process whose HF_HOME is its own (the test
+/// model is read from there).
+pub const PARENT_HF_HOME: &str = "DUO_SELFHOST_TEST_PARENT_HF_HOME";
+
 /// Runs the test `test_path` (its path inside the test binary) again in a child process with
 /// `var` set to a fresh temporary directory, for tests of library code that reads the process
 /// environment, which all tests in this binary share. In the parent: waits for the child,
@@ -51,6 +56,7 @@ pub fn in_child_process_with(test_path: &str, var: &str) -> Option<PathBuf> {
     let output = Command::new(std::env::current_exe().expect("the test binary"))
         .args([test_path, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_MARK, "1")
+        .env(PARENT_HF_HOME, duo_selfhost::model_cache::hf_home())
         .env(var, dir.path())
         .output()
         .expect("run the test binary");
@@ -61,6 +67,12 @@ pub fn in_child_process_with(test_path: &str, var: &str) -> Option<PathBuf> {
         String::from_utf8_lossy(&output.stderr)
     );
     None
+}
+
+/// The vLLM container publishes host port 8000: the tests that run one take this in turn.
+pub fn vllm_port() -> std::sync::MutexGuard<'static, ()> {
+    static PORT_8000: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORT_8000.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A private HOME and XDG dirs, so a test never touches the machine's config or /etc.
