@@ -453,9 +453,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
-            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -520,9 +520,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;bundle;help' {
-            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
-            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -637,9 +637,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;help;bundle' {
-            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
-            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists')
             break
         }
         'duo-selfhost;help;bundle;create' {

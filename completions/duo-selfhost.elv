@@ -424,9 +424,9 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand create 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
             cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
-            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'duo-selfhost;bundle;create'= {
@@ -487,9 +487,9 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --version 'Print version'
         }
         &'duo-selfhost;bundle;help'= {
-            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand create 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
             cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
-            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'duo-selfhost;bundle;help;create'= {
@@ -582,9 +582,9 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
         &'duo-selfhost;help;image-tag'= {
         }
         &'duo-selfhost;help;bundle'= {
-            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand create 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
             cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
-            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
         }
         &'duo-selfhost;help;bundle;create'= {
         }

@@ -678,11 +678,11 @@ pub struct ImageTagArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
-    /// On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file
+    /// On a connected machine: write the gateway images, the models (GGUFs, or vLLM's image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file
     Create(BundleCreateArgs),
     /// Check every checksum of a bundle and its manifest, loading nothing
     Verify(BundleVerifyArgs),
-    /// On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists
+    /// On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists
     Load(BundleLoadArgs),
 }
 

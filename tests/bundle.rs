@@ -842,6 +842,34 @@ fn a_vllm_bundle_carries_the_weights_and_install_offline_runs_vllm_from_the_cach
     drop(internet);
     let asked = hub.seen().len();
     let airgapped = Host::new();
+
+    // A flipped byte in the weights fails verify and load, and places nothing in the cache.
+    let weights_entry = "hf/google--codegemma-2b/model.safetensors";
+    let (_, offset, size) = entries(&bundle)
+        .into_iter()
+        .find(|(path, _, _)| path == weights_entry)
+        .expect("the weights are an entry of the bundle");
+    let damaged = damaged_copy(&bundle, work.path(), "flipped-weights.bundle", |f| {
+        flip_byte_at(f, offset + size / 2)
+    });
+    for command in ["verify", "load"] {
+        let out = run(airgapped
+            .command()
+            .args(["bundle", command, damaged.to_str().unwrap()]))
+        .expect_code(1);
+        assert!(
+            out.stderr
+                .contains(&format!("{weights_entry} is damaged: sha256")),
+            "{command}: {}",
+            out.stderr
+        );
+        assert!(
+            !vllm_repo_dir(&airgapped.hf_home()).exists(),
+            "{command}: something was placed in the cache"
+        );
+        airgapped.assert_nothing_loaded(command);
+    }
+
     run(airgapped
         .command()
         .args(["bundle", "verify", bundle.to_str().unwrap()]))
