@@ -1146,3 +1146,54 @@ fn push_to_a_site_registry_pushes_every_image_and_install_pulls_them_from_there(
     let _ = fx::docker_ok(&["rmi", &pushed_gateway]);
     let _ = fx::docker_ok(&["rmi", &pushed_vllm]);
 }
+
+#[test]
+fn chart_flags_without_the_helm_target_and_vllm_models_without_vllm_weights_are_refused() {
+    let host = Host::new();
+    let output = host.sandbox.path().join("x.bundle");
+    let output = output.to_str().unwrap();
+    let out = run(host.command().args([
+        "bundle",
+        "create",
+        "--gitlab-version",
+        "17.6.0",
+        "--chart-repo",
+        "https://charts.example.com",
+        "--output",
+        output,
+    ]))
+    .expect_code(1);
+    assert!(out.stderr.contains("carries no chart"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: add --target helm"),
+        "{}",
+        out.stderr
+    );
+    // SmolLM2 is a GGUF for the embedded runtime: vLLM has no repository for it.
+    let out = run(host.command().args([
+        "bundle",
+        "create",
+        "--gitlab-version",
+        "17.6.0",
+        "--model-runtime",
+        "vllm",
+        "--model",
+        MODEL,
+        "--output",
+        output,
+    ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains("is not served by vLLM"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("--model-runtime embedded --model {MODEL}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!host.sandbox.path().join("x.bundle.partial").exists());
+    assert!(!host.sandbox.path().join("x.bundle").exists());
+}

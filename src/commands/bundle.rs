@@ -73,6 +73,13 @@ fn create(args: BundleCreateArgs, printer: &Printer) -> anyhow::Result<ExitStatu
             versions.push(version);
         }
     }
+    if args.target != Target::Helm && args.chart_repo.is_some() {
+        return Err(Problem::user(
+            "--chart-repo names where the Helm chart comes from, and this bundle is for --target docker, which carries no chart",
+        )
+        .hint("add --target helm, or drop --chart-repo")
+        .into());
+    }
     let models = bundled_models(&args)?;
     let chart = match args.target {
         Target::Helm => Some(pull_chart(&args, printer)?),
