@@ -70,6 +70,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--served-model-name', '--served-model-name', [CompletionResultType]::ParameterName, 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]')
             [CompletionResult]::new('--gpus', '--gpus', [CompletionResultType]::ParameterName, 'GPUs vLLM uses: its --tensor-parallel-size [default: every GPU `nvidia-smi -L` lists, else 1]')
             [CompletionResult]::new('--ctx-size', '--ctx-size', [CompletionResultType]::ParameterName, 'vLLM''s context length in tokens (--max-model-len) [default: the model''s own]')
+            [CompletionResult]::new('--vllm-image', '--vllm-image', [CompletionResultType]::ParameterName, 'The vLLM image to run, such as the pinned one pushed to a site registry by `bundle load --push-to` [default: the pinned vllm/vllm-openai]')
             [CompletionResult]::new('--health-timeout', '--health-timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the gateway to become healthy')
             [CompletionResult]::new('--state-file', '--state-file', [CompletionResultType]::ParameterName, 'State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Kubernetes namespace for the gateway')
@@ -452,16 +453,19 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
-            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
-            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'duo-selfhost;bundle;create' {
             [CompletionResult]::new('--gitlab-version', '--gitlab-version', [CompletionResultType]::ParameterName, 'GitLab version to bundle the gateway for (repeatable: images of several versions share their layers)')
-            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)')
+            [CompletionResult]::new('--model', '--model', [CompletionResultType]::ParameterName, 'Catalog model to carry (repeatable): its GGUF for the embedded runtime, pulled into the local cache first when missing; with --model-runtime vllm its Hugging Face repository''s weights, downloaded from HF_ENDPOINT (HF_TOKEN for gated ones)')
             [CompletionResult]::new('--model-runtime', '--model-runtime', [CompletionResultType]::ParameterName, 'What will serve the model on the air-gapped host')
+            [CompletionResult]::new('--target', '--target', [CompletionResultType]::ParameterName, 'Where the gateway will run: docker, or helm (the AI Gateway chart archive goes in too, fetched with `helm pull`)')
+            [CompletionResult]::new('--chart-version', '--chart-version', [CompletionResultType]::ParameterName, 'With --target helm: the AI Gateway chart version, as `install --target helm --chart-version` takes it')
+            [CompletionResult]::new('--chart-repo', '--chart-repo', [CompletionResultType]::ParameterName, 'With --target helm: the chart repository to pull from (a mirror of GitLab''s) [default: GitLab''s AI Gateway chart repository]')
             [CompletionResult]::new('--registry', '--registry', [CompletionResultType]::ParameterName, 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH')
             [CompletionResult]::new('--available-tags', '--available-tags', [CompletionResultType]::ParameterName, 'A file listing the available tags, one per line, instead of the registry''s listing')
             [CompletionResult]::new('--pull', '--pull', [CompletionResultType]::ParameterName, 'When to pull images (missing: an image already in the local engine is used as it is)')
@@ -499,7 +503,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;bundle;load' {
-            [CompletionResult]::new('--push-to', '--push-to', [CompletionResultType]::ParameterName, 'Also tag and push the gateway images to this registry repository (install then takes --registry with it)')
+            [CompletionResult]::new('--push-to', '--push-to', [CompletionResultType]::ParameterName, 'Also tag and push every image of the bundle to this registry path, each as PATH/<its name>:<its tag> (PATH/model-gateway, PATH/vllm-openai); the printed install command then names them there (--registry, --vllm-image)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour output (NO_COLOR is honoured under auto)')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only results and errors')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only results and errors')
@@ -516,9 +520,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;bundle;help' {
-            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
-            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -633,9 +637,9 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             break
         }
         'duo-selfhost;help;bundle' {
-            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file')
+            [CompletionResult]::new('create', 'create', [CompletionResultType]::ParameterValue, 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Check every checksum of a bundle and its manifest, loading nothing')
-            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists')
+            [CompletionResult]::new('load', 'load', [CompletionResultType]::ParameterValue, 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists')
             break
         }
         'duo-selfhost;help;bundle;create' {

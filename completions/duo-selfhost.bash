@@ -233,7 +233,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__bundle__subcmd__create)
-            opts="-o -q -v -y -h -V --gitlab-version --model --model-runtime --registry --available-tags --pull --output --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-o -q -v -y -h -V --gitlab-version --model --model-runtime --target --chart-version --chart-repo --registry --available-tags --pull --output --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -249,6 +249,18 @@ _duo__selfhost() {
                     ;;
                 --model-runtime)
                     COMPREPLY=($(compgen -W "embedded vllm" -- "${cur}"))
+                    return 0
+                    ;;
+                --target)
+                    COMPREPLY=($(compgen -W "docker helm" -- "${cur}"))
+                    return 0
+                    ;;
+                --chart-version)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chart-repo)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --registry)
@@ -999,7 +1011,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__install)
-            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --offline --container-name --log-dir --env --model-runtime --model-api-key --model-endpoint --model --served-model-name --gpus --ctx-size --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-q -v -y -h -V --target --gitlab-url --gitlab-token --ca-cert --gitlab-rb --gitlab-version --gateway-host --gateway-port --allow-localhost --image --registry --available-tags --pull --offline --container-name --log-dir --env --model-runtime --model-api-key --model-endpoint --model --served-model-name --gpus --ctx-size --vllm-image --health-timeout --state-file --dry-run --namespace --release --chart-version --values-out --tls-cert --tls-key --ingress-class --helm-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1090,6 +1102,10 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --ctx-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --vllm-image)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

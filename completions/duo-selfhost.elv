@@ -66,6 +66,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --served-model-name 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]'
             cand --gpus 'GPUs vLLM uses: its --tensor-parallel-size [default: every GPU `nvidia-smi -L` lists, else 1]'
             cand --ctx-size 'vLLM''s context length in tokens (--max-model-len) [default: the model''s own]'
+            cand --vllm-image 'The vLLM image to run, such as the pinned one pushed to a site registry by `bundle load --push-to` [default: the pinned vllm/vllm-openai]'
             cand --health-timeout 'Seconds to wait for the gateway to become healthy'
             cand --state-file 'State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]'
             cand --namespace 'Kubernetes namespace for the gateway'
@@ -423,15 +424,18 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
-            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand create 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
             cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
-            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'duo-selfhost;bundle;create'= {
             cand --gitlab-version 'GitLab version to bundle the gateway for (repeatable: images of several versions share their layers)'
-            cand --model 'Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)'
+            cand --model 'Catalog model to carry (repeatable): its GGUF for the embedded runtime, pulled into the local cache first when missing; with --model-runtime vllm its Hugging Face repository''s weights, downloaded from HF_ENDPOINT (HF_TOKEN for gated ones)'
             cand --model-runtime 'What will serve the model on the air-gapped host'
+            cand --target 'Where the gateway will run: docker, or helm (the AI Gateway chart archive goes in too, fetched with `helm pull`)'
+            cand --chart-version 'With --target helm: the AI Gateway chart version, as `install --target helm --chart-version` takes it'
+            cand --chart-repo 'With --target helm: the chart repository to pull from (a mirror of GitLab''s) [default: GitLab''s AI Gateway chart repository]'
             cand --registry 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH'
             cand --available-tags 'A file listing the available tags, one per line, instead of the registry''s listing'
             cand --pull 'When to pull images (missing: an image already in the local engine is used as it is)'
@@ -467,7 +471,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --version 'Print version'
         }
         &'duo-selfhost;bundle;load'= {
-            cand --push-to 'Also tag and push the gateway images to this registry repository (install then takes --registry with it)'
+            cand --push-to 'Also tag and push every image of the bundle to this registry path, each as PATH/<its name>:<its tag> (PATH/model-gateway, PATH/vllm-openai); the printed install command then names them there (--registry, --vllm-image)'
             cand --color 'When to colour output (NO_COLOR is honoured under auto)'
             cand -q 'Print only results and errors'
             cand --quiet 'Print only results and errors'
@@ -483,9 +487,9 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --version 'Print version'
         }
         &'duo-selfhost;bundle;help'= {
-            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand create 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
             cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
-            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'duo-selfhost;bundle;help;create'= {
@@ -578,9 +582,9 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
         &'duo-selfhost;help;image-tag'= {
         }
         &'duo-selfhost;help;bundle'= {
-            cand create 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+            cand create 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM''s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
             cand verify 'Check every checksum of a bundle and its manifest, loading nothing'
-            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+            cand load 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
         }
         &'duo-selfhost;help;bundle;create'= {
         }

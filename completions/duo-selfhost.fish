@@ -72,6 +72,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l mo
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l served-model-name -d 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gpus -d 'GPUs vLLM uses: its --tensor-parallel-size [default: every GPU `nvidia-smi -L` lists, else 1]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l ctx-size -d 'vLLM\'s context length in tokens (--max-model-len) [default: the model\'s own]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l vllm-image -d 'The vLLM image to run, such as the pinned one pushed to a site registry by `bundle load --push-to` [default: the pinned vllm/vllm-openai]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l health-timeout -d 'Seconds to wait for the gateway to become healthy' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l state-file -d 'State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l namespace -d 'Kubernetes namespace for the gateway' -r
@@ -337,14 +338,18 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and no
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -s h -l help -d 'Print help'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -f -a "create" -d 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -f -a "create" -d 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM\'s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -f -a "verify" -d 'Check every checksum of a bundle and its manifest, loading nothing'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -f -a "load" -d 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -f -a "load" -d 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and not __fish_seen_subcommand_from create verify load help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l gitlab-version -d 'GitLab version to bundle the gateway for (repeatable: images of several versions share their layers)' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l model -d 'Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l model -d 'Catalog model to carry (repeatable): its GGUF for the embedded runtime, pulled into the local cache first when missing; with --model-runtime vllm its Hugging Face repository\'s weights, downloaded from HF_ENDPOINT (HF_TOKEN for gated ones)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l model-runtime -d 'What will serve the model on the air-gapped host' -r -f -a "embedded\t'`duo-selfhost serve`: the models\' GGUFs go into the bundle'
-vllm\t'A vLLM container: the pinned vLLM image goes into the bundle'"
+vllm\t'A vLLM container: the pinned vLLM image and each model\'s Hugging Face weights go into the bundle'"
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l target -d 'Where the gateway will run: docker, or helm (the AI Gateway chart archive goes in too, fetched with `helm pull`)' -r -f -a "docker\t'A container on this host\'s Docker Engine'
+helm\t'The AI Gateway Helm chart on a Kubernetes cluster'"
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l chart-version -d 'With --target helm: the AI Gateway chart version, as `install --target helm --chart-version` takes it' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l chart-repo -d 'With --target helm: the chart repository to pull from (a mirror of GitLab\'s) [default: GitLab\'s AI Gateway chart repository]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l registry -d 'Image repository: gitlab, dockerhub, or a mirror as HOST/PATH' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l available-tags -d 'A file listing the available tags, one per line, instead of the registry\'s listing' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from create" -l pull -d 'When to pull images (missing: an image already in the local engine is used as it is)' -r -f -a "always\t''
@@ -371,7 +376,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from verify" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from load" -l push-to -d 'Also tag and push the gateway images to this registry repository (install then takes --registry with it)' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from load" -l push-to -d 'Also tag and push every image of the bundle to this registry path, each as PATH/<its name>:<its tag> (PATH/model-gateway, PATH/vllm-openai); the printed install command then names them there (--registry, --vllm-image)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from load" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -382,9 +387,9 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from load" -l no-progress -d 'Hide progress bars and spinners'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from load" -s h -l help -d 'Print help'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from load" -s V -l version -d 'Print version'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from help" -f -a "create" -d 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from help" -f -a "create" -d 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM\'s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check every checksum of a bundle and its manifest, loading nothing'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from help" -f -a "load" -d 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from help" -f -a "load" -d 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand bundle; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand completions" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''
@@ -427,6 +432,6 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fi
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from gitlab-rb" -f -a "show" -d 'Print the effective gitlab_rails[\'env\'] as omnibus sees it'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from gitlab-rb" -f -a "set" -d 'Set environment variables in gitlab_rails[\'env\'], KEY=VALUE'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from gitlab-rb" -f -a "unset" -d 'Remove environment variables from gitlab_rails[\'env\']'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from bundle" -f -a "create" -d 'On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from bundle" -f -a "create" -d 'On a connected machine: write the gateway images, the models (GGUFs, or vLLM\'s image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file'
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from bundle" -f -a "verify" -d 'Check every checksum of a bundle and its manifest, loading nothing'
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from bundle" -f -a "load" -d 'On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists'
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand help; and __fish_seen_subcommand_from bundle" -f -a "load" -d 'On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists'

@@ -66,7 +66,8 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Install the AI Gateway (Docker or Helm), a model runtime, and point GitLab at the gateway
-    Install(InstallArgs),
+    // Boxed: the largest set of flags by far, and clippy's large_enum_variant.
+    Install(Box<InstallArgs>),
     /// Upgrade the AI Gateway to the image matching the GitLab version, keeping its settings
     Upgrade(UpgradeArgs),
     /// Check the whole chain (GitLab, gateway, model) and say how to fix what is broken
@@ -186,7 +187,7 @@ pub struct HelmArgs {
     pub release: String,
 
     /// AI Gateway chart version to install
-    #[arg(long, default_value = "0.5.0", value_name = "VERSION")]
+    #[arg(long, default_value = crate::helm::DEFAULT_CHART_VERSION, value_name = "VERSION")]
     pub chart_version: String,
 
     /// Where to keep the rendered Helm values file
@@ -282,6 +283,10 @@ pub struct InstallArgs {
     /// vLLM's context length in tokens (--max-model-len) [default: the model's own]
     #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(1..))]
     pub ctx_size: Option<u32>,
+
+    /// The vLLM image to run, such as the pinned one pushed to a site registry by `bundle load --push-to` [default: the pinned vllm/vllm-openai]
+    #[arg(long, value_name = "IMAGE")]
+    pub vllm_image: Option<String>,
 
     /// Seconds to wait for the gateway to become healthy
     #[arg(long, default_value_t = 120, value_name = "SECS")]
@@ -650,11 +655,11 @@ pub struct ImageTagArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BundleCommand {
-    /// On a connected machine: write the gateway images, model GGUFs and tag lists for GitLab versions into one file
+    /// On a connected machine: write the gateway images, the models (GGUFs, or vLLM's image and Hugging Face weights), the Helm chart and tag lists for GitLab versions into one file
     Create(BundleCreateArgs),
     /// Check every checksum of a bundle and its manifest, loading nothing
     Verify(BundleVerifyArgs),
-    /// On the air-gapped host: verify a bundle as it is read, then load its images, models and tag lists
+    /// On the air-gapped host: verify a bundle as it is read, then load its images, models, chart and tag lists
     Load(BundleLoadArgs),
 }
 
@@ -663,7 +668,7 @@ pub enum BundleCommand {
 pub enum BundleRuntime {
     /// `duo-selfhost serve`: the models' GGUFs go into the bundle
     Embedded,
-    /// A vLLM container: the pinned vLLM image goes into the bundle
+    /// A vLLM container: the pinned vLLM image and each model's Hugging Face weights go into the bundle
     Vllm,
 }
 
@@ -673,13 +678,25 @@ pub struct BundleCreateArgs {
     #[arg(long = "gitlab-version", value_name = "VERSION", required = true)]
     pub gitlab_versions: Vec<String>,
 
-    /// Catalog model whose GGUF goes in, pulled into the local cache first when missing (repeatable)
+    /// Catalog model to carry (repeatable): its GGUF for the embedded runtime, pulled into the local cache first when missing; with --model-runtime vllm its Hugging Face repository's weights, downloaded from HF_ENDPOINT (HF_TOKEN for gated ones)
     #[arg(long = "model", value_name = "NAME")]
     pub models: Vec<String>,
 
     /// What will serve the model on the air-gapped host
     #[arg(long, value_enum, default_value_t = BundleRuntime::Embedded)]
     pub model_runtime: BundleRuntime,
+
+    /// Where the gateway will run: docker, or helm (the AI Gateway chart archive goes in too, fetched with `helm pull`)
+    #[arg(long, value_enum, default_value_t = Target::Docker)]
+    pub target: Target,
+
+    /// With --target helm: the AI Gateway chart version, as `install --target helm --chart-version` takes it
+    #[arg(long, default_value = crate::helm::DEFAULT_CHART_VERSION, value_name = "VERSION")]
+    pub chart_version: String,
+
+    /// With --target helm: the chart repository to pull from (a mirror of GitLab's) [default: GitLab's AI Gateway chart repository]
+    #[arg(long, value_name = "URL")]
+    pub chart_repo: Option<String>,
 
     /// Image repository: gitlab, dockerhub, or a mirror as HOST/PATH
     #[arg(long, default_value = "gitlab", value_name = "REGISTRY")]
@@ -711,7 +728,7 @@ pub struct BundleLoadArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Also tag and push the gateway images to this registry repository (install then takes --registry with it)
+    /// Also tag and push every image of the bundle to this registry path, each as PATH/<its name>:<its tag> (PATH/model-gateway, PATH/vllm-openai); the printed install command then names them there (--registry, --vllm-image)
     #[arg(long, value_name = "HOST[:PORT]/PATH")]
     pub push_to: Option<String>,
 }

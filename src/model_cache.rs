@@ -1,5 +1,6 @@
 //! The local model cache in Hugging Face's layout (HF_HOME, HF_ENDPOINT honoured): where a
-//! catalog model's GGUF lives, and a resumable, checksummed download.
+//! catalog model's GGUF lives, and a resumable, checksummed download; the same for every file of
+//! a repository vLLM loads, listed through the Hub API.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,20 +37,55 @@ pub fn hf_token() -> Option<Secret> {
         .map(Secret::new)
 }
 
+/// One file of a Hugging Face repository, as the cache files it and a download checks it: a
+/// catalog GGUF, or a file of the repository vLLM loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubFile<'a> {
+    /// `owner/name`.
+    pub repo: &'a str,
+    /// A commit, or a branch to resolve to one.
+    pub revision: &'a str,
+    /// The file's path in the repository.
+    pub file: &'a str,
+    pub sha256: Option<&'a str>,
+    pub bytes: Option<u64>,
+}
+
+impl<'a> From<&'a GgufSource> for HubFile<'a> {
+    fn from(source: &'a GgufSource) -> Self {
+        HubFile {
+            repo: source.repo,
+            revision: source.revision,
+            file: source.file,
+            sha256: source.sha256,
+            bytes: source.bytes,
+        }
+    }
+}
+
 /// `<hf_home>/hub/models--<org>--<name>`, Hugging Face's folder for a model repository.
 pub fn repo_dir(source: &GgufSource) -> PathBuf {
+    repo_dir_of(source.repo)
+}
+
+/// `<hf_home>/hub/models--<owner>--<name>` for a repository id.
+pub fn repo_dir_of(repo: &str) -> PathBuf {
     hf_home()
         .join("hub")
-        .join(format!("models--{}", source.repo.replace('/', "--")))
+        .join(format!("models--{}", repo.replace('/', "--")))
 }
 
 /// Where the snapshot of the GGUF lives, whether or not it is there. A branch revision
 /// (`main`) goes through `refs/<branch>`, where huggingface_hub records the commit it fetched.
 pub fn snapshot_path(source: &GgufSource) -> PathBuf {
+    snapshot_path_of(&HubFile::from(source))
+}
+
+fn snapshot_path_of(source: &HubFile) -> PathBuf {
     let commit = if is_commit(source.revision) {
         source.revision.to_string()
     } else {
-        std::fs::read_to_string(repo_dir(source).join("refs").join(source.revision))
+        std::fs::read_to_string(repo_dir_of(source.repo).join("refs").join(source.revision))
             .ok()
             .map(|r| r.trim().to_string())
             .filter(|r| is_commit(r))
@@ -58,8 +94,8 @@ pub fn snapshot_path(source: &GgufSource) -> PathBuf {
     snapshot_for(source, &commit)
 }
 
-fn snapshot_for(source: &GgufSource, commit: &str) -> PathBuf {
-    repo_dir(source)
+fn snapshot_for(source: &HubFile, commit: &str) -> PathBuf {
+    repo_dir_of(source.repo)
         .join("snapshots")
         .join(commit)
         .join(source.file)
@@ -184,10 +220,10 @@ pub fn hf_endpoint() -> String {
 
 /// `{endpoint}/{repo}/resolve/{revision}/{file}`, the Hub's download URL for one file.
 pub fn download_url(endpoint: &str, source: &GgufSource) -> String {
-    url_at(endpoint, source, source.revision)
+    url_at(endpoint, &HubFile::from(source), source.revision)
 }
 
-fn url_at(endpoint: &str, source: &GgufSource, revision: &str) -> String {
+fn url_at(endpoint: &str, source: &HubFile, revision: &str) -> String {
     format!(
         "{}/{}/resolve/{}/{}",
         endpoint.trim_end_matches('/'),
@@ -199,7 +235,11 @@ fn url_at(endpoint: &str, source: &GgufSource, revision: &str) -> String {
 
 /// `<repo_dir>/blobs/<name>`, where the bytes live; the snapshot entry links here.
 pub fn blob_path(source: &GgufSource, blob_name: &str) -> PathBuf {
-    repo_dir(source).join("blobs").join(blob_name)
+    blob_path_of(source.repo, blob_name)
+}
+
+fn blob_path_of(repo: &str, blob_name: &str) -> PathBuf {
+    repo_dir_of(repo).join("blobs").join(blob_name)
 }
 
 /// What a pull is doing right now, for the progress display.
@@ -259,27 +299,50 @@ pub async fn pull(
     token: Option<&Secret>,
     progress: &dyn PullProgress,
 ) -> anyhow::Result<Pulled> {
-    let snapshot = snapshot_path(source);
+    pull_file(&HubFile::from(source), None, endpoint, token, progress).await
+}
+
+/// Downloads one repository file into the cache as [`pull`] does a GGUF. `blob_name` is the
+/// name the Hub's file listing gave it (the LFS sha256, else the git blob id), when known;
+/// without it a HEAD request asks the endpoint, as huggingface_hub does.
+pub async fn pull_file(
+    source: &HubFile<'_>,
+    blob_name: Option<&str>,
+    endpoint: &str,
+    token: Option<&Secret>,
+    progress: &dyn PullProgress,
+) -> anyhow::Result<Pulled> {
+    let snapshot = snapshot_path_of(source);
     if let Some(pulled) = check_cached(source, &snapshot, progress)? {
         return Ok(pulled);
     }
 
     let client = http_client()?;
-    let expected = match source.sha256 {
-        Some(sha) if is_commit(source.revision) => Expected {
+    let expected = match (source.sha256, blob_name) {
+        (Some(sha), _) if is_commit(source.revision) => Expected {
             blob_name: sha.to_string(),
             sha256: Some(sha.to_string()),
             bytes: source.bytes,
             commit: source.revision.to_string(),
         },
+        // A small (non-LFS) file the listing named by its git blob id: nothing to hash against,
+        // as huggingface_hub has nothing either.
+        (None, Some(name)) if is_commit(source.revision) && normalize_etag(name).is_some() => {
+            Expected {
+                blob_name: name.to_string(),
+                sha256: None,
+                bytes: source.bytes,
+                commit: source.revision.to_string(),
+            }
+        }
         // A branch to resolve to a commit, or no pinned checksum: ask the endpoint first.
-        _ => remote_expectation(&download_url(endpoint, source), token, source).await?,
+        _ => remote_expectation(&url_at(endpoint, source, source.revision), token, source).await?,
     };
     // Downloading by commit keeps a branch that moves mid-download from mixing two files.
     let url = url_at(endpoint, source, &expected.commit);
     let snapshot = snapshot_for(source, &expected.commit);
 
-    let blob = blob_path(source, &expected.blob_name);
+    let blob = blob_path_of(source.repo, &expected.blob_name);
     let blobs_dir = blob.parent().expect("a blob path has a parent");
     std::fs::create_dir_all(blobs_dir)
         .with_context(|| format!("could not create {}", blobs_dir.display()))?;
@@ -405,7 +468,7 @@ struct Expected {
 
 /// A cached snapshot that checks out, without touching the network.
 fn check_cached(
-    source: &GgufSource,
+    source: &HubFile,
     snapshot: &Path,
     progress: &dyn PullProgress,
 ) -> anyhow::Result<Option<Pulled>> {
@@ -502,7 +565,7 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
 async fn remote_expectation(
     url: &str,
     token: Option<&Secret>,
-    source: &GgufSource,
+    source: &HubFile<'_>,
 ) -> anyhow::Result<Expected> {
     let client = reqwest::Client::builder()
         .user_agent(concat!("duo-selfhost/", env!("CARGO_PKG_VERSION")))
@@ -826,13 +889,179 @@ fn status_problem(url: &str, status: reqwest::StatusCode) -> anyhow::Error {
         .into()
 }
 
+// ---------------------------------------------------------------------------------------------
+// A whole repository (vLLM's weights): list its files through the Hub API, then pull each.
+
+/// A repository's files at one commit, as the Hub API lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoListing {
+    /// The commit the revision pointed at.
+    pub commit: String,
+    pub files: Vec<RepoFile>,
+}
+
+/// One file of a [`RepoListing`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoFile {
+    /// Its path in the repository.
+    pub name: String,
+    /// Its size, when the listing gives it.
+    pub bytes: Option<u64>,
+    /// An LFS file's sha256: its blob name, and what the download is checked against.
+    pub sha256: Option<String>,
+    /// A small file's git blob id: its blob name in the cache.
+    pub blob_id: Option<String>,
+}
+
+impl RepoFile {
+    /// The file as a download at `commit` sees it.
+    pub fn at<'a>(&'a self, repo: &'a str, commit: &'a str) -> HubFile<'a> {
+        HubFile {
+            repo,
+            revision: commit,
+            file: &self.name,
+            sha256: self.sha256.as_deref(),
+            bytes: self.bytes,
+        }
+    }
+
+    /// The blob name the listing gives it, when it gives one.
+    pub fn blob_name(&self) -> Option<&str> {
+        self.sha256.as_deref().or(self.blob_id.as_deref())
+    }
+}
+
+/// A path inside a repository that stays inside the snapshot: relative, no `..`, no empty or
+/// hidden-dot parts (a hostile listing or bundle must not write elsewhere).
+pub fn is_safe_repo_path(file: &str) -> bool {
+    !file.is_empty()
+        && !file.starts_with('/')
+        && file
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
+}
+
+/// Lists `repo` at `revision` with `GET {endpoint}/api/models/{repo}/revision/{revision}?blobs=true`
+/// (the commit in `sha`, the files in `siblings[].rfilename`, with sizes and LFS checksums).
+pub async fn list_repo(
+    endpoint: &str,
+    repo: &str,
+    revision: &str,
+    token: Option<&Secret>,
+) -> anyhow::Result<RepoListing> {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        sha: Option<String>,
+        #[serde(default)]
+        siblings: Vec<Sibling>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Sibling {
+        rfilename: String,
+        size: Option<u64>,
+        #[serde(rename = "blobId")]
+        blob_id: Option<String>,
+        lfs: Option<Lfs>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Lfs {
+        sha256: Option<String>,
+        size: Option<u64>,
+    }
+    let url = format!(
+        "{}/api/models/{repo}/revision/{revision}?blobs=true",
+        endpoint.trim_end_matches('/')
+    );
+    let mut request = http_client()?.get(&url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token.expose());
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| network_problem(&url, &e))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(status_problem(&url, status));
+    }
+    let info: Info = response.json().await.map_err(|e| {
+        Problem::tool(format!(
+            "{url} did not answer with the Hub's repository listing: {}",
+            innermost_cause(&e)
+        ))
+        .hint("check HF_ENDPOINT: it must be the Hugging Face Hub or a mirror of its API")
+    })?;
+    let commit = info.sha.filter(|c| is_commit(c)).ok_or_else(|| {
+        Problem::tool(format!(
+            "{url} did not say which commit `{revision}` is (no sha)"
+        ))
+        .hint("check HF_ENDPOINT: it must be the Hugging Face Hub or a mirror of its API")
+    })?;
+    let mut files = Vec::new();
+    for sibling in info.siblings {
+        if !is_safe_repo_path(&sibling.rfilename) {
+            return Err(Problem::tool(format!(
+                "{url} lists a file `{}` that is not a path inside the repository",
+                sibling.rfilename
+            ))
+            .hint("check HF_ENDPOINT: a mirror must not rewrite file names")
+            .into());
+        }
+        let lfs = sibling.lfs.as_ref();
+        files.push(RepoFile {
+            name: sibling.rfilename,
+            bytes: lfs.and_then(|l| l.size).or(sibling.size),
+            sha256: lfs
+                .and_then(|l| l.sha256.clone())
+                .map(|s| s.to_ascii_lowercase())
+                .filter(|s| is_sha256(s)),
+            blob_id: sibling
+                .blob_id
+                .filter(|b| normalize_etag(b).as_deref() == Some(b)),
+        });
+    }
+    if files.is_empty() {
+        return Err(Problem::user(format!("{url} lists no files in {repo}"))
+            .hint("check the repository name, and HF_TOKEN for a gated one")
+            .into());
+    }
+    Ok(RepoListing { commit, files })
+}
+
+/// The cached snapshot of `file` in `repo` at `commit`, whether or not it is there.
+pub fn repo_snapshot_path(repo: &str, commit: &str, file: &str) -> PathBuf {
+    repo_dir_of(repo).join("snapshots").join(commit).join(file)
+}
+
+/// The commit `refs/<branch>` of a cached repository names, when it names one.
+pub fn cached_commit(repo: &str, branch: &str) -> Option<String> {
+    std::fs::read_to_string(repo_dir_of(repo).join("refs").join(branch))
+        .ok()
+        .map(|r| r.trim().to_string())
+        .filter(|r| is_commit(r))
+}
+
 /// Points `snapshots/<revision>/<file>` at the blob with a relative link, and `refs/main` at the
 /// revision, the way huggingface_hub leaves a download.
 /// Moves a GGUF whose sha256 was already checked (a bundle's) into the cache as the blob
 /// named by that sha256 and links the snapshot `serve` finds; returns the snapshot path. The
 /// file must be on the cache's filesystem (it is renamed, not copied).
 pub fn place_gguf(source: &GgufSource, verified: &Path, sha256: &str) -> anyhow::Result<PathBuf> {
-    let blob = blob_path(source, sha256);
+    place_file(&HubFile::from(source), verified, sha256)
+}
+
+/// Moves a file whose bytes were already checked (a bundle's) into the cache as the blob
+/// `blob_name` and links `snapshots/<revision>/<file>` to it, recording the revision under
+/// `refs/main` when it is a commit; returns the snapshot path. The file must be on the cache's
+/// filesystem (it is renamed, not copied).
+pub fn place_file(source: &HubFile, verified: &Path, blob_name: &str) -> anyhow::Result<PathBuf> {
+    if normalize_etag(blob_name).as_deref() != Some(blob_name) {
+        return Err(Problem::user(format!(
+            "`{blob_name}` cannot name a blob in the model cache"
+        ))
+        .into());
+    }
+    let blob = blob_path_of(source.repo, blob_name);
     let blobs_dir = blob.parent().expect("a blob path has a parent");
     std::fs::create_dir_all(blobs_dir)
         .with_context(|| format!("could not create {}", blobs_dir.display()))?;
@@ -843,11 +1072,11 @@ pub fn place_gguf(source: &GgufSource, verified: &Path, sha256: &str) -> anyhow:
             blob.display()
         )
     })?;
-    link_snapshot(source, source.revision, sha256)?;
+    link_snapshot(source, source.revision, blob_name)?;
     Ok(snapshot_for(source, source.revision))
 }
 
-fn link_snapshot(source: &GgufSource, commit: &str, blob_name: &str) -> anyhow::Result<()> {
+fn link_snapshot(source: &HubFile, commit: &str, blob_name: &str) -> anyhow::Result<()> {
     let snapshot = snapshot_for(source, commit);
     let dir = snapshot.parent().expect("a snapshot path has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
@@ -866,10 +1095,10 @@ fn link_snapshot(source: &GgufSource, commit: &str, blob_name: &str) -> anyhow::
         std::process::id()
     ));
     let _ = std::fs::remove_file(&temp);
-    make_link(&target, &temp, &blob_path(source, blob_name))?;
+    make_link(&target, &temp, &blob_path_of(source.repo, blob_name))?;
     std::fs::rename(&temp, &snapshot)
         .with_context(|| format!("could not create {}", snapshot.display()))?;
-    let refs = repo_dir(source).join("refs");
+    let refs = repo_dir_of(source.repo).join("refs");
     std::fs::create_dir_all(&refs)
         .with_context(|| format!("could not create {}", refs.display()))?;
     // A pinned commit is recorded as `main`, as scripts/fetch-test-model does; a branch under

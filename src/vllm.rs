@@ -64,7 +64,7 @@ impl VllmModel {
 }
 
 /// A Hugging Face repository id: `owner/name`, each part letters, digits, `-`, `_`, `.`.
-fn is_repository_id(text: &str) -> bool {
+pub fn is_repository_id(text: &str) -> bool {
     let part_ok = |part: &str| {
         !part.is_empty()
             && !part.starts_with(['-', '.'])
@@ -128,6 +128,58 @@ pub fn resolve_model(text: &str) -> Result<VllmModel, Problem> {
     .hint("duo-selfhost models list shows the catalog's names; or give a repository, such as --model mistralai/Mistral-7B-Instruct-v0.3"))
 }
 
+/// The files of a repository vLLM needs for `load`, out of everything the repository holds (in
+/// the order given): what a bundle carries. Repositories often ship the same weights twice or
+/// three times (Hugging Face safetensors shards, Mistral's `consolidated` file, PyTorch `.bin`
+/// or `.pth`, `original/`), and vLLM reads one set: with `--load_format mistral` the
+/// `consolidated*.safetensors`, otherwise the other `*.safetensors` (falling back to `*.bin`
+/// only when a repository has no safetensors, as vLLM's loader does). Configuration, tokenizer
+/// and other small files all go along.
+pub fn files_for_load<'a>(load: VllmLoad, files: &[&'a str]) -> Vec<&'a str> {
+    let base = |f: &str| f.rsplit('/').next().unwrap_or(f).to_string();
+    let is_consolidated =
+        |f: &str| base(f).starts_with("consolidated") && f.ends_with(".safetensors");
+    let has_safetensors = files
+        .iter()
+        .any(|f| f.ends_with(".safetensors") && !is_consolidated(f));
+    files
+        .iter()
+        .copied()
+        .filter(|f| {
+            let name = base(f);
+            if f.starts_with("original/") || f.starts_with('.') || name.starts_with('.') {
+                return false;
+            }
+            // Weights vLLM never loads in these formats.
+            let other_framework = [
+                ".gguf", ".onnx", ".msgpack", ".h5", ".ot", ".tflite", ".mlmodel",
+            ];
+            if other_framework.iter().any(|ext| name.ends_with(ext)) {
+                return false;
+            }
+            let pickled = name.ends_with(".bin") || name.ends_with(".pt") || name.ends_with(".pth");
+            let pickled_index = name.ends_with(".bin.index.json");
+            match load {
+                VllmLoad::Mistral => {
+                    !(pickled
+                        || pickled_index
+                        || (f.ends_with(".safetensors") && !is_consolidated(f))
+                        || name == "model.safetensors.index.json")
+                }
+                VllmLoad::Default | VllmLoad::MixtralSafetensors => {
+                    if is_consolidated(f) {
+                        return false;
+                    }
+                    if pickled || pickled_index {
+                        return !has_safetensors && load == VllmLoad::Default;
+                    }
+                    true
+                }
+            }
+        })
+        .collect()
+}
+
 /// Everything about the container besides the model.
 #[derive(Debug, Clone)]
 pub struct VllmOptions<'a> {
@@ -139,6 +191,11 @@ pub struct VllmOptions<'a> {
     /// The host's Hugging Face cache (`model_cache::hf_home`).
     pub hf_home: &'a Path,
     pub hf_token: Option<&'a Secret>,
+    /// The image to run: [`docker::VLLM_IMAGE`], or the same image from a site registry.
+    pub image: &'a str,
+    /// Load the weights from the mounted cache only (`HF_HUB_OFFLINE=1`): an air-gapped host,
+    /// where `bundle load` put them.
+    pub offline: bool,
 }
 
 /// vLLM's arguments: the model, its served name, the GPUs, the context, the family's flags.
@@ -168,6 +225,11 @@ pub fn arguments(model: &VllmModel, options: &VllmOptions) -> Vec<String> {
 /// volume (and a model directory read-only), the token in its env, port 8000.
 pub fn container_spec(model: &VllmModel, options: &VllmOptions) -> ContainerSpec {
     let mut env = BTreeMap::from([("HF_HOME".to_string(), CONTAINER_HF_HOME.to_string())]);
+    if options.offline {
+        // huggingface_hub then resolves the repository from refs/ and snapshots/ in the cache
+        // and makes no request (transformers reads the same variable).
+        env.insert("HF_HUB_OFFLINE".to_string(), "1".to_string());
+    }
     if let Some(token) = options.hf_token.filter(|t| !t.is_empty()) {
         // The one place the token is exposed: the container's environment.
         env.insert(CONTAINER_TOKEN_VAR.to_string(), token.expose().to_string());
@@ -177,7 +239,7 @@ pub fn container_spec(model: &VllmModel, options: &VllmOptions) -> ContainerSpec
         binds.push(format!("{0}:{0}:ro", dir.display()));
     }
     ContainerSpec {
-        image: docker::VLLM_IMAGE.to_string(),
+        image: options.image.to_string(),
         env,
         ports: vec![PortMapping {
             host_ip: String::new(),
@@ -243,7 +305,87 @@ mod tests {
             max_model_len: Some(16384),
             hf_home,
             hf_token: token,
+            image: docker::VLLM_IMAGE,
+            offline: false,
         }
+    }
+
+    #[test]
+    fn a_bundle_takes_the_one_set_of_weights_vllm_loads() {
+        let mistral_repo = [
+            "config.json",
+            "consolidated.safetensors",
+            "model-00001-of-00002.safetensors",
+            "model-00002-of-00002.safetensors",
+            "model.safetensors.index.json",
+            "params.json",
+            "tokenizer.json",
+            "tokenizer.model.v3",
+            ".gitattributes",
+            "README.md",
+        ];
+        assert_eq!(
+            files_for_load(VllmLoad::Mistral, &mistral_repo),
+            [
+                "config.json",
+                "consolidated.safetensors",
+                "params.json",
+                "tokenizer.json",
+                "tokenizer.model.v3",
+                "README.md"
+            ]
+        );
+        assert_eq!(
+            files_for_load(VllmLoad::MixtralSafetensors, &mistral_repo),
+            [
+                "config.json",
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors",
+                "model.safetensors.index.json",
+                "params.json",
+                "tokenizer.json",
+                "tokenizer.model.v3",
+                "README.md"
+            ]
+        );
+        let gemma_repo = [
+            "config.json",
+            "model.safetensors",
+            "pytorch_model.bin",
+            "model.gguf",
+            "original/params.json",
+            "tokenizer.json",
+        ];
+        assert_eq!(
+            files_for_load(VllmLoad::Default, &gemma_repo),
+            ["config.json", "model.safetensors", "tokenizer.json"]
+        );
+        // Only pickled weights: vLLM loads those.
+        assert_eq!(
+            files_for_load(VllmLoad::Default, &["config.json", "pytorch_model.bin"]),
+            ["config.json", "pytorch_model.bin"]
+        );
+    }
+
+    #[test]
+    fn offline_runs_set_hf_hub_offline_and_a_site_image() {
+        let home = Path::new("/srv/hf");
+        let model = resolve_model("codestral").unwrap();
+        let mut opts = options(home, None);
+        assert!(!container_spec(&model, &opts)
+            .env
+            .contains_key("HF_HUB_OFFLINE"));
+        opts.offline = true;
+        opts.image = "registry.example.com:5000/ai/vllm-openai:v0.10.1.1";
+        let spec = container_spec(&model, &opts);
+        assert_eq!(
+            spec.env.get("HF_HUB_OFFLINE").map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            spec.image,
+            "registry.example.com:5000/ai/vllm-openai:v0.10.1.1"
+        );
     }
 
     #[test]

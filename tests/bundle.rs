@@ -412,8 +412,8 @@ fn a_flipped_byte_a_truncated_file_or_another_format_fails_verify_and_load_and_l
     });
     cases.push((truncated, "is truncated or damaged".to_string()));
     cases.push((
-        with_format_version(&bundle, work.path(), 2),
-        "is bundle format 2; this duo-selfhost".to_string(),
+        with_format_version(&bundle, work.path(), 3),
+        "is bundle format 3; this duo-selfhost".to_string(),
     ));
     assert!(
         cases.len() >= 7,
@@ -448,76 +448,6 @@ fn a_flipped_byte_a_truncated_file_or_another_format_fails_verify_and_load_and_l
     .expect_code(0);
     assert!(image_present(&image));
     fx::docker(&["rmi", &image]);
-}
-
-#[test]
-fn push_to_a_site_registry_then_install_pulls_from_it() {
-    let work = tempfile::tempdir().unwrap();
-    let internet = fx::OwnRegistry::start();
-    let (bundle, image) = make_bundle(&internet, work.path());
-    drop(internet);
-    let site = fx::OwnRegistry::start();
-    let airgapped = Host::new();
-    let out = run(airgapped.command().args([
-        "bundle",
-        "load",
-        bundle.to_str().unwrap(),
-        "--push-to",
-        &site.mirror(),
-    ]))
-    .expect_code(0);
-    let pushed = site.image("17.6.1");
-    assert!(
-        out.stderr.contains(&format!("pushed {pushed}")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stdout
-            .contains(&format!("--registry {}", site.mirror())),
-        "{}",
-        out.stdout
-    );
-    // Only the registry has it now: install must pull it from there.
-    fx::docker(&["rmi", &pushed]);
-    fx::docker(&["rmi", &image]);
-    let name = unique_name("duo-bundle-push");
-    let _cleanup = fx::Cleanup::new(&[&name]);
-    let port = support::free_port();
-    airgapped.sandbox.gitlab_rb();
-    let out = run(airgapped.command().args([
-        "--yes",
-        "-v",
-        "install",
-        "--gitlab-url",
-        "https://gitlab.example.com",
-        "--gitlab-version",
-        "17.6.0",
-        "--gateway-host",
-        "aigw.example.com",
-        "--gateway-port",
-        &port.to_string(),
-        "--registry",
-        &site.mirror(),
-        "--container-name",
-        &name,
-        "--log-dir",
-        airgapped.sandbox.path().join("logs").to_str().unwrap(),
-        "--health-timeout",
-        "60",
-    ]))
-    .expect_code(0);
-    assert!(
-        out.stderr.contains(&format!("Pulling {pushed}")),
-        "{}",
-        out.stderr
-    );
-    assert_eq!(
-        support::wait_healthz(port),
-        r#"{"status":"ok","version":"17.6.1"}"#
-    );
-    drop(_cleanup);
-    let _ = fx::docker_ok(&["rmi", &pushed]);
 }
 
 #[test]
@@ -742,4 +672,528 @@ fn several_gitlab_versions_share_their_common_layers_in_one_bundle() {
         assert!(image_present(image), "{image} loaded");
         fx::docker(&["rmi", image]);
     }
+}
+
+/// The catalog model whose vLLM weights the tests bundle, and a tiny stand-in of its repository:
+/// configuration, tokenizer, a small safetensors file, and what vLLM does not load (PyTorch
+/// weights beside the safetensors, `.gitattributes`).
+const VLLM_MODEL: &str = "codegemma-2b";
+const VLLM_COMMIT: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
+
+fn tiny_vllm_repo() -> support::hub::HubRepo {
+    let repo = duo_selfhost::catalog::find(VLLM_MODEL)
+        .and_then(|m| m.vllm.as_ref())
+        .expect("the catalog serves the test model with vLLM")
+        .repo;
+    // safetensors: the header's length (u64, little-endian), the JSON header, the tensor bytes.
+    let values = 64 * 1024;
+    let mut header = format!(
+        r#"{{"embed.weight":{{"dtype":"F32","shape":[{values}],"data_offsets":[0,{}]}}}}"#,
+        values * 4
+    );
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut weights = (header.len() as u64).to_le_bytes().to_vec();
+    weights.extend_from_slice(header.as_bytes());
+    weights.extend((0..values * 4).map(|i| (i * 7 % 251) as u8));
+    support::hub::HubRepo {
+        id: repo.to_string(),
+        commit: VLLM_COMMIT.to_string(),
+        files: vec![
+            (
+                ".gitattributes".into(),
+                b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n".to_vec(),
+            ),
+            ("README.md".into(), b"# a tiny stand-in\n".to_vec()),
+            (
+                "config.json".into(),
+                br#"{"architectures":["GemmaForCausalLM"],"model_type":"gemma","hidden_size":8}"#
+                    .to_vec(),
+            ),
+            ("model.safetensors".into(), weights),
+            ("pytorch_model.bin".into(), vec![7u8; 4096]),
+            (
+                "tokenizer.json".into(),
+                br#"{"version":"1.0","model":{"type":"BPE","vocab":{"a":0}}}"#.to_vec(),
+            ),
+        ],
+    }
+}
+
+/// The files vLLM loads from the tiny repository, as a bundle must carry them.
+const VLLM_FILES: [&str; 4] = [
+    "README.md",
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+];
+
+/// The connected machine's work for vLLM: the gateway from the internet registry, the pinned
+/// vLLM image from the engine, the model's weights through the Hub API from the stand-in.
+fn make_vllm_bundle(
+    internet: &fx::OwnRegistry,
+    hub: &support::hub::HubStandIn,
+    dir: &Path,
+) -> (PathBuf, String) {
+    let image = internet.publish_gateway("17.6.1");
+    let connected = Host::new();
+    let bundle = dir.join("duo-vllm.bundle");
+    let out = run(connected
+        .command()
+        .env("HF_ENDPOINT", &hub.endpoint)
+        .env_remove("HF_TOKEN")
+        .args([
+            "-v",
+            "bundle",
+            "create",
+            "--gitlab-version",
+            "17.6.0",
+            "--registry",
+            &internet.mirror(),
+            "--model-runtime",
+            "vllm",
+            "--model",
+            VLLM_MODEL,
+            "--output",
+            bundle.to_str().unwrap(),
+        ]))
+    .expect_code(0);
+    assert!(out.stderr.contains("4 of its 6 files"), "{}", out.stderr);
+    // They went through the connected machine's cache, in the Hugging Face layout.
+    let repo = tiny_vllm_repo();
+    let cached = connected
+        .hf_home()
+        .join("hub/models--google--codegemma-2b/snapshots")
+        .join(VLLM_COMMIT);
+    for name in VLLM_FILES {
+        assert!(cached.join(name).is_file(), "{name} in the connected cache");
+    }
+    let api = format!("/api/models/{}/revision/main?blobs=true", repo.id);
+    assert!(
+        hub.seen().iter().any(|s| s.path == api),
+        "the Hub API was asked for the listing: {:?}",
+        hub.seen().iter().map(|s| &s.path).collect::<Vec<_>>()
+    );
+    fx::docker(&["rmi", &image]);
+    (bundle, image)
+}
+
+/// The Hugging Face cache folder of the tiny repository under `hf_home`.
+fn vllm_repo_dir(hf_home: &Path) -> PathBuf {
+    hf_home.join("hub/models--google--codegemma-2b")
+}
+
+#[test]
+fn a_vllm_bundle_carries_the_weights_and_install_offline_runs_vllm_from_the_cache() {
+    let _port = support::vllm_port();
+    fx::vllm_stand_in();
+    let work = tempfile::tempdir().unwrap();
+    let internet = fx::OwnRegistry::start();
+    let hub = support::hub::HubStandIn::start();
+    let repo = tiny_vllm_repo();
+    hub.add_repo(repo.clone());
+    let (bundle, image) = make_vllm_bundle(&internet, &hub, work.path());
+
+    let manifest = manifest_of(&bundle);
+    assert_eq!(manifest["format_version"], 2);
+    let items = manifest["items"].as_array().unwrap();
+    let roles: Vec<&str> = items[0]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["gateway", "vllm"]);
+    let hf: Vec<&serde_json::Value> = items.iter().filter(|i| i["kind"] == "hf-file").collect();
+    let carried: Vec<&str> = hf.iter().map(|i| i["file"].as_str().unwrap()).collect();
+    assert_eq!(carried, VLLM_FILES, "only the files vLLM loads");
+    for item in &hf {
+        let (_, bytes) = repo
+            .files
+            .iter()
+            .find(|(name, _)| name == item["file"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(item["sha256"], support::hub::sha256_hex(bytes), "{item}");
+        assert_eq!(item["size"], bytes.len() as u64, "{item}");
+        assert_eq!(item["repo"], repo.id.as_str());
+        assert_eq!(item["commit"], VLLM_COMMIT);
+        assert_eq!(item["model"], VLLM_MODEL);
+        // Blobs named as huggingface_hub names them: LFS by sha256, the rest by git blob id.
+        let blob = if item["file"] == "model.safetensors" {
+            support::hub::sha256_hex(bytes)
+        } else {
+            support::hub::git_blob_id(bytes)
+        };
+        assert_eq!(item["blob"], blob.as_str(), "{item}");
+    }
+    let install_args: Vec<&str> = manifest["install_args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        install_args.ends_with(&["--model-runtime", "vllm", "--model", VLLM_MODEL]),
+        "{install_args:?}"
+    );
+
+    // The air-gapped host: no internet, no Hub.
+    drop(internet);
+    let asked = hub.seen().len();
+    let airgapped = Host::new();
+
+    // A flipped byte in the weights fails verify and load, and places nothing in the cache.
+    let weights_entry = "hf/google--codegemma-2b/model.safetensors";
+    let (_, offset, size) = entries(&bundle)
+        .into_iter()
+        .find(|(path, _, _)| path == weights_entry)
+        .expect("the weights are an entry of the bundle");
+    let damaged = damaged_copy(&bundle, work.path(), "flipped-weights.bundle", |f| {
+        flip_byte_at(f, offset + size / 2)
+    });
+    for command in ["verify", "load"] {
+        let out = run(airgapped
+            .command()
+            .args(["bundle", command, damaged.to_str().unwrap()]))
+        .expect_code(1);
+        assert!(
+            out.stderr
+                .contains(&format!("{weights_entry} is damaged: sha256")),
+            "{command}: {}",
+            out.stderr
+        );
+        assert!(
+            !vllm_repo_dir(&airgapped.hf_home()).exists(),
+            "{command}: something was placed in the cache"
+        );
+        airgapped.assert_nothing_loaded(command);
+    }
+
+    run(airgapped
+        .command()
+        .args(["bundle", "verify", bundle.to_str().unwrap()]))
+    .expect_code(0);
+    let out = run(airgapped
+        .command()
+        .args(["bundle", "load", bundle.to_str().unwrap()]))
+    .expect_code(0);
+    let repo_dir = vllm_repo_dir(&airgapped.hf_home());
+    assert_eq!(
+        std::fs::read_to_string(repo_dir.join("refs/main")).unwrap(),
+        VLLM_COMMIT
+    );
+    let snapshot = repo_dir.join("snapshots").join(VLLM_COMMIT);
+    for name in VLLM_FILES {
+        let (_, bytes) = repo.files.iter().find(|(n, _)| n == name).unwrap();
+        assert_eq!(
+            &std::fs::read(snapshot.join(name)).unwrap(),
+            bytes,
+            "{name}"
+        );
+        // A relative link into blobs/, as huggingface_hub leaves it.
+        let link = std::fs::read_link(snapshot.join(name)).unwrap();
+        assert!(
+            link.starts_with("../../blobs"),
+            "{name} -> {}",
+            link.display()
+        );
+    }
+    assert!(!snapshot.join("pytorch_model.bin").exists());
+    let weights = &repo
+        .files
+        .iter()
+        .find(|(n, _)| n == "model.safetensors")
+        .unwrap()
+        .1;
+    assert!(repo_dir
+        .join("blobs")
+        .join(support::hub::sha256_hex(weights))
+        .is_file());
+    let install_line = format!(
+        "duo-selfhost install --offline --gitlab-version 17.6.0 --registry {} --model-runtime vllm --model {VLLM_MODEL}",
+        mirror_of(&image)
+    );
+    assert!(out.stdout.contains(&install_line), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("4 Hugging Face file(s) in the cache"),
+        "{}",
+        out.stderr
+    );
+    let out = run(airgapped
+        .command()
+        .args(["bundle", "load", bundle.to_str().unwrap()]))
+    .expect_code(0);
+    assert!(out.stdout.contains("nothing changed"), "{}", out.stdout);
+
+    // install --offline: vLLM runs with HF_HUB_OFFLINE=1 on the mounted cache, where it finds
+    // the snapshot refs/main names.
+    let name = unique_name("duo-bundle-vllm");
+    let vllm_name = format!("{name}-vllm");
+    let _cleanup = fx::Cleanup::new(&[&name, &vllm_name]);
+    let port = support::free_port();
+    airgapped.sandbox.gitlab_rb();
+    let out = run(airgapped
+        .command()
+        .env(duo_selfhost::vllm::NO_GPU_HOOK_VAR, "1")
+        .env_remove("HF_TOKEN")
+        .env_remove("HUGGING_FACE_HUB_TOKEN")
+        .args([
+            "--yes",
+            "-v",
+            "install",
+            "--offline",
+            "--gitlab-url",
+            "https://gitlab.example.com",
+            "--gitlab-version",
+            "17.6.0",
+            "--gateway-host",
+            "aigw.example.com",
+            "--gateway-port",
+            &port.to_string(),
+            "--registry",
+            &mirror_of(&image),
+            "--model-runtime",
+            "vllm",
+            "--model",
+            VLLM_MODEL,
+            "--container-name",
+            &name,
+            "--log-dir",
+            airgapped.sandbox.path().join("logs").to_str().unwrap(),
+            "--health-timeout",
+            "60",
+        ]))
+    .expect_code(0);
+    assert!(!out.stderr.contains("Pulling"), "{}", out.stderr);
+    let c = fx::inspect(&vllm_name).expect("the vLLM container exists");
+    assert_eq!(c["State"]["Health"]["Status"], "healthy", "{c}");
+    let env = fx::env_of(&c);
+    assert!(env.contains(&"HF_HUB_OFFLINE=1".to_string()), "{env:?}");
+    assert_eq!(
+        c["HostConfig"]["Binds"][0],
+        format!("{}:/root/.cache/huggingface", airgapped.hf_home().display())
+    );
+    // Inside the container, through the mount, refs/main leads to the configuration.
+    let inside = "/root/.cache/huggingface/hub/models--google--codegemma-2b";
+    let commit = fx::docker(&["exec", &vllm_name, "cat", &format!("{inside}/refs/main")]);
+    assert_eq!(commit, VLLM_COMMIT);
+    let config = fx::docker(&[
+        "exec",
+        &vllm_name,
+        "cat",
+        &format!("{inside}/snapshots/{commit}/config.json"),
+    ]);
+    assert!(config.contains("GemmaForCausalLM"), "{config}");
+    assert_eq!(
+        hub.seen().len(),
+        asked,
+        "the Hub was asked after the bundle was made"
+    );
+    drop(_cleanup);
+    let _ = fx::docker_ok(&["rmi", &image]);
+}
+
+#[test]
+fn offline_vllm_install_without_the_weights_names_the_bundle_commands() {
+    fx::vllm_stand_in();
+    let host = Host::new();
+    host.sandbox.gitlab_rb();
+    // The images are here (the pinned vLLM stand-in, a gateway): only the weights are missing.
+    let internet = fx::OwnRegistry::start();
+    let image = internet.publish_gateway("17.6.0");
+    fx::docker(&["pull", &image]);
+    let tags = host.stored_tags();
+    std::fs::create_dir_all(tags.parent().unwrap()).unwrap();
+    std::fs::write(&tags, "self-hosted-v17.6.0-ee\n").unwrap();
+    let name = unique_name("duo-offline-vllm");
+    let out = run(host
+        .command()
+        .env(duo_selfhost::vllm::NO_GPU_HOOK_VAR, "1")
+        .args([
+            "--yes",
+            "install",
+            "--offline",
+            "--gitlab-url",
+            "https://gitlab.example.com",
+            "--gitlab-version",
+            "17.6.0",
+            "--gateway-host",
+            "aigw.example.com",
+            "--registry",
+            &internet.mirror(),
+            "--model-runtime",
+            "vllm",
+            "--model",
+            VLLM_MODEL,
+            "--container-name",
+            &name,
+        ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains(
+            "--offline: the weights of google/codegemma-2b are not in the Hugging Face cache"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "duo-selfhost bundle create --gitlab-version 17.6.0 --model-runtime vllm --model {VLLM_MODEL}"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(fx::inspect(&name).is_none(), "nothing was started");
+    assert!(fx::inspect(&format!("{name}-vllm")).is_none());
+    fx::docker(&["rmi", &image]);
+}
+
+#[test]
+fn push_to_a_site_registry_pushes_every_image_and_install_pulls_them_from_there() {
+    let _port = support::vllm_port();
+    fx::vllm_stand_in();
+    let work = tempfile::tempdir().unwrap();
+    let internet = fx::OwnRegistry::start();
+    let hub = support::hub::HubStandIn::start();
+    hub.add_repo(tiny_vllm_repo());
+    let (bundle, image) = make_vllm_bundle(&internet, &hub, work.path());
+    drop(internet);
+    let site = fx::OwnRegistry::start();
+    let prefix = format!("127.0.0.1:{}/duo", site.port);
+    let airgapped = Host::new();
+    let out = run(airgapped.command().args([
+        "bundle",
+        "load",
+        bundle.to_str().unwrap(),
+        "--push-to",
+        &prefix,
+    ]))
+    .expect_code(0);
+    // Each image under PATH/<its repository's last part>, with its tag.
+    let pushed_gateway = format!("{prefix}/model-gateway:self-hosted-v17.6.1-ee");
+    let (_, vllm_tag) = duo_selfhost::docker::split_reference(duo_selfhost::docker::VLLM_IMAGE);
+    let pushed_vllm = format!("{prefix}/vllm-openai:{vllm_tag}");
+    for pushed in [&pushed_gateway, &pushed_vllm] {
+        assert!(
+            out.stderr.contains(&format!("pushed {pushed}")),
+            "{}",
+            out.stderr
+        );
+    }
+    let install_line = format!(
+        "duo-selfhost install --offline --gitlab-version 17.6.0 --registry {prefix}/model-gateway --model-runtime vllm --model {VLLM_MODEL} --vllm-image {pushed_vllm}"
+    );
+    assert!(out.stdout.contains(&install_line), "{}", out.stdout);
+
+    // Only the site registry has them now: install must pull both from there.
+    fx::docker(&["rmi", &pushed_gateway]);
+    fx::docker(&["rmi", &pushed_vllm]);
+    fx::docker(&["rmi", &image]);
+    let name = unique_name("duo-bundle-push");
+    let vllm_name = format!("{name}-vllm");
+    let _cleanup = fx::Cleanup::new(&[&name, &vllm_name]);
+    let port = support::free_port();
+    airgapped.sandbox.gitlab_rb();
+    let out = run(airgapped
+        .command()
+        .env(duo_selfhost::vllm::NO_GPU_HOOK_VAR, "1")
+        .env_remove("HF_TOKEN")
+        .args([
+            "--yes",
+            "-v",
+            "install",
+            "--gitlab-url",
+            "https://gitlab.example.com",
+            "--gitlab-version",
+            "17.6.0",
+            "--gateway-host",
+            "aigw.example.com",
+            "--gateway-port",
+            &port.to_string(),
+            "--registry",
+            &format!("{prefix}/model-gateway"),
+            "--model-runtime",
+            "vllm",
+            "--model",
+            VLLM_MODEL,
+            "--vllm-image",
+            &pushed_vllm,
+            "--container-name",
+            &name,
+            "--log-dir",
+            airgapped.sandbox.path().join("logs").to_str().unwrap(),
+            "--health-timeout",
+            "60",
+        ]))
+    .expect_code(0);
+    for pushed in [&pushed_gateway, &pushed_vllm] {
+        assert!(
+            out.stderr.contains(&format!("Pulling {pushed}")),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        support::wait_healthz(port),
+        r#"{"status":"ok","version":"17.6.1"}"#
+    );
+    assert_eq!(
+        fx::inspect(&vllm_name).unwrap()["Config"]["Image"],
+        pushed_vllm.as_str()
+    );
+    drop(_cleanup);
+    let _ = fx::docker_ok(&["rmi", &pushed_gateway]);
+    let _ = fx::docker_ok(&["rmi", &pushed_vllm]);
+}
+
+#[test]
+fn chart_flags_without_the_helm_target_and_vllm_models_without_vllm_weights_are_refused() {
+    let host = Host::new();
+    let output = host.sandbox.path().join("x.bundle");
+    let output = output.to_str().unwrap();
+    let out = run(host.command().args([
+        "bundle",
+        "create",
+        "--gitlab-version",
+        "17.6.0",
+        "--chart-repo",
+        "https://charts.example.com",
+        "--output",
+        output,
+    ]))
+    .expect_code(1);
+    assert!(out.stderr.contains("carries no chart"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("hint: add --target helm"),
+        "{}",
+        out.stderr
+    );
+    // SmolLM2 is a GGUF for the embedded runtime: vLLM has no repository for it.
+    let out = run(host.command().args([
+        "bundle",
+        "create",
+        "--gitlab-version",
+        "17.6.0",
+        "--model-runtime",
+        "vllm",
+        "--model",
+        MODEL,
+        "--output",
+        output,
+    ]))
+    .expect_code(1);
+    assert!(
+        out.stderr.contains("is not served by vLLM"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("--model-runtime embedded --model {MODEL}")),
+        "{}",
+        out.stderr
+    );
+    assert!(!host.sandbox.path().join("x.bundle.partial").exists());
+    assert!(!host.sandbox.path().join("x.bundle").exists());
 }

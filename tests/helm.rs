@@ -961,6 +961,7 @@ fn manifest_commands(cert: &Path, key: &Path) -> Vec<duo_selfhost::helm::exec::C
         tls_secret: "ai-gateway-tls",
         timeout_secs: 300,
         create_namespace: true,
+        chart: &duo_selfhost::helm::ChartSource::Repository,
     })
     .into_iter()
     .filter(|step| step.piped_into.is_some())
@@ -1192,4 +1193,310 @@ fn a_broken_state_file_is_refused_before_the_cluster_changes() {
     std::fs::write(w.p("state.toml"), "schema_version = [").unwrap();
     let out = full_install(&w);
     assert_refused(&w, &out, "the state file", "fix or remove");
+}
+
+/// A Helm chart repository on loopback (what `helm package` and `helm repo index` make): an
+/// `index.yaml` listing the AI Gateway chart at 0.4.0 and 0.5.0 and their archives.
+struct ChartRepository {
+    server: support::stub_server::StubServer,
+    /// Archive bytes by version.
+    archives: std::collections::BTreeMap<&'static str, Vec<u8>>,
+}
+
+impl ChartRepository {
+    fn start() -> ChartRepository {
+        use sha2::Digest;
+        let mut archives = std::collections::BTreeMap::new();
+        let mut index = String::from("apiVersion: v1\nentries:\n  ai-gateway:\n");
+        for version in ["0.4.0", "0.5.0"] {
+            let bytes = chart_archive(version);
+            index.push_str(&format!(
+                "  - apiVersion: v2\n    name: ai-gateway\n    version: {version}\n    appVersion: \"1.0\"\n    digest: {}\n    urls:\n    - ai-gateway-{version}.tgz\n",
+                hex::encode(sha2::Sha256::digest(&bytes))
+            ));
+            archives.insert(version, bytes);
+        }
+        index.push_str("generated: \"2026-12-01T00:00:00Z\"\n");
+        let served = archives.clone();
+        let server = support::stub_server::StubServer::start(move |req| {
+            use support::stub_server::Reply;
+            if req.path == "/index.yaml" {
+                return Reply::Text(200, index.clone());
+            }
+            let found = served
+                .iter()
+                .find(|(v, _)| req.path == format!("/ai-gateway-{v}.tgz"));
+            match found {
+                Some((_, bytes)) => {
+                    let mut reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/x-tar\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        bytes.len()
+                    )
+                    .into_bytes();
+                    reply.extend_from_slice(bytes);
+                    Reply::Raw(reply)
+                }
+                None => Reply::Text(404, "not found".into()),
+            }
+        });
+        ChartRepository { server, archives }
+    }
+}
+
+/// A chart archive as `helm package` lays it out: `ai-gateway/Chart.yaml`, values, a template.
+fn chart_archive(version: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("ai-gateway");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        format!("apiVersion: v2\nname: ai-gateway\ndescription: GitLab AI Gateway\ntype: application\nversion: {version}\nappVersion: \"1.0\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("values.yaml"),
+        "image:\n  repository: \"\"\n  tag: \"\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/deployment.yaml"),
+        "# the gateway's Deployment\n",
+    )
+    .unwrap();
+    let archive = dir.path().join("chart.tgz");
+    let status = Command::new("tar")
+        .args(["--owner=0", "--group=0", "--numeric-owner", "-czf"])
+        .arg(&archive)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("ai-gateway")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read(archive).unwrap()
+}
+
+fn manifest_of(bundle: &Path) -> Value {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(bundle).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_string_lossy() == "manifest.json" {
+            let mut text = String::new();
+            entry.read_to_string(&mut text).unwrap();
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+    panic!("no manifest.json in {}", bundle.display());
+}
+
+#[test]
+fn a_helm_bundle_carries_the_chart_and_install_offline_installs_it_without_the_repository() {
+    use support::docker_fixtures as fx;
+    let internet = fx::OwnRegistry::start();
+    internet.publish_gateway("18.1.0");
+    let image = internet.publish_gateway("18.1.1");
+    let charts = ChartRepository::start();
+
+    // The connected machine: helm pulls the chart from the repository, the engine the image.
+    let mut connected = World::new();
+    connected
+        .env
+        .push(("DUO_SELFHOST_DATA_DIR".into(), connected.s("data")));
+    let bundle = connected.p("duo-helm.bundle");
+    let out = connected.run(&[
+        "bundle",
+        "create",
+        "--target",
+        "helm",
+        "--gitlab-version",
+        "18.1.1",
+        "--registry",
+        &internet.mirror(),
+        "--chart-repo",
+        &charts.server.url(),
+        "--output",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pulls: Vec<String> = connected
+        .take_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("helm pull"))
+        .collect();
+    assert_eq!(pulls.len(), 1, "{pulls:?}");
+    assert!(
+        pulls[0].starts_with(&format!(
+            "helm pull ai-gateway --repo {} --version 0.5.0 --destination ",
+            charts.server.url()
+        )),
+        "{pulls:?}"
+    );
+    let manifest = manifest_of(&bundle);
+    assert_eq!(manifest["format_version"], 2);
+    let chart_item = manifest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "helm-chart")
+        .expect("the chart is an item of the manifest")
+        .clone();
+    let served = &charts.archives["0.5.0"];
+    {
+        use sha2::Digest;
+        assert_eq!(chart_item["path"], "charts/ai-gateway-0.5.0.tgz");
+        assert_eq!(chart_item["version"], "0.5.0");
+        assert_eq!(chart_item["size"], served.len() as u64);
+        assert_eq!(
+            chart_item["sha256"],
+            hex::encode(sha2::Sha256::digest(served))
+        );
+    }
+    let install_args: Vec<&str> = manifest["install_args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        install_args
+            .windows(4)
+            .any(|w| w == ["--target", "helm", "--chart-version", "0.5.0"]),
+        "{install_args:?}"
+    );
+    fx::docker(&["rmi", &image]);
+    drop(internet);
+    let asked_before = charts.server.requests().len();
+
+    // The air-gapped host: nothing there, no chart repository configured.
+    let mut airgapped = World::new();
+    airgapped
+        .env
+        .push(("DUO_SELFHOST_DATA_DIR".into(), airgapped.s("data")));
+    let stored = airgapped.p("data/charts/ai-gateway-0.5.0.tgz");
+    let install = |w: &World| {
+        let mut args = vec![
+            "install".to_string(),
+            "--offline".into(),
+            "--target".into(),
+            "helm".into(),
+            "--gateway-host".into(),
+            "gw.example.com".into(),
+            "--gitlab-url".into(),
+            "https://gitlab.example.com/".into(),
+            "--gitlab-version".into(),
+            "18.1.1".into(),
+            "--registry".into(),
+            internet_mirror(&image),
+        ];
+        args.extend(good_tls(w));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        w.run(&refs)
+    };
+
+    // Before a load: the missing chart names the bundle commands, and nothing runs.
+    let out = install(&airgapped);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--offline: no bundle has brought the AI Gateway chart 0.5.0"),
+        "{err}"
+    );
+    assert!(
+        err.contains("duo-selfhost bundle create --target helm --chart-version 0.5.0 --gitlab-version 18.1.1"),
+        "{err}"
+    );
+    assert!(airgapped.take_calls().is_empty());
+
+    // A flipped byte in the chart fails verify and load, and stores nothing.
+    let damaged = airgapped.p("damaged.bundle");
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let at = {
+        let mut archive = tar::Archive::new(std::fs::File::open(&bundle).unwrap());
+        let entry = archive
+            .entries_with_seek()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_string_lossy() == "charts/ai-gateway-0.5.0.tgz")
+            .unwrap();
+        (entry.raw_file_position() + entry.size() / 2) as usize
+    };
+    bytes[at] ^= 0x5a;
+    std::fs::write(&damaged, bytes).unwrap();
+    for command in ["verify", "load"] {
+        let out = airgapped.run(&["bundle", command, damaged.to_str().unwrap()]);
+        assert_eq!(code(&out), 1, "{command}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("charts/ai-gateway-0.5.0.tgz is damaged: sha256"),
+            "{command}: {}",
+            stderr(&out)
+        );
+        assert!(!stored.exists(), "{command}: the damaged chart was stored");
+        assert!(
+            !airgapped.p("data/tags/gateway-18.1.txt").exists(),
+            "{command}: the tag list was stored"
+        );
+    }
+
+    let out = airgapped.run(&["bundle", "load", bundle.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(&std::fs::read(&stored).unwrap(), served, "the stored chart");
+    assert!(
+        stdout(&out).contains(&format!(
+            "duo-selfhost install --offline --target helm --chart-version 0.5.0 --gitlab-version 18.1.1 --registry {}",
+            internet_mirror(&image)
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let out = airgapped.run(&["bundle", "load", bundle.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing changed"), "{}", stdout(&out));
+    let _ = fx::docker_ok(&["rmi", &image]);
+    airgapped.take_calls();
+
+    // install --offline: helm installs the stored archive; no repository is added or asked.
+    let out = install(&airgapped);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let calls = airgapped.take_calls();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("helm repo")),
+        "{calls:?}"
+    );
+    let upgrade = calls
+        .iter()
+        .find(|c| c.starts_with("helm upgrade --install"))
+        .expect("helm installed the release");
+    assert!(
+        upgrade.starts_with(&format!(
+            "helm upgrade --install ai-gateway {} --namespace=ai-gateway --values ",
+            stored.display()
+        )),
+        "{upgrade}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(
+            airgapped.p("cluster/releases/ai-gateway/ai-gateway/chart-version")
+        )
+        .unwrap()
+        .trim(),
+        "0.5.0",
+        "helm read the version from the archive"
+    );
+    let values = yaml_file(&airgapped.p("cluster/releases/ai-gateway/ai-gateway/values.yaml"));
+    assert_eq!(values["image"]["tag"], "self-hosted-v18.1.1-ee");
+    assert_eq!(
+        values["image"]["repository"],
+        internet_mirror(&image).as_str()
+    );
+    assert_eq!(
+        charts.server.requests().len(),
+        asked_before,
+        "the chart repository was asked after the bundle was made"
+    );
+}
+
+/// The repository of a mirror image reference.
+fn internet_mirror(image: &str) -> String {
+    duo_selfhost::docker::split_reference(image).0.to_string()
 }

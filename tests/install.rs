@@ -401,6 +401,8 @@ fn the_vllm_container_spec_requests_gpus_and_serves_the_model() {
             max_model_len: None,
             hf_home: Path::new("/srv/hf-cache"),
             hf_token: None,
+            image: duo_selfhost::docker::VLLM_IMAGE,
+            offline: false,
         },
     );
     // Created (never started: there is no GPU here) through the engine, then read back.
@@ -640,6 +642,7 @@ fn vllm_dry_run_shows_the_full_documented_command_and_never_the_token() {
 
 #[test]
 fn vllm_install_runs_the_stand_in_with_the_documented_flags() {
+    let _port = support::vllm_port();
     fx::vllm_stand_in();
     if std::net::TcpListener::bind(("0.0.0.0", 8000)).is_err() {
         panic!(

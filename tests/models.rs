@@ -1,261 +1,25 @@
 //! `models list|pull|path` run as the real binary, with a private HF_HOME and HF_ENDPOINT
-//! pointing at a stand-in for the Hugging Face Hub on loopback that serves the real SmolLM2 GGUF.
-//! The stand-in redirects /resolve/ to a "CDN" path as the Hub does, honours Range requests, and
-//! can cut a transfer midway or serve wrong bytes on demand.
+//! pointing at the stand-in for the Hugging Face Hub (`support::hub`) that serves the real
+//! SmolLM2 GGUF.
 //!
 //! `models register` runs against the fake GitLab (`support::gitlab_fixture`), whose connection
 //! check calls the real `duo-selfhost serve` on the SmolLM2 test model.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex, OnceLock};
 
 use duo_selfhost::catalog;
-use sha2::{Digest, Sha256};
 
 use crate::support;
 use support::doctor_chain::Serve;
 use support::gitlab_fixture::{FakeGitlab, FakeGitlabConfig};
+use support::hub::{model_bytes, sha256_hex, source, HubStandIn, Seen, BRANCH_COMMIT};
 use support::{run, Sandbox as Home};
 
 const MODEL: &str = "smollm2-135m";
 const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 const REPO_DIR: &str = "hub/models--QuantFactory--SmolLM2-135M-Instruct-GGUF";
 const MIB: u64 = 1024 * 1024;
-/// The commit the stand-in says a branch (`main`) points at.
-const BRANCH_COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
-
-fn source() -> catalog::GgufSource {
-    catalog::find(MODEL)
-        .and_then(|m| m.gguf.clone())
-        .expect("the catalog has the demo model's GGUF")
-}
-
-/// The real GGUF bytes, read once from the machine's cache (where scripts/fetch-test-model puts
-/// it). Missing is a failure, not a skip: CI must have fetched it.
-fn model_bytes() -> Arc<Vec<u8>> {
-    static BYTES: OnceLock<Arc<Vec<u8>>> = OnceLock::new();
-    BYTES
-        .get_or_init(|| {
-            let bytes = std::fs::read(model_file()).expect("read the test model");
-            assert_eq!(Some(bytes.len() as u64), source().bytes);
-            Arc::new(bytes)
-        })
-        .clone()
-}
-
-/// Where the test model is: the machine's cache, or in a child process with an HF_HOME of
-/// its own, where the parent said.
-fn model_file() -> PathBuf {
-    if let Some(path) = std::env::var_os(MODEL_FILE_VAR) {
-        return PathBuf::from(path);
-    }
-    let model = catalog::find(MODEL).expect("the demo model is in the catalog");
-    duo_selfhost::model_cache::locate(model).unwrap_or_else(|| {
-        panic!(
-            "the test model is missing from {}: run scripts/fetch-test-model",
-            duo_selfhost::model_cache::hf_home().display()
-        )
-    })
-}
-
-const MODEL_FILE_VAR: &str = "DUO_SELFHOST_TEST_MODEL_FILE";
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// One request the stand-in received.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    range: Option<String>,
-}
-
-/// How the stand-in misbehaves; changed between runs by the tests.
-#[derive(Debug, Default)]
-struct Behaviour {
-    /// Cut this many of the next file transfers short...
-    cuts_left: u32,
-    /// ...after sending this many bytes of body.
-    cut_after: u64,
-    /// Serve the file with one byte changed (same size, wrong sha256).
-    corrupt: bool,
-    /// Answer every request 404, as the Hub does for a file that is not there.
-    not_found: bool,
-}
-
-struct HubStandIn {
-    endpoint: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    behaviour: Arc<Mutex<Behaviour>>,
-}
-
-impl HubStandIn {
-    fn start() -> HubStandIn {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let behaviour = Arc::new(Mutex::new(Behaviour::default()));
-        let data = model_bytes();
-        let mut corrupted = data.as_ref().clone();
-        let middle = corrupted.len() / 2;
-        corrupted[middle] ^= 0xff;
-        let corrupted = Arc::new(corrupted);
-        let (seen_t, behaviour_t, endpoint_t) = (seen.clone(), behaviour.clone(), endpoint.clone());
-        // The listener thread lives until the test process ends; each test has its own port.
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (seen, behaviour, endpoint) =
-                    (seen_t.clone(), behaviour_t.clone(), endpoint_t.clone());
-                let (data, corrupted) = (data.clone(), corrupted.clone());
-                std::thread::spawn(move || {
-                    let _ = serve_one(stream, &seen, &behaviour, &endpoint, &data, &corrupted);
-                });
-            }
-        });
-        HubStandIn {
-            endpoint,
-            seen,
-            behaviour,
-        }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn set(&self, change: impl FnOnce(&mut Behaviour)) {
-        change(&mut self.behaviour.lock().unwrap());
-    }
-
-    /// The file transfers (the CDN side), in order.
-    fn transfers(&self) -> Vec<Seen> {
-        self.seen()
-            .into_iter()
-            .filter(|s| s.path.starts_with("/cdn/"))
-            .collect()
-    }
-}
-
-/// Answers one request and closes the connection (`Connection: close`).
-fn serve_one(
-    mut stream: TcpStream,
-    seen: &Mutex<Vec<Seen>>,
-    behaviour: &Mutex<Behaviour>,
-    endpoint: &str,
-    data: &[u8],
-    corrupted: &[u8],
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            if name.eq_ignore_ascii_case("range") {
-                range = Some(value.trim().to_string());
-            }
-        }
-    }
-    seen.lock().unwrap().push(Seen {
-        method: method.clone(),
-        path: path.clone(),
-        range: range.clone(),
-    });
-
-    if behaviour.lock().unwrap().not_found {
-        return stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
-    let sha = source().sha256.unwrap();
-    // `/{org}/{repo}/resolve/{revision}/{file}`: every file resolves to the SmolLM2 bytes, so a
-    // catalog entry pinned to a branch can be pulled too.
-    let segments: Vec<&str> = path.split('/').collect();
-    if segments.len() >= 6 && segments[3] == "resolve" {
-        let revision = segments[4];
-        let commit = if revision.len() == 40 {
-            revision
-        } else {
-            BRANCH_COMMIT
-        };
-        // The Hub sends LFS files to its CDN, naming the commit and the blob in its headers.
-        let head = format!(
-            "HTTP/1.1 302 Found\r\nLocation: {endpoint}/cdn/{sha}\r\nX-Repo-Commit: {commit}\r\nX-Linked-Etag: \"{sha}\"\r\nX-Linked-Size: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            data.len()
-        );
-        return stream.write_all(head.as_bytes());
-    }
-    if path != format!("/cdn/{sha}") {
-        return stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        );
-    }
-
-    let (cut_after, body_source) = {
-        let mut b = behaviour.lock().unwrap();
-        let cut = if b.cuts_left > 0 {
-            b.cuts_left -= 1;
-            Some(b.cut_after)
-        } else {
-            None
-        };
-        (cut, if b.corrupt { corrupted } else { data })
-    };
-    let total = body_source.len() as u64;
-    let start = range
-        .as_deref()
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<u64>().ok());
-    let head = match start {
-        Some(start) if start >= total => {
-            let head = format!(
-                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{total}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-            return stream.write_all(head.as_bytes());
-        }
-        Some(start) => format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{}/{total}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
-            total - 1,
-            total - start
-        ),
-        None => format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n"
-        ),
-    };
-    stream.write_all(head.as_bytes())?;
-    if method == "HEAD" {
-        return Ok(());
-    }
-    let body = &body_source[start.unwrap_or(0) as usize..];
-    match cut_after {
-        Some(cut) => {
-            stream.write_all(&body[..(cut as usize).min(body.len())])?;
-            stream.flush()?;
-            // The transfer ends early: the client sees the connection close mid-body.
-            stream.shutdown(Shutdown::Both)
-        }
-        None => {
-            for chunk in body.chunks(256 * 1024) {
-                stream.write_all(chunk)?;
-            }
-            stream.flush()
-        }
-    }
-}
-
 /// A private HF_HOME (and HOME) for one test.
 struct Sandbox {
     dir: tempfile::TempDir,
@@ -634,7 +398,6 @@ fn a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_eta
     let Some(hf_home) = support::in_child_process_with(
         "models::a_source_pinned_to_a_branch_without_a_checksum_is_resolved_and_checked_by_etag",
         "HF_HOME",
-        &[(MODEL_FILE_VAR, model_file().into_os_string())],
     ) else {
         return;
     };

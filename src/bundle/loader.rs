@@ -1,6 +1,7 @@
 //! `bundle load`'s work: verify every item while staging it in a throwaway directory, and only
 //! once all of them matched, load the images into the engine (and push them to a site
-//! registry), move the GGUFs into the model cache and store the tag lists. A damaged bundle
+//! registry), move the GGUFs and Hugging Face files into the model cache and store the tag
+//! lists and the chart archive. A damaged bundle
 //! therefore leaves nothing behind; what is already in place is checked, not loaded again.
 
 use std::fs::File;
@@ -11,7 +12,7 @@ use anyhow::Context;
 use bollard::Docker;
 use serde::Serialize;
 
-use super::manifest::{Content, Item};
+use super::manifest::{bad_item, Content, Item};
 use super::reader::Bundle;
 use super::writer::check_space;
 use super::Progress;
@@ -35,6 +36,14 @@ pub struct LoadReport {
     pub tag_lists_written: Vec<String>,
     /// Tag lists already stored with the same content.
     pub tag_lists_present: Vec<String>,
+    /// Chart archives stored now, where `install --target helm --offline` finds them.
+    pub charts_stored: Vec<String>,
+    /// Chart archives already stored with the same content.
+    pub charts_present: Vec<String>,
+    /// Hugging Face files placed in the cache now (their snapshot paths).
+    pub hf_files_placed: Vec<String>,
+    /// Hugging Face files the cache already had as the bundle's blobs.
+    pub hf_files_present: Vec<String>,
     /// The install command to run next.
     pub install_command: String,
 }
@@ -45,7 +54,9 @@ impl LoadReport {
         !(self.images_loaded.is_empty()
             && self.images_pushed.is_empty()
             && self.models_placed.is_empty()
-            && self.tag_lists_written.is_empty())
+            && self.tag_lists_written.is_empty()
+            && self.charts_stored.is_empty()
+            && self.hf_files_placed.is_empty())
     }
 }
 
@@ -59,7 +70,14 @@ enum Destination {
     Gguf(PathBuf, &'static catalog::GgufSource),
     /// A tag list, written where `image-tag` and `install` look.
     TagList(Vec<u8>, PathBuf),
+    /// A chart archive, written where `install --target helm --offline` looks.
+    Chart(Vec<u8>, PathBuf),
+    /// A Hugging Face file, moved into the cache.
+    HfFile(PathBuf),
 }
+
+/// Largest chart archive accepted: charts are kilobytes, and one is held in memory.
+const MAX_CHART_BYTES: u64 = 64 << 20;
 
 /// Loads `bundle` into this host: the engine, the model cache, the tag store; with `push_to`
 /// (`HOST[:PORT]/PATH`) the gateway images are also tagged and pushed there.
@@ -95,6 +113,7 @@ pub async fn load(
                 uncompressed_size, ..
             } if need_images => staging_bytes += uncompressed_size,
             Content::Gguf { model } if !gguf_in_cache(model, item)? => staging_bytes += item.size,
+            Content::HfFile { .. } if !hf_file_in_cache(&name, item)? => staging_bytes += item.size,
             _ => {}
         }
     }
@@ -111,7 +130,7 @@ pub async fn load(
     check_space(staging.path(), staging_bytes, &format!("loading {name}"))?;
 
     let mut destinations = Vec::new();
-    for item in &bundle.manifest.items {
+    for (index, item) in bundle.manifest.items.iter().enumerate() {
         bundle.check_catalog_pin(item)?;
         let destination = match &item.content {
             Content::Images { .. } if !need_images => {
@@ -152,6 +171,46 @@ pub async fn load(
                     Destination::TagList(bytes, target)
                 }
             }
+            Content::HelmChart { chart, version } => {
+                let version_ok = !version.is_empty()
+                    && !version.starts_with('.')
+                    && version
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+                if chart != crate::helm::CHART_NAME || !version_ok || item.size > MAX_CHART_BYTES {
+                    return Err(bad_item(
+                        &name,
+                        &item.path,
+                        &format!(
+                            "it is the chart {chart} {version} of {} bytes, not an AI Gateway chart archive",
+                            item.size
+                        ),
+                    ));
+                }
+                let mut bytes = Vec::new();
+                bundle.read_item(item, &mut bytes, progress)?;
+                let target = crate::helm::stored_chart_path(version);
+                if std::fs::read(&target).ok().as_deref() == Some(bytes.as_slice()) {
+                    report.charts_present.push(target.display().to_string());
+                    Destination::InPlace
+                } else {
+                    Destination::Chart(bytes, target)
+                }
+            }
+            Content::HfFile { file, .. } => {
+                if hf_file_in_cache(&name, item)? {
+                    bundle.read_item(item, &mut std::io::sink(), progress)?;
+                    report.hf_files_present.push(file.clone());
+                    Destination::InPlace
+                } else {
+                    // Named by position: two files of a repository may hold the same bytes.
+                    let staged = staging.path().join(format!("hf-{index}"));
+                    let mut out = BufWriter::new(File::create(&staged)?);
+                    bundle.read_item(item, &mut out, progress)?;
+                    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                    Destination::HfFile(staged)
+                }
+            }
         };
         destinations.push((item, destination));
     }
@@ -188,20 +247,51 @@ pub async fn load(
                 write_atomically(&target, &bytes)?;
                 report.tag_lists_written.push(target.display().to_string());
             }
+            Destination::Chart(bytes, target) => {
+                write_atomically(&target, &bytes)?;
+                report.charts_stored.push(target.display().to_string());
+            }
+            Destination::HfFile(staged) => {
+                let Content::HfFile {
+                    repo,
+                    commit,
+                    file,
+                    blob,
+                    ..
+                } = &item.content
+                else {
+                    unreachable!("an HfFile destination comes from an HfFile item")
+                };
+                let source = model_cache::HubFile {
+                    repo,
+                    revision: commit,
+                    file,
+                    sha256: None,
+                    bytes: Some(item.size),
+                };
+                let path = model_cache::place_file(&source, &staged, blob)?;
+                report.hf_files_placed.push(path.display().to_string());
+            }
         }
     }
 
     let mut install_args = bundle.manifest.install_args.clone();
     if let Some(push_to) = push_to {
-        let repository = push_to.trim_end_matches('/');
-        for image in bundle.manifest.images().filter(|i| i.role == "gateway") {
-            let (_, tag) = crate::docker::split_reference(&image.reference);
-            let target = format!("{repository}:{tag}");
+        let prefix = push_to.trim_end_matches('/');
+        for image in bundle.manifest.images() {
+            let target = pushed_reference(prefix, &image.reference);
             image_transfer::tag(docker, &image.reference, &target).await?;
             image_transfer::push(docker, &target).await?;
+            // install pulls the gateway by repository (its tag chosen from the tag list) and
+            // vLLM by its exact reference.
+            let (repository, _) = crate::docker::split_reference(&target);
+            match image.role.as_str() {
+                "gateway" => set_flag(&mut install_args, "--registry", repository),
+                "vllm" => set_flag(&mut install_args, "--vllm-image", &target),
+                _ => {}
+            }
             report.images_pushed.push(target);
         }
-        set_registry(&mut install_args, repository);
     }
     report.install_command = super::manifest::Manifest {
         install_args,
@@ -211,12 +301,61 @@ pub async fn load(
     Ok(report)
 }
 
-/// `--registry REPOSITORY` in the install arguments, replacing one already there.
-fn set_registry(args: &mut Vec<String>, repository: &str) {
-    match args.iter().position(|a| a == "--registry") {
-        Some(at) if at + 1 < args.len() => args[at + 1] = repository.to_string(),
-        _ => args.extend(["--registry".to_string(), repository.to_string()]),
+/// Where `--push-to PREFIX` puts an image: `PREFIX/<the repository's last part>:<tag>`.
+pub fn pushed_reference(prefix: &str, image: &str) -> String {
+    let (repository, tag) = crate::docker::split_reference(image);
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    format!("{}/{name}:{tag}", prefix.trim_end_matches('/'))
+}
+
+/// `FLAG VALUE` in the install arguments, replacing one already there.
+fn set_flag(args: &mut Vec<String>, flag: &str, value: &str) {
+    match args.iter().position(|a| a == flag) {
+        Some(at) if at + 1 < args.len() => args[at + 1] = value.to_string(),
+        _ => args.extend([flag.to_string(), value.to_string()]),
     }
+}
+
+/// Whether the cache holds this Hugging Face file already: the snapshot links to the blob the
+/// bundle names, with its size (blob names are content hashes, the cache's own rule). Refuses
+/// names that would place a file outside the cache.
+fn hf_file_in_cache(bundle: &str, item: &Item) -> anyhow::Result<bool> {
+    let Content::HfFile {
+        repo,
+        commit,
+        branch,
+        file,
+        blob,
+        ..
+    } = &item.content
+    else {
+        return Ok(false);
+    };
+    let commit_ok = commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit());
+    let blob_ok = !blob.is_empty()
+        && blob
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !blob.starts_with('.');
+    if !(crate::vllm::is_repository_id(repo)
+        && commit_ok
+        && blob_ok
+        && branch == "main"
+        && model_cache::is_safe_repo_path(file))
+    {
+        return Err(bad_item(
+            bundle,
+            &item.path,
+            &format!("its manifest entry ({repo} {commit} {file}) does not name a file in a Hugging Face repository"),
+        ));
+    }
+    let snapshot = model_cache::repo_snapshot_path(repo, commit, file);
+    let Ok(target) = std::fs::canonicalize(&snapshot) else {
+        return Ok(false);
+    };
+    let named = target.file_name().is_some_and(|n| *n == **blob);
+    let referenced = model_cache::cached_commit(repo, branch).as_deref() == Some(commit.as_str());
+    Ok(named && referenced && std::fs::metadata(&target)?.len() == item.size)
 }
 
 fn catalog_source(

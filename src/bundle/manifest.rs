@@ -8,8 +8,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Problem;
 
-/// The format this duo-selfhost writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest format this duo-selfhost writes and reads. Format 2 added the Helm chart and
+/// Hugging Face files; a bundle without them is still written as format 1, so an older
+/// duo-selfhost on the air-gapped host loads it.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format this duo-selfhost reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// The manifest's entry name in the bundle.
 pub const MANIFEST_PATH: &str = "manifest.json";
 /// The entry holding the manifest's sha256 (hex), written after it.
@@ -58,6 +62,45 @@ pub enum Content {
     Gguf { model: String },
     /// The gateway registry's tags for one GitLab minor, one per line.
     TagList { gitlab_minor: String },
+    /// The AI Gateway Helm chart archive (`.tgz`) as `helm pull` fetched it, for
+    /// `install --target helm --offline`.
+    HelmChart { chart: String, version: String },
+    /// One file of a model's Hugging Face repository (vLLM's weights and tokenizer), placed in
+    /// the Hugging Face cache as `models--OWNER--NAME/{blobs,snapshots,refs}`.
+    HfFile {
+        /// The catalog model it belongs to.
+        model: String,
+        /// `owner/name`.
+        repo: String,
+        /// The commit the files were taken at, the snapshot they are filed under.
+        commit: String,
+        /// The branch that named the commit (`refs/<branch>` records it), `main`.
+        branch: String,
+        /// The file's path in the repository.
+        file: String,
+        /// Its blob name in the cache, as huggingface_hub names it (the LFS sha256, else the
+        /// Hub's ETag).
+        blob: String,
+    },
+}
+
+impl Content {
+    /// The oldest bundle format that can hold this content.
+    fn format_version(&self) -> u32 {
+        match self {
+            Content::Images { .. } | Content::Gguf { .. } | Content::TagList { .. } => 1,
+            Content::HelmChart { .. } | Content::HfFile { .. } => 2,
+        }
+    }
+}
+
+/// The format a bundle of `items` is written as: the oldest that holds them all.
+pub fn format_version_for(items: &[Item]) -> u32 {
+    items
+        .iter()
+        .map(|item| item.content.format_version())
+        .max()
+        .unwrap_or(OLDEST_FORMAT_VERSION)
 }
 
 /// An image inside an [`Content::Images`] archive.
@@ -131,10 +174,10 @@ pub fn parse(bytes: &[u8], recorded_sha256: &str, bundle: &str) -> anyhow::Resul
         .ok()
         .and_then(|v| v.format_version);
     match version {
-        Some(FORMAT_VERSION) => {}
+        Some(OLDEST_FORMAT_VERSION..=FORMAT_VERSION) => {}
         Some(other) => {
             return Err(Problem::user(format!(
-                "{bundle} is bundle format {other}; this duo-selfhost {} reads format {FORMAT_VERSION}",
+                "{bundle} is bundle format {other}; this duo-selfhost {} reads formats {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}",
                 env!("CARGO_PKG_VERSION")
             ))
             .hint(if other > FORMAT_VERSION {
@@ -186,7 +229,7 @@ mod tests {
 
     fn manifest() -> Manifest {
         Manifest {
-            format_version: FORMAT_VERSION,
+            format_version: 1,
             duo_selfhost_version: "0.1.0".into(),
             created_at: "2026-12-01T00:00:00Z".into(),
             gitlab_versions: vec!["17.6.0".into()],
@@ -244,11 +287,32 @@ mod tests {
     #[test]
     fn another_format_version_is_named_before_the_checksum() {
         let mut other = manifest();
-        other.format_version = 2;
+        other.format_version = FORMAT_VERSION + 1;
         let bytes = other.to_bytes().unwrap();
         let err = parse(&bytes, "not-its-sha", "b").unwrap_err().to_string();
-        assert!(err.contains("bundle format 2"), "{err}");
-        assert!(err.contains("reads format 1"), "{err}");
+        assert!(err.contains("bundle format 3"), "{err}");
+        assert!(err.contains("reads formats 1 to 2"), "{err}");
+    }
+
+    #[test]
+    fn a_bundle_is_written_in_the_oldest_format_that_holds_it() {
+        let mut m = manifest();
+        assert_eq!(format_version_for(&m.items), 1);
+        m.items.push(Item {
+            path: "charts/ai-gateway-0.5.0.tgz".into(),
+            size: 1,
+            sha256: "ef".into(),
+            content: Content::HelmChart {
+                chart: "ai-gateway".into(),
+                version: "0.5.0".into(),
+            },
+        });
+        assert_eq!(format_version_for(&m.items), 2);
+        m.format_version = 2;
+        let bytes = m.to_bytes().unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains(r#""kind": "helm-chart""#), "{text}");
+        assert_eq!(parse(&bytes, &sha256_hex(&bytes), "b").unwrap(), m);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Air-gapped bundles: one tar file that carries the gateway images, model GGUFs and the
-//! gateway's tag lists from a connected machine to a host without the internet.
+//! Air-gapped bundles: one tar file that carries the gateway images (and vLLM's), model GGUFs
+//! or vLLM's Hugging Face files, the AI Gateway Helm chart and the gateway's tag lists from a
+//! connected machine to a host without the internet.
 //!
 //! `manifest` is the format and its checks, `writer` writes a bundle atomically, `reader`
 //! finds and checks its entries, `loader` stages, verifies and then applies them. Fetching

@@ -273,6 +273,44 @@ mod tests {
     }
 
     #[test]
+    fn a_path_longer_than_a_tar_name_field_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.bundle");
+        let long = format!(
+            "hf/mistralai--Mixtral-8x22B-Instruct-v0.1/{}/model-00001-of-00059.safetensors",
+            "a".repeat(80)
+        );
+        assert!(long.len() > 100);
+        let mut writer = BundleWriter::create(&path).unwrap();
+        writer
+            .add_bytes(
+                &long,
+                b"weights",
+                Content::HelmChart {
+                    chart: "c".into(),
+                    version: "1".into(),
+                },
+            )
+            .unwrap();
+        let (manifest, _) = writer.finish(vec![], vec![]).unwrap();
+        assert_eq!(manifest.format_version, 2);
+        let bundle = Bundle::open(&path).unwrap();
+        bundle.verify(&Silent).unwrap();
+        let mut bytes = Vec::new();
+        bundle
+            .read_item(&bundle.manifest.items[0], &mut bytes, &Silent)
+            .unwrap();
+        assert_eq!(bytes, b"weights");
+        // GNU tar reads it too, under its whole name.
+        let listing = std::process::Command::new("tar")
+            .arg("tf")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&listing.stdout).contains(&long));
+    }
+
+    #[test]
     fn a_flipped_byte_names_the_item() {
         let dir = tempfile::tempdir().unwrap();
         let path = write_bundle(dir.path());

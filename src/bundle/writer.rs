@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use super::manifest::{self, Content, Item, Manifest, FORMAT_VERSION};
+use super::manifest::{self, Content, Item, Manifest};
 use super::Progress;
 use crate::error::Problem;
 
 const BLOCK: u64 = 512;
+/// The bytes of a tar header's name field.
+const NAME_FIELD: usize = 100;
 
 /// Bytes free for an unprivileged writer on the filesystem holding `dir`.
 pub fn available_space(dir: &Path) -> anyhow::Result<u64> {
@@ -94,6 +96,9 @@ impl BundleWriter {
 
     /// Starts an entry at `path`; write its bytes to the returned writer, then `finish` it.
     pub fn begin_entry(&mut self, path: &str) -> anyhow::Result<EntryWriter<'_>> {
+        if path.len() > NAME_FIELD {
+            self.write_long_name(path)?;
+        }
         let header_at = self.file().stream_position()?;
         // A placeholder: the size is known only at the end, when the header is written again.
         self.file().write_all(&[0u8; BLOCK as usize])?;
@@ -104,6 +109,26 @@ impl BundleWriter {
             size: 0,
             hasher: Sha256::new(),
         })
+    }
+
+    /// A path longer than the header's name field (a file deep in a Hugging Face repository)
+    /// goes first in a GNU long-name entry, as GNU tar and the `tar` crate write and read it.
+    fn write_long_name(&mut self, path: &str) -> anyhow::Result<()> {
+        let mut name = path.as_bytes().to_vec();
+        name.push(0);
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().expect("a GNU header").name[..13].copy_from_slice(b"././@LongLink");
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_size(name.len() as u64);
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_cksum();
+        let padding = (BLOCK - name.len() as u64 % BLOCK) % BLOCK;
+        let file = self.file();
+        file.write_all(header.as_bytes())?;
+        file.write_all(&name)?;
+        file.write_all(&vec![0u8; padding as usize])?;
+        Ok(())
     }
 
     /// Adds a file's bytes as an entry, reporting progress as they are copied; returns their
@@ -151,7 +176,7 @@ impl BundleWriter {
         install_args: Vec<String>,
     ) -> anyhow::Result<(Manifest, u64)> {
         let manifest = Manifest {
-            format_version: FORMAT_VERSION,
+            format_version: manifest::format_version_for(&self.items),
             duo_selfhost_version: env!("CARGO_PKG_VERSION").to_string(),
             created_at: now_rfc3339(),
             gitlab_versions,
@@ -260,9 +285,16 @@ impl<'a> EntryWriter<'a> {
         let end = file.stream_position()?;
         // GNU headers: sizes past ustar's 8 GiB (a large GGUF) are stored in base-256.
         let mut header = tar::Header::new_gnu();
-        header
-            .set_path(&path)
-            .with_context(|| format!("`{path}` cannot be a tar entry name"))?;
+        if path.len() > NAME_FIELD {
+            // The long-name entry before this one carries the whole path; the field keeps
+            // its start, as GNU tar leaves it.
+            let name = &mut header.as_gnu_mut().expect("a GNU header").name;
+            name.copy_from_slice(&path.as_bytes()[..NAME_FIELD]);
+        } else {
+            header
+                .set_path(&path)
+                .with_context(|| format!("`{path}` cannot be a tar entry name"))?;
+        }
         header.set_size(size);
         header.set_mode(0o644);
         header.set_mtime(0);

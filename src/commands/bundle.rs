@@ -1,6 +1,7 @@
 //! `duo-selfhost bundle create|verify|load`: an air-gapped install's two machines. On the
 //! connected one, choose and pull the gateway images as `image-tag` and `install` would, take
-//! the models from the cache and write one bundle; on the air-gapped one, check it and load it,
+//! the GGUFs from the cache (or download vLLM's Hugging Face weights into it), `helm pull` the
+//! chart for `--target helm`, and write one bundle; on the air-gapped one, check it and load it,
 //! then name the `install` command to run. The format and the checks live in `crate::bundle`.
 
 use std::cell::RefCell;
@@ -16,11 +17,12 @@ use crate::bundle::manifest::{BundledImage, Content, Manifest};
 use crate::bundle::reader::Bundle;
 use crate::bundle::writer::{self, BundleWriter};
 use crate::bundle::Progress;
-use crate::catalog::Model;
+use crate::catalog::{Model, VllmSource};
 use crate::cli::{
-    BundleCommand, BundleCreateArgs, BundleLoadArgs, BundleRuntime, BundleVerifyArgs,
+    BundleCommand, BundleCreateArgs, BundleLoadArgs, BundleRuntime, BundleVerifyArgs, Target,
 };
 use crate::error::{ExitStatus, Problem};
+use crate::helm;
 use crate::image_tag;
 use crate::model_cache::{self, PullPhase, PullProgress};
 use crate::output::{Mark, Printer};
@@ -72,27 +74,39 @@ fn create(args: BundleCreateArgs, printer: &Printer) -> anyhow::Result<ExitStatu
             versions.push(version);
         }
     }
+    if args.target != Target::Helm && args.chart_repo.is_some() {
+        return Err(Problem::user(
+            "--chart-repo names where the Helm chart comes from, and this bundle is for --target docker, which carries no chart",
+        )
+        .hint("add --target helm, or drop --chart-repo")
+        .into());
+    }
     let models = bundled_models(&args)?;
+    let chart = match args.target {
+        Target::Helm => Some(pull_chart(&args, printer)?),
+        Target::Docker => None,
+    };
     let output = args.output.clone();
     until_interrupted(
-        create_bundle(args, versions, models, printer),
+        create_bundle(args, versions, models, chart, printer),
         &format!("writing {}", output.display()),
     )
 }
 
-/// The catalog models whose GGUFs go in; only the embedded runtime serves GGUFs.
+/// The catalog models that go in: their GGUFs for the embedded runtime, their Hugging Face
+/// repositories for vLLM.
 fn bundled_models(args: &BundleCreateArgs) -> anyhow::Result<Vec<&'static Model>> {
-    if args.model_runtime == BundleRuntime::Vllm && !args.models.is_empty() {
-        return Err(Problem::user(
-            "--model with --model-runtime vllm: a bundle carries GGUFs for the embedded runtime, and vLLM loads Hugging Face weights, which bundles do not carry yet",
-        )
-        .hint("bundle the vLLM image without --model, and copy the model's Hugging Face cache (HF_HOME/hub/models--...) across with it")
-        .into());
-    }
     let mut models: Vec<&'static Model> = Vec::new();
     for name in &args.models {
         let model = model_cache::find_model(name)?;
-        model_cache::local_source(model)?;
+        match args.model_runtime {
+            BundleRuntime::Embedded => {
+                model_cache::local_source(model)?;
+            }
+            BundleRuntime::Vllm => {
+                vllm_source(model)?;
+            }
+        }
         if !models.iter().any(|m| m.name == model.name) {
             models.push(model);
         }
@@ -100,10 +114,210 @@ fn bundled_models(args: &BundleCreateArgs) -> anyhow::Result<Vec<&'static Model>
     Ok(models)
 }
 
+/// The repository vLLM loads for a catalog model, or an error saying how the model is served.
+fn vllm_source(model: &'static Model) -> anyhow::Result<&'static VllmSource> {
+    model.vllm.as_ref().ok_or_else(|| {
+        Problem::user(format!(
+            "{} ({}) is not served by vLLM, so --model-runtime vllm has no weights to bundle for it",
+            model.name, model.title
+        ))
+        .hint(format!(
+            "bundle its GGUF for the embedded runtime instead: --model-runtime embedded --model {}; `duo-selfhost models list` shows which models vLLM serves",
+            model.name
+        ))
+        .into()
+    })
+}
+
+/// The chart archive `helm pull` fetched, in a directory of its own that goes with it.
+struct PulledChart {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    version: String,
+}
+
+/// `helm pull` of the AI Gateway chart at the version `install --target helm` would use, from
+/// GitLab's chart repository (or `--chart-repo`), checked to be that chart and version.
+fn pull_chart(args: &BundleCreateArgs, printer: &Printer) -> anyhow::Result<PulledChart> {
+    let version = args.chart_version.trim().to_string();
+    let valid = !version.is_empty()
+        && !version.starts_with('.')
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    if !valid {
+        return Err(Problem::user(format!(
+            "--chart-version `{}` is not a chart version",
+            args.chart_version
+        ))
+        .hint(format!(
+            "pass a version such as --chart-version {}",
+            helm::DEFAULT_CHART_VERSION
+        ))
+        .into());
+    }
+    if crate::programs::find_on_path("helm").is_none() {
+        return Err(Problem::user(
+            "helm is not on PATH; bundle create --target helm fetches the AI Gateway chart with `helm pull`",
+        )
+        .hint("install helm 3.11 or later (https://helm.sh/docs/intro/install/) on this connected machine, or bundle for --target docker")
+        .into());
+    }
+    let repo_url = args.chart_repo.as_deref().unwrap_or(helm::REPO_URL);
+    let dir = tempfile::Builder::new()
+        .prefix("duo-selfhost-chart-")
+        .tempdir()
+        .map_err(|e| Problem::tool(format!("could not make a temporary directory: {e}")))?;
+    let command = helm::pull_command(repo_url, &version, dir.path());
+    printer.detail(format!("running {command}"));
+    let out = helm::exec::query(&command, std::time::Duration::from_secs(300), printer)?;
+    if !out.success() {
+        return Err(Problem::user(format!(
+            "`{command}` failed: {}",
+            out.tail(5)
+        ))
+        .hint(format!(
+            "check that this machine reaches {repo_url} (a proxy needs HTTPS_PROXY) and that the chart has version {version} there"
+        ))
+        .into());
+    }
+    let archives: Vec<std::path::PathBuf> = std::fs::read_dir(dir.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
+        .collect();
+    let [path] = archives.as_slice() else {
+        return Err(Problem::tool(format!(
+            "`{command}` left {} chart archives instead of one",
+            archives.len()
+        ))
+        .into());
+    };
+    let (name, found) = helm::chart_archive_identity(path)?;
+    if name != helm::CHART_NAME || found != version {
+        return Err(Problem::user(format!(
+            "{repo_url} answered `helm pull` with the chart {name} {found}, not {} {version}",
+            helm::CHART_NAME
+        ))
+        .hint("check --chart-repo: it must serve GitLab's AI Gateway chart")
+        .into());
+    }
+    printer.info(format!(
+        "{} chart {} {version} from {repo_url}",
+        printer.mark(Mark::Ok),
+        helm::CHART_NAME
+    ));
+    Ok(PulledChart {
+        path: path.clone(),
+        _dir: dir,
+        version,
+    })
+}
+
+/// One file of a vLLM model's repository, in the local Hugging Face cache.
+struct CachedHfFile {
+    model: &'static Model,
+    repo: &'static str,
+    commit: String,
+    file: String,
+    blob: String,
+    path: std::path::PathBuf,
+}
+
+/// Lists each vLLM model's repository through the Hub API, keeps the files vLLM loads, checks
+/// the cache has room for those it lacks, and downloads them (resumed and checked as `models
+/// pull` does).
+async fn fetch_vllm_weights(
+    models: &[&'static Model],
+    printer: &Printer,
+) -> anyhow::Result<Vec<CachedHfFile>> {
+    let endpoint = model_cache::hf_endpoint();
+    let token = model_cache::hf_token();
+    let mut wanted = Vec::new();
+    for model in models {
+        let source = vllm_source(model)?;
+        let listing =
+            model_cache::list_repo(&endpoint, source.repo, "main", token.as_ref()).await?;
+        let names: Vec<&str> = listing.files.iter().map(|f| f.name.as_str()).collect();
+        let keep = crate::vllm::files_for_load(source.load, &names);
+        let files: Vec<model_cache::RepoFile> = listing
+            .files
+            .iter()
+            .filter(|f| keep.contains(&f.name.as_str()))
+            .cloned()
+            .collect();
+        printer.info(format!(
+            "{} {}: {} at {} ({} of its {} files)",
+            printer.mark(Mark::Ok),
+            model.name,
+            source.repo,
+            &listing.commit[..12],
+            files.len(),
+            listing.files.len()
+        ));
+        wanted.push((*model, source, listing.commit, files));
+    }
+
+    // Room in the cache for what is not there yet; a size the listing leaves out counts as 0.
+    let missing: u64 = wanted
+        .iter()
+        .flat_map(|(_, source, commit, files)| {
+            files.iter().filter_map(move |f| {
+                (!model_cache::repo_snapshot_path(source.repo, commit, &f.name).is_file())
+                    .then_some(f.bytes.unwrap_or(0))
+            })
+        })
+        .sum();
+    if missing > 0 {
+        let hf_home = model_cache::hf_home();
+        std::fs::create_dir_all(&hf_home).map_err(|e| {
+            Problem::user(format!(
+                "could not create the model cache {}: {e}",
+                hf_home.display()
+            ))
+            .hint("point HF_HOME at a writable directory")
+        })?;
+        writer::check_space(&hf_home, missing, "downloading the vLLM weights")?;
+    }
+
+    let mut cached = Vec::new();
+    for (model, source, commit, files) in wanted {
+        for file in files {
+            let reporter = PullReporter::new(printer, &file.name);
+            let pulled = model_cache::pull_file(
+                &file.at(source.repo, &commit),
+                file.blob_name(),
+                &endpoint,
+                token.as_ref(),
+                &reporter,
+            )
+            .await?;
+            let blob = std::fs::canonicalize(&pulled.path)
+                .ok()
+                .and_then(|b| b.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .ok_or_else(|| {
+                    Problem::tool(format!(
+                        "{} is not a link to a blob of the cache",
+                        pulled.path.display()
+                    ))
+                })?;
+            cached.push(CachedHfFile {
+                model,
+                repo: source.repo,
+                commit: commit.clone(),
+                file: file.name.clone(),
+                blob,
+                path: pulled.path,
+            });
+        }
+    }
+    Ok(cached)
+}
+
 async fn create_bundle(
     args: BundleCreateArgs,
     versions: Vec<Version>,
     models: Vec<&'static Model>,
+    chart: Option<PulledChart>,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
@@ -174,9 +388,23 @@ async fn create_bundle(
         image_bytes += size;
     }
 
+    let hf_files = match args.model_runtime {
+        BundleRuntime::Vllm => fetch_vllm_weights(&models, printer).await?,
+        BundleRuntime::Embedded => Vec::new(),
+    };
+    let mut file_bytes = hf_files
+        .iter()
+        .map(|f| std::fs::metadata(&f.path).map(|m| m.len()))
+        .sum::<std::io::Result<u64>>()?;
+    if let Some(chart) = &chart {
+        file_bytes += std::fs::metadata(&chart.path)?.len();
+    }
     let mut ggufs = Vec::new();
-    let mut gguf_bytes = 0;
-    for model in &models {
+    let gguf_models = match args.model_runtime {
+        BundleRuntime::Embedded => models.as_slice(),
+        BundleRuntime::Vllm => &[],
+    };
+    for model in gguf_models {
         let source = model_cache::local_source(model)?;
         let path = match model_cache::locate(model) {
             Some(path) => path,
@@ -196,7 +424,7 @@ async fn create_bundle(
                 .path
             }
         };
-        gguf_bytes += std::fs::metadata(&path)?.len();
+        file_bytes += std::fs::metadata(&path)?.len();
         ggufs.push((*model, source, path));
     }
 
@@ -205,7 +433,7 @@ async fn create_bundle(
         None => std::path::PathBuf::from("."),
     };
     // Images are counted at their size in the engine: zstd only makes the bundle smaller.
-    let needed = image_bytes + gguf_bytes + (1 << 20);
+    let needed = image_bytes + file_bytes + (1 << 20);
     writer::check_space(
         &output_dir,
         needed,
@@ -261,6 +489,32 @@ async fn create_bundle(
             .into());
         }
     }
+    for hf in &hf_files {
+        bundle.add_file(
+            &format!("hf/{}/{}", hf.repo.replace('/', "--"), hf.file),
+            &hf.path,
+            Content::HfFile {
+                model: hf.model.name.to_string(),
+                repo: hf.repo.to_string(),
+                commit: hf.commit.clone(),
+                branch: "main".to_string(),
+                file: hf.file.clone(),
+                blob: hf.blob.clone(),
+            },
+            &progress,
+        )?;
+    }
+    if let Some(chart) = &chart {
+        bundle.add_file(
+            &format!("charts/{}-{}.tgz", helm::CHART_NAME, chart.version),
+            &chart.path,
+            Content::HelmChart {
+                chart: helm::CHART_NAME.to_string(),
+                version: chart.version.clone(),
+            },
+            &progress,
+        )?;
+    }
     for gateway in &gateways {
         let minor = format!("{}.{}", gateway.gitlab.major, gateway.gitlab.minor);
         let mut text = gateway.minor_tags.join("\n");
@@ -288,6 +542,14 @@ fn install_args(
     models: &[&'static Model],
 ) -> Vec<String> {
     let mut install = vec!["install".to_string(), "--offline".to_string()];
+    if args.target == Target::Helm {
+        install.extend([
+            "--target".to_string(),
+            "helm".to_string(),
+            "--chart-version".to_string(),
+            args.chart_version.trim().to_string(),
+        ]);
+    }
     if let Some(first) = gateways.first() {
         install.extend(["--gitlab-version".to_string(), first.gitlab.to_string()]);
     }
@@ -301,8 +563,11 @@ fn install_args(
             "--model".to_string(),
             model.name.to_string(),
         ]),
-        (BundleRuntime::Vllm, _) => {
-            install.extend(["--model-runtime".to_string(), "vllm".to_string()])
+        (BundleRuntime::Vllm, model) => {
+            install.extend(["--model-runtime".to_string(), "vllm".to_string()]);
+            if let Some(model) = model {
+                install.extend(["--model".to_string(), model.name.to_string()]);
+            }
         }
         (BundleRuntime::Embedded, None) => {}
     }
@@ -445,6 +710,36 @@ fn report_loaded(
             printer.mark(Mark::Ok)
         ));
     }
+    if !report.hf_files_placed.is_empty() {
+        printer.info(format!(
+            "{} {} Hugging Face file(s) in the cache {} (vLLM's weights)",
+            printer.mark(Mark::Ok),
+            report.hf_files_placed.len(),
+            model_cache::hf_home().join("hub").display()
+        ));
+        for path in &report.hf_files_placed {
+            printer.detail(format!("  {path}"));
+        }
+    }
+    if !report.hf_files_present.is_empty() {
+        printer.info(format!(
+            "{} {} Hugging Face file(s) were already in the cache",
+            printer.mark(Mark::Ok),
+            report.hf_files_present.len()
+        ));
+    }
+    for path in &report.charts_stored {
+        printer.info(format!(
+            "{} chart archive stored: {path}",
+            printer.mark(Mark::Ok)
+        ));
+    }
+    for path in &report.charts_present {
+        printer.info(format!(
+            "{} chart archive {path} was already stored",
+            printer.mark(Mark::Ok)
+        ));
+    }
     for path in &report.tag_lists_written {
         printer.info(format!(
             "{} tag list stored: {path}",
@@ -518,14 +813,14 @@ impl Progress for BarProgress<'_> {
 /// A model pull during `bundle create`, drawn like bundle progress.
 struct PullReporter<'a> {
     inner: BarProgress<'a>,
-    file: &'static str,
+    file: String,
 }
 
 impl<'a> PullReporter<'a> {
-    fn new(printer: &'a Printer, file: &'static str) -> Self {
+    fn new(printer: &'a Printer, file: &str) -> Self {
         PullReporter {
             inner: BarProgress::new(printer),
-            file,
+            file: file.to_string(),
         }
     }
 }

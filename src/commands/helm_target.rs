@@ -33,6 +33,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
     let env = crate::env_var::parse_assignments(&args.env)?;
     let release = release_of(&args.helm);
     helm::check_release(&release)?;
+    let chart = chart_source(&args.image, &release, args.gitlab_version.as_deref())?;
     let tls = tls_files(&args.helm);
 
     let tools = check_tools(printer)?;
@@ -66,6 +67,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         tls_secret: &values.tls_secret,
         timeout_secs: args.helm.helm_timeout,
         create_namespace: true,
+        chart: &chart,
     });
 
     if args.dry_run {
@@ -96,6 +98,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         tls_secret: &values.tls_secret,
         timeout_secs: args.helm.helm_timeout,
         create_namespace: true,
+        chart: &chart,
     });
     run_steps_keeping_values(&steps, values_file, printer)?;
 
@@ -136,6 +139,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
     let recorded = state::load(&state_path)?;
     let release = release_for_upgrade(&args.helm, recorded.as_ref());
     helm::check_release(&release)?;
+    let chart = chart_source(&args.image, &release, args.to_version.as_deref())?;
     let tls = tls_files(&args.helm);
 
     let tools = check_tools(printer)?;
@@ -219,6 +223,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
             tls_secret: &values.tls_secret,
             timeout_secs: args.helm.helm_timeout,
             create_namespace: false,
+            chart: &chart,
         });
         printer.info(format!(
             "would upgrade {} from {} to {}",
@@ -246,6 +251,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
         tls_secret: &values.tls_secret,
         timeout_secs: args.helm.helm_timeout,
         create_namespace: false,
+        chart: &chart,
     });
     run_steps_keeping_values(&steps, values_file, printer)?;
 
@@ -383,6 +389,44 @@ fn point_gitlab(
         printer.warn(format!("still to do by hand: {step}"));
     }
     Ok(outcome)
+}
+
+/// The chart from GitLab's repository, or under `--offline` the archive `bundle load` stored:
+/// missing, it is an error naming the bundle commands that bring it.
+fn chart_source(
+    image: &ImageChoiceArgs,
+    release: &Release,
+    gitlab_version: Option<&str>,
+) -> anyhow::Result<helm::ChartSource> {
+    if !image.offline {
+        return Ok(helm::ChartSource::Repository);
+    }
+    let archive = helm::stored_chart_path(&release.chart_version);
+    if !archive.is_file() {
+        return Err(Problem::user(format!(
+            "--offline: no bundle has brought the AI Gateway chart {} to this host ({} is missing), and --offline forbids the chart repository",
+            release.chart_version,
+            archive.display()
+        ))
+        .hint(format!(
+            "on a connected machine: duo-selfhost bundle create --target helm --chart-version {} --gitlab-version {} --output duo.bundle; here: duo-selfhost bundle load duo.bundle",
+            release.chart_version,
+            gitlab_version.unwrap_or("VERSION")
+        ))
+        .into());
+    }
+    let (name, version) = helm::chart_archive_identity(&archive)?;
+    if name != helm::CHART_NAME || version != release.chart_version {
+        return Err(Problem::user(format!(
+            "{} holds the chart {name} {version}, not {} {}",
+            archive.display(),
+            helm::CHART_NAME,
+            release.chart_version
+        ))
+        .hint("load the bundle again: duo-selfhost bundle load duo.bundle")
+        .into());
+    }
+    Ok(helm::ChartSource::Archive(archive))
 }
 
 fn release_of(args: &HelmArgs) -> Release {

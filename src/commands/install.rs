@@ -224,6 +224,37 @@ pub async fn require_loaded_image(
     .into())
 }
 
+/// Under `--offline`, vLLM must find the repository in the Hugging Face cache (a bundle load
+/// puts it there): `refs/main` naming a snapshot that has the model's configuration.
+fn require_cached_weights(
+    repo: &str,
+    catalog: Option<&'static crate::catalog::Model>,
+    gitlab_version: &semver::Version,
+) -> anyhow::Result<()> {
+    let snapshot = model_cache::cached_commit(repo, "main").map(|commit| {
+        model_cache::repo_dir_of(repo)
+            .join("snapshots")
+            .join(commit)
+    });
+    let configured = snapshot.as_ref().is_some_and(|dir| {
+        ["config.json", "params.json"]
+            .iter()
+            .any(|f| dir.join(f).is_file())
+    });
+    if configured {
+        return Ok(());
+    }
+    let model = catalog.map_or(repo, |m| m.name);
+    Err(Problem::user(format!(
+        "--offline: the weights of {repo} are not in the Hugging Face cache ({}), and vLLM may not download them",
+        model_cache::repo_dir_of(repo).display()
+    ))
+    .hint(format!(
+        "on a connected machine: duo-selfhost bundle create --gitlab-version {gitlab_version} --model-runtime vllm --model {model} --output duo.bundle; here: duo-selfhost bundle load duo.bundle"
+    ))
+    .into())
+}
+
 pub fn pull_policy(policy: PullPolicy) -> docker::Pull {
     match policy {
         PullPolicy::Always => docker::Pull::Always,
@@ -387,6 +418,7 @@ pub fn gather_settings(
             for (given, flag) in [
                 (args.gpus.is_some(), "--gpus"),
                 (args.ctx_size.is_some(), "--ctx-size"),
+                (args.vllm_image.is_some(), "--vllm-image"),
             ] {
                 if given {
                     return Err(Problem::user(format!(
@@ -605,6 +637,8 @@ fn vllm_container(
             max_model_len: args.ctx_size,
             hf_home: &hf_home,
             hf_token: token.as_ref(),
+            image: args.vllm_image.as_deref().unwrap_or(docker::VLLM_IMAGE),
+            offline: args.image.offline,
         },
     )
 }
@@ -846,6 +880,9 @@ async fn install_docker(
     if args.image.offline {
         for container in &planned {
             require_loaded_image(&engine, &container.spec.image, &settings.gitlab_version).await?;
+        }
+        if let Some(VllmModel::Repository { repo, catalog, .. }) = &settings.vllm_model {
+            require_cached_weights(repo, *catalog, &settings.gitlab_version)?;
         }
     }
     create_log_dir(&args.log_dir)?;

@@ -19,7 +19,7 @@ use crate::output::Printer;
 
 pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match cli.command {
-        Command::Install(args) => install::run(args, printer),
+        Command::Install(args) => install::run(*args, printer),
         Command::Upgrade(args) => upgrade::run(args, printer),
         Command::Doctor(args) => doctor::run(args, printer),
         Command::Serve(args) => serve::run(args, printer),

@@ -22,6 +22,10 @@ pub const REPO_URL: &str =
     "https://gitlab.com/api/v4/projects/gitlab-org%2fcharts%2fai-gateway-helm-chart/packages/helm/devel";
 /// The chart, as `repository/name`.
 pub const CHART: &str = "ai-gateway/ai-gateway";
+/// The chart's name in its repository.
+pub const CHART_NAME: &str = "ai-gateway";
+/// The chart version `install --target helm` uses unless told otherwise.
+pub const DEFAULT_CHART_VERSION: &str = "0.5.0";
 /// The oldest helm the install doc supports.
 pub const MIN_HELM: semver::Version = semver::Version::new(3, 11, 0);
 /// Kubernetes field manager for what duo-selfhost applies.
@@ -379,6 +383,86 @@ pub struct PlanInput<'a> {
     pub timeout_secs: u64,
     /// Creates the namespace (install); an upgrade's namespace exists already.
     pub create_namespace: bool,
+    /// Where the chart comes from.
+    pub chart: &'a ChartSource,
+}
+
+/// Where `helm upgrade --install` takes the chart from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChartSource {
+    /// GitLab's chart repository, added and updated first (a connected host).
+    Repository,
+    /// A chart archive on this host (`bundle load` stored it): no repository is contacted.
+    Archive(PathBuf),
+}
+
+/// Where `bundle load` stores the chart archive of `version`, and `--offline` looks for it.
+pub fn stored_chart_path(version: &str) -> PathBuf {
+    crate::state::data_dir()
+        .join("charts")
+        .join(format!("{CHART_NAME}-{version}.tgz"))
+}
+
+/// `helm pull` of the chart at `version` from `repo_url` into `destination` (a directory), without
+/// adding the repository to the user's helm configuration.
+pub fn pull_command(repo_url: &str, version: &str, destination: &Path) -> Cmd {
+    Cmd::new(
+        "helm",
+        [
+            "pull".to_string(),
+            CHART_NAME.into(),
+            "--repo".into(),
+            repo_url.into(),
+            "--version".into(),
+            version.into(),
+            "--destination".into(),
+            destination.display().to_string(),
+        ],
+    )
+}
+
+/// The `name` and `version` in a chart archive's `Chart.yaml` (a gzipped tar holding
+/// `<name>/Chart.yaml`), to check that an archive is the chart it claims to be.
+pub fn chart_archive_identity(archive: &Path) -> Result<(String, String), Problem> {
+    use std::io::Read;
+    let unreadable = |why: String| {
+        Problem::user(format!(
+            "{} is not a Helm chart archive: {why}",
+            archive.display()
+        ))
+        .hint("pull the chart again (helm pull), or load the bundle again")
+    };
+    let file = std::fs::File::open(archive).map_err(|e| unreadable(e.to_string()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = tar.entries().map_err(|e| unreadable(e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| unreadable(e.to_string()))?;
+        let path = entry
+            .path()
+            .map_err(|e| unreadable(e.to_string()))?
+            .to_string_lossy()
+            .into_owned();
+        // The chart's own Chart.yaml, not a subchart's (charts/<sub>/Chart.yaml).
+        if path.split('/').count() != 2 || !path.ends_with("/Chart.yaml") {
+            continue;
+        }
+        let mut text = String::new();
+        entry
+            .take(1 << 20)
+            .read_to_string(&mut text)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let field = |key: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+                .map(|v| v.trim().trim_matches(['"', '\'']).to_string())
+                .filter(|v| !v.is_empty())
+        };
+        return match (field("name"), field("version")) {
+            (Some(name), Some(version)) => Ok((name, version)),
+            _ => Err(unreadable(format!("{path} has no name or version"))),
+        };
+    }
+    Err(unreadable("it holds no Chart.yaml".into()))
 }
 
 /// Extra time past the tools' own `--timeout` before duo-selfhost stops them itself.
@@ -404,25 +488,18 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Step> {
             "-",
         ],
     );
-    let mut steps = vec![
-        Step {
-            title: format!("add the chart repository {REPO_NAME}"),
-            // --force-update: re-adding with the same URL is not an error, so reruns work.
-            command: Cmd::new("helm", ["repo", "add", REPO_NAME, REPO_URL, "--force-update"]),
-            piped_into: None,
-            secret_output: false,
-            deadline: quick,
-            fix: format!("check that this machine reaches {REPO_URL} (a proxy needs HTTPS_PROXY)"),
-        },
-        Step {
-            title: format!("update the chart repository {REPO_NAME}"),
-            command: Cmd::new("helm", ["repo", "update", REPO_NAME]),
-            piped_into: None,
-            secret_output: false,
-            deadline: quick,
-            fix: format!("check that this machine reaches {REPO_URL}, then run: helm repo update {REPO_NAME}"),
-        },
-    ];
+    let mut steps = Vec::new();
+    if input.chart == &ChartSource::Repository {
+        steps.extend(repository_steps(quick));
+    }
+    let chart_args: Vec<String> = match input.chart {
+        ChartSource::Repository => vec![
+            CHART.into(),
+            "--version".into(),
+            release.chart_version.clone(),
+        ],
+        ChartSource::Archive(path) => vec![path.display().to_string()],
+    };
     if input.create_namespace {
         steps.push(Step {
             title: format!("create the namespace {ns}"),
@@ -478,20 +555,17 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Step> {
         title: format!("install or upgrade the release {}", release.name),
         command: Cmd::new(
             "helm",
-            [
-                "upgrade".to_string(),
-                "--install".into(),
-                release.name.clone(),
-                CHART.into(),
-                "--version".into(),
-                release.chart_version.clone(),
-                format!("--namespace={ns}"),
-                "--values".into(),
-                input.values_file.display().to_string(),
-                "--wait".into(),
-                "--wait-for-jobs".into(),
-                format!("--timeout={timeout}"),
-            ],
+            ["upgrade".to_string(), "--install".into(), release.name.clone()]
+                .into_iter()
+                .chain(chart_args)
+                .chain([
+                    format!("--namespace={ns}"),
+                    "--values".into(),
+                    input.values_file.display().to_string(),
+                    "--wait".into(),
+                    "--wait-for-jobs".into(),
+                    format!("--timeout={timeout}"),
+                ]),
         ),
         piped_into: None,
         secret_output: false,
@@ -522,6 +596,29 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Step> {
         ),
     });
     steps
+}
+
+/// Adding and updating GitLab's chart repository, on a connected host.
+fn repository_steps(quick: Duration) -> Vec<Step> {
+    vec![
+        Step {
+            title: format!("add the chart repository {REPO_NAME}"),
+            // --force-update: re-adding with the same URL is not an error, so reruns work.
+            command: Cmd::new("helm", ["repo", "add", REPO_NAME, REPO_URL, "--force-update"]),
+            piped_into: None,
+            secret_output: false,
+            deadline: quick,
+            fix: format!("check that this machine reaches {REPO_URL} (a proxy needs HTTPS_PROXY)"),
+        },
+        Step {
+            title: format!("update the chart repository {REPO_NAME}"),
+            command: Cmd::new("helm", ["repo", "update", REPO_NAME]),
+            piped_into: None,
+            secret_output: false,
+            deadline: quick,
+            fix: format!("check that this machine reaches {REPO_URL}, then run: helm repo update {REPO_NAME}"),
+        },
+    ]
 }
 
 /// A more precise fix for failures whose tool output names a known cause.

@@ -7,6 +7,7 @@ pub mod docker_fixtures;
 pub mod doctor_chain;
 pub mod gateway_fixture;
 pub mod gitlab_fixture;
+pub mod hub;
 pub mod stub_server;
 
 use std::path::{Path, PathBuf};
@@ -38,16 +39,15 @@ pub fn with_default_sigint(mut cmd: Command) -> Command {
     cmd
 }
 
+/// The parent's Hugging Face cache, for a child process whose HF_HOME is its own (the test
+/// model is read from there).
+pub const PARENT_HF_HOME: &str = "DUO_SELFHOST_TEST_PARENT_HF_HOME";
+
 /// Runs the test `test_path` (its path inside the test binary) again in a child process with
 /// `var` set to a fresh temporary directory, for tests of library code that reads the process
-/// environment, which all tests in this binary share; `pass` adds variables for the child. In
-/// the parent: waits for the child, asserts it passed and returns None. In the child: returns
-/// the directory `var` names.
-pub fn in_child_process_with(
-    test_path: &str,
-    var: &str,
-    pass: &[(&str, std::ffi::OsString)],
-) -> Option<PathBuf> {
+/// environment, which all tests in this binary share. In the parent: waits for the child,
+/// asserts it passed and returns None. In the child: returns the directory `var` names.
+pub fn in_child_process_with(test_path: &str, var: &str) -> Option<PathBuf> {
     const CHILD_MARK: &str = "DUO_SELFHOST_TEST_CHILD";
     if let Some(dir) = std::env::var_os(CHILD_MARK).and(std::env::var_os(var)) {
         return Some(PathBuf::from(dir));
@@ -56,8 +56,8 @@ pub fn in_child_process_with(
     let output = Command::new(std::env::current_exe().expect("the test binary"))
         .args([test_path, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_MARK, "1")
+        .env(PARENT_HF_HOME, duo_selfhost::model_cache::hf_home())
         .env(var, dir.path())
-        .envs(pass.iter().map(|(name, value)| (name, value)))
         .output()
         .expect("run the test binary");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -67,6 +67,12 @@ pub fn in_child_process_with(
         String::from_utf8_lossy(&output.stderr)
     );
     None
+}
+
+/// The vLLM container publishes host port 8000: the tests that run one take this in turn.
+pub fn vllm_port() -> std::sync::MutexGuard<'static, ()> {
+    static PORT_8000: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    PORT_8000.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A private HOME and XDG dirs, so a test never touches the machine's config or /etc.
