@@ -184,7 +184,7 @@ Register-ArgumentCompleter -Native -CommandName 'duo-selfhost' -ScriptBlock {
             [CompletionResult]::new('--api-key', '--api-key', [CompletionResultType]::ParameterName, 'Require this key as a bearer token on every /v1 route; never printed')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API key from the first line of this file')
             [CompletionResult]::new('--max-queue', '--max-queue', [CompletionResultType]::ParameterName, 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After [default: 64]')
-            [CompletionResult]::new('--n-gpu-layers', '--n-gpu-layers', [CompletionResultType]::ParameterName, 'Layers to offload to a GPU (0: CPU only) [default: 0]')
+            [CompletionResult]::new('--n-gpu-layers', '--n-gpu-layers', [CompletionResultType]::ParameterName, 'Layers to offload to the GPU (0: CPU only) [default: all when a GPU build finds a GPU, else 0]')
             [CompletionResult]::new('--fim-tokens', '--fim-tokens', [CompletionResultType]::ParameterName, 'Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them')
             [CompletionResult]::new('--fim-layout', '--fim-layout', [CompletionResultType]::ParameterName, 'How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral''s SUF suffix PRE prefix) [default: spm for Mistral''s [PREFIX]/[SUFFIX] tokens, psm otherwise]')
             [CompletionResult]::new('--chat-template', '--chat-template', [CompletionResultType]::ParameterName, 'A Jinja chat template file to use instead of the GGUF''s (needed for a GGUF that has none)')

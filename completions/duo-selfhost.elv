@@ -177,7 +177,7 @@ set edit:completion:arg-completer[duo-selfhost] = {|@words|
             cand --api-key 'Require this key as a bearer token on every /v1 route; never printed'
             cand --api-key-file 'Read the API key from the first line of this file'
             cand --max-queue 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After [default: 64]'
-            cand --n-gpu-layers 'Layers to offload to a GPU (0: CPU only) [default: 0]'
+            cand --n-gpu-layers 'Layers to offload to the GPU (0: CPU only) [default: all when a GPU build finds a GPU, else 0]'
             cand --fim-tokens 'Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them'
             cand --fim-layout 'How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral''s SUF suffix PRE prefix) [default: spm for Mistral''s [PREFIX]/[SUFFIX] tokens, psm otherwise]'
             cand --chat-template 'A Jinja chat template file to use instead of the GGUF''s (needed for a GGUF that has none)'

@@ -170,7 +170,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l memo
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key -d 'Require this key as a bearer token on every /v1 route; never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-queue -d 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After [default: 64]' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to a GPU (0: CPU only) [default: 0]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to the GPU (0: CPU only) [default: all when a GPU build finds a GPU, else 0]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-tokens -d 'Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-layout -d 'How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral\'s SUF suffix PRE prefix) [default: spm for Mistral\'s [PREFIX]/[SUFFIX] tokens, psm otherwise]' -r -f -a "psm\t''
 spm\t''"

@@ -480,7 +480,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub max_queue: Option<usize>,
 
-    /// Layers to offload to a GPU (0: CPU only) [default: 0]
+    /// Layers to offload to the GPU (0: CPU only) [default: all when a GPU build finds a GPU, else 0]
     #[arg(long, value_name = "N")]
     pub n_gpu_layers: Option<u32>,
 
