@@ -1371,7 +1371,7 @@ _duo__selfhost() {
             return 0
             ;;
         duo__subcmd__selfhost__subcmd__serve)
-            opts="-m -q -v -y -h -V --config --model --served-model-name --host --port --ctx-size --parallel --threads --memory-limit --api-key --api-key-file --max-queue --n-gpu-layers --fim-tokens --fim-layout --chat-template --reuse-min-run --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
+            opts="-m -q -v -y -h -V --config --model --served-model-name --host --port --ctx-size --parallel --threads --memory-limit --api-key --api-key-file --max-queue --n-gpu-layers --fim-tokens --fim-layout --chat-template --seed --reuse-min-run --max-body-bytes --body-timeout --quiet --verbose --color --json --yes --no-progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1442,6 +1442,10 @@ _duo__selfhost() {
                     return 0
                     ;;
                 --chat-template)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

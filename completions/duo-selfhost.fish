@@ -171,11 +171,12 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l memo
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key -d 'Require this key as a bearer token on every /v1 route; never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l api-key-file -d 'Read the API key from the first line of this file' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-queue -d 'Requests waiting beyond the busy slots; past it the server answers 503 with Retry-After [default: 64]' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to a GPU (0: CPU only) [default: 0]' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l n-gpu-layers -d 'Layers to offload to the GPU (0: CPU only) [default: all when a GPU build finds a GPU, else 0]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-tokens -d 'Fill-in-the-middle tokens by their text, PRE,SUF,MID (PRE,SUF for the spm layout), for a GGUF whose metadata lacks them' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l fim-layout -d 'How a fill is laid out: psm (PRE prefix SUF suffix MID) or spm (Mistral\'s SUF suffix PRE prefix) [default: spm for Mistral\'s [PREFIX]/[SUFFIX] tokens, psm otherwise]' -r -f -a "psm\t''
 spm\t''"
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l chat-template -d 'A Jinja chat template file to use instead of the GGUF\'s (needed for a GGUF that has none)' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l seed -d 'Sampling seed for requests that give none, so the same request gets the same answer (doctor\'s probes, tests) [default: a random seed per request]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l reuse-min-run -d 'Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix [default: 32]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l max-body-bytes -d 'Largest request body accepted, in bytes (413 beyond) [default: 4194304]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand serve" -l body-timeout -d 'Seconds a request body may take to arrive (408 beyond); slow senders do not hold a slot [default: 30]' -r

@@ -462,7 +462,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N")]
     pub max_queue: Option<usize>,
 
-    /// Layers to offload to a GPU (0: CPU only) [default: 0]
+    /// Layers to offload to the GPU (0: CPU only) [default: all when a GPU build finds a GPU, else 0]
     #[arg(long, value_name = "N")]
     pub n_gpu_layers: Option<u32>,
 
@@ -477,6 +477,10 @@ pub struct ServeArgs {
     /// A Jinja chat template file to use instead of the GGUF's (needed for a GGUF that has none)
     #[arg(long, value_name = "FILE")]
     pub chat_template: Option<PathBuf>,
+
+    /// Sampling seed for requests that give none, so the same request gets the same answer (doctor's probes, tests) [default: a random seed per request]
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u32>,
 
     /// Shortest run of cached tokens kept after an edit (moved to its new place instead of evaluated again); 0 keeps only the common prefix [default: 32]
     #[arg(long, value_name = "TOKENS")]

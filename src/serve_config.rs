@@ -30,6 +30,8 @@ pub struct ServeFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reuse_min_run: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_body_bytes: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_timeout: Option<u64>,

@@ -160,6 +160,31 @@ fn a_working_model_passes_and_gets_the_gateways_codestral_request() {
     assert_eq!(chat.path, "/v1/chat/completions");
 }
 
+/// Against a local `duo-selfhost serve`, model.models says where the model runs (its
+/// /v1/models entry carries the backend and the offloaded layers).
+#[cfg(not(any(feature = "cuda", feature = "vulkan", feature = "metal")))]
+#[test]
+fn a_local_serve_reports_its_backend_in_model_models() {
+    let serve = Serve::start();
+    let endpoint = serve.endpoint();
+    let identifier = format!("custom_openai/{}", Serve::SERVED_NAME);
+    let run = doctor(&model_args(&endpoint, &identifier));
+    run.assert_status("model.models", "ok");
+    let message = run.message("model.models");
+    assert!(
+        message.contains("runs on the CPU (0/31 layers offloaded)"),
+        "{message}"
+    );
+    // A server that lists no backend (vLLM, a stub) gets no such words.
+    let model = openai_model("codestral", "x");
+    let run = doctor(&model_args(
+        &format!("{}/v1", model.url()),
+        "custom_openai/codestral",
+    ));
+    run.assert_status("model.models", "ok");
+    assert!(!run.message("model.models").contains("runs on"));
+}
+
 #[test]
 fn model_endpoint_without_v1() {
     let model = openai_model("codestral", "x");

@@ -320,6 +320,43 @@ async fn health_models_and_metrics_endpoints() {
     assert_eq!(body["error"]["code"], "not_found");
 }
 
+/// The tests' build has no GPU backend: serve says so at startup and in /v1/models, keeps every
+/// layer on the CPU even when asked to offload, and answers exactly as without the flag.
+#[cfg(not(any(feature = "cuda", feature = "vulkan", feature = "metal")))]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cpu_build_names_its_backend_and_keeps_every_layer_on_the_cpu() {
+    let asked = Server::start(&["--n-gpu-layers", "99"]).await;
+    let stderr = asked.stderr();
+    assert!(stderr.contains("backend: CPU; devices: CPU \""), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--n-gpu-layers 99 asks to offload layers, but this build has no GPU backend: every layer runs on the CPU"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", 0/31 layers offloaded (CPU)"), "{stderr}");
+    let entry = &asked.models().await["data"][0];
+    assert_eq!(entry["backend"], "CPU");
+    assert_eq!(entry["devices"], json!([]));
+    assert_eq!(
+        entry["layers"], 31,
+        "SmolLM2 135M: 30 blocks and the output layer"
+    );
+    assert_eq!(entry["offloaded_layers"], 0);
+
+    let plain = Server::start(&[]).await;
+    assert!(
+        !plain.stderr().contains("asks to offload"),
+        "{}",
+        plain.stderr()
+    );
+    let body = json!({"prompt": "def fibonacci(n):", "max_tokens": 24, "temperature": 0});
+    assert_eq!(
+        text_of(&asked.ok("/v1/completions", body.clone()).await),
+        text_of(&plain.ok("/v1/completions", body).await)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn chat_uses_the_gguf_template_with_its_default_system_prompt() {
     let server = Server::start(&[]).await;

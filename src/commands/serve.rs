@@ -1,15 +1,17 @@
-//! `duo-selfhost serve`: merge the flags over the `--config` file, resolve the models, split the
-//! threads and check the memory, bind, load each model on its own engine thread while /health
-//! says 503, serve the OpenAI-compatible API, stop cleanly on SIGINT or SIGTERM.
+//! `duo-selfhost serve`: merge the flags over the `--config` file, resolve the models, find the
+//! GPUs and decide each model's offload, split the threads and check the memory (RAM and GPU),
+//! bind, load each model on its own engine thread while /health says 503, serve the
+//! OpenAI-compatible API, stop cleanly on SIGINT or SIGTERM.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::{FimLayoutArg, ServeArgs};
-use crate::engine::budget::{self, Footprint};
+use crate::engine::budget::{self, Footprint, Part};
+use crate::engine::devices::{self, Accelerator};
 use crate::engine::prompt::{FimLayout, TemplateOrigin};
-use crate::engine::{self, Engine, EngineConfig, Metrics};
+use crate::engine::{self, Engine, EngineConfig, Metrics, Offload};
 use crate::error::{ExitStatus, Problem};
 use crate::model_cache::{self, LocalModel};
 use crate::output::Printer;
@@ -23,7 +25,9 @@ struct PlannedModel {
     served_name: String,
     ctx_size: u32,
     parallel: u32,
-    n_gpu_layers: u32,
+    /// `--n-gpu-layers` or the table's `n_gpu_layers`; unset means every layer when there is a
+    /// GPU to offload to.
+    n_gpu_layers: Option<u32>,
     fim_tokens: Option<String>,
     fim_layout: Option<FimLayout>,
     chat_template: Option<PathBuf>,
@@ -93,12 +97,68 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             .collect();
         printer.info(format!("threads: {threads} split as {}", shares.join(", ")));
     }
+    let device_list = devices::list()?;
+    let accelerator = Accelerator::from_devices(&device_list);
+    let compiled = devices::compiled_gpu_backends();
+    printer.info(devices::describe(&device_list, &compiled));
+    // A GGUF llama.cpp cannot read has no footprint; its load reports it with its own message.
+    let footprints: Vec<Option<Footprint>> = models
+        .iter()
+        .map(|m| budget::footprint(&m.local.path, m.ctx_size).ok())
+        .collect();
+    let offloads: Vec<(u32, Option<Offload>)> = models
+        .iter()
+        .zip(&footprints)
+        .map(|(model, footprint)| {
+            let n_gpu_layers = resolve_gpu_layers(model.n_gpu_layers, &accelerator, footprint);
+            let offload = footprint
+                .as_ref()
+                .map(|f| Offload::decide(n_gpu_layers, f.layers(), &accelerator));
+            (n_gpu_layers, offload)
+        })
+        .collect();
+    if !accelerator.has_gpu() {
+        if let Some(asked) = models
+            .iter()
+            .filter_map(|m| m.n_gpu_layers)
+            .find(|&n| n > 0)
+        {
+            let why = if compiled.is_empty() {
+                "this build has no GPU backend".to_string()
+            } else {
+                format!("{} found no GPU device", compiled.join(", "))
+            };
+            let mut warning = format!(
+                "--n-gpu-layers {asked} asks to offload layers, but {why}: every layer runs on the CPU"
+            );
+            if let Some(hint) = devices::no_device_hint(&compiled) {
+                warning.push_str(&format!(" ({hint})"));
+            } else if compiled.is_empty() {
+                warning.push_str(
+                    " (README: GPU builds: cargo build --release --features cuda, vulkan or metal)",
+                );
+            }
+            printer.warn(warning);
+        }
+    }
     let memory_limit = args.memory_limit.or(file.memory_limit);
-    check_memory(&models, memory_limit, several, printer)?;
+    let planned: Vec<(&PlannedModel, Footprint, u32)> = models
+        .iter()
+        .zip(&footprints)
+        .zip(&offloads)
+        .filter_map(|((model, footprint), (_, offload))| {
+            Some((
+                model,
+                (*footprint)?,
+                offload.as_ref().map_or(0, |o| o.offloaded),
+            ))
+        })
+        .collect();
+    check_memory(&planned, memory_limit, &accelerator, several, printer)?;
     let max_queue = args.max_queue.or(file.max_queue).unwrap_or(64);
     let reuse_min_run = args.reuse_min_run.or(file.reuse_min_run).unwrap_or(32);
     let mut engine_configs = Vec::new();
-    for (model, &model_threads) in models.iter().zip(&split) {
+    for ((model, &model_threads), &(n_gpu_layers, _)) in models.iter().zip(&split).zip(&offloads) {
         let chat_template = match &model.chat_template {
             Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
                 Problem::user(format!(
@@ -116,11 +176,12 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             ctx_size: model.ctx_size,
             parallel: model.parallel,
             threads: model_threads as i32,
-            n_gpu_layers: model.n_gpu_layers,
+            n_gpu_layers,
             fim_tokens: model.fim_tokens.clone(),
             fim_layout: model.fim_layout,
             chat_template,
             reuse_min_run,
+            seed: args.seed.or(file.seed),
             max_queue,
         });
     }
@@ -147,9 +208,13 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 .hint(format!("pick a free port: duo-selfhost serve --port {}", port.wrapping_add(1)))
         })?;
         printer.info(format!("engine: llama.cpp, {}", engine::kernels_description()));
-        for (model, model_threads) in models.iter().zip(&split) {
+        for ((model, model_threads), (_, offload)) in models.iter().zip(&split).zip(&offloads) {
+            let layers = offload
+                .as_ref()
+                .map(|o| format!(", {}", o.label()))
+                .unwrap_or_default();
             printer.info(format!(
-                "loading {} ({}) with {model_threads} threads, {} slots",
+                "loading {} ({}) with {model_threads} threads, {} slots{layers}",
                 model.local.name,
                 model.local.path.display(),
                 model.parallel
@@ -254,9 +319,10 @@ fn load_all(
                 None => engine.info.fim.label().to_string(),
             },
             context: format!(
-                "{} tokens per slot, cache reuse: {}",
+                "{} tokens per slot, cache reuse: {}, {}",
                 engine.info.slot_context,
-                engine.info.kv_reuse.label()
+                engine.info.kv_reuse.label(),
+                engine.info.offload.label()
             ),
             fallback: engine.template().origin == TemplateOrigin::Fallback,
         });
@@ -335,7 +401,7 @@ fn plan_models(args: &ServeArgs, file: &ServeFile) -> anyhow::Result<Vec<Planned
             served_name,
             ctx_size,
             parallel,
-            n_gpu_layers: args.n_gpu_layers.or(entry.n_gpu_layers).unwrap_or(0),
+            n_gpu_layers: args.n_gpu_layers.or(entry.n_gpu_layers),
             fim_tokens: args.fim_tokens.clone().or(entry.fim_tokens),
             fim_layout: match (args.fim_layout, entry.fim_layout) {
                 (Some(FimLayoutArg::Psm), _) | (None, Some(FimLayoutName::Psm)) => {
@@ -374,48 +440,114 @@ fn read_key_file(path: &std::path::Path) -> anyhow::Result<Secret> {
     Ok(Secret::new(key))
 }
 
+/// `--n-gpu-layers` as given; unset, every layer when there is a GPU to offload to (llama.cpp's
+/// count: the repeating layers and the output layer), none otherwise.
+fn resolve_gpu_layers(
+    asked: Option<u32>,
+    accelerator: &Accelerator,
+    footprint: &Option<Footprint>,
+) -> u32 {
+    match asked {
+        Some(n) => n,
+        None if accelerator.has_gpu() => footprint.as_ref().map_or(u32::MAX, Footprint::layers),
+        None => 0,
+    }
+}
+
+/// Where a part of a model's footprint goes, for the check and its message.
+enum Place<'a> {
+    /// RAM: `--memory-limit`, else MemAvailable.
+    Ram { source: &'a str },
+    /// The GPUs the offloaded layers go to: their free memory.
+    Gpu { devices: &'a [String] },
+}
+
 /// Refuses, before anything loads, models whose weights and KV caches together exceed the
-/// memory budget (`--memory-limit`, else MemAvailable), naming the first that does not fit and
-/// the context that would. Every layer is counted in RAM: this build has no GPU backend.
+/// memory there is: in RAM (`--memory-limit`, else MemAvailable) the layers kept on the CPU,
+/// on the GPUs (their free memory) the layers offloaded. Names the first model that does not
+/// fit and the flag that would make it fit.
 fn check_memory(
-    models: &[PlannedModel],
+    models: &[(&PlannedModel, Footprint, u32)],
     limit: Option<ByteSize>,
+    accelerator: &Accelerator,
     several: bool,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let (budget, source) = match limit {
-        Some(limit) => (limit.0, "--memory-limit"),
-        None => match budget::available_memory() {
-            Some(free) => (free, "available memory"),
-            None => return Ok(()),
-        },
+    let ram = match limit {
+        Some(limit) => Some((limit.0, "--memory-limit")),
+        None => budget::available_memory().map(|free| (free, "available memory")),
     };
-    let mut used = 0u64;
+    let vram = accelerator.memory_free;
+    let (mut ram_used, mut vram_used) = (0u64, 0u64);
     let mut lines = Vec::new();
-    for model in models {
-        // A GGUF llama.cpp cannot read is reported by the load itself, with its own message.
-        let Ok(footprint) = budget::footprint(&model.local.path, model.ctx_size) else {
-            continue;
-        };
-        let left = budget.saturating_sub(used);
-        if footprint.total() > left {
-            return Err(does_not_fit(model, &footprint, left, budget, source, used > 0).into());
+    for (model, footprint, offloaded) in models {
+        let in_ram = footprint.in_ram(*offloaded);
+        if let Some((budget, source)) = ram {
+            let left = budget.saturating_sub(ram_used);
+            if in_ram.total() > left {
+                return Err(does_not_fit(
+                    model,
+                    footprint,
+                    *offloaded,
+                    &Place::Ram { source },
+                    left,
+                    budget,
+                    ram_used > 0,
+                )
+                .into());
+            }
         }
-        used += footprint.total();
-        lines.push(format!(
+        ram_used += in_ram.total();
+        let mut line = format!(
             "{} {} weights + {} KV cache",
             model.served_name,
-            ByteSize(footprint.weights),
-            ByteSize(footprint.kv_cache())
-        ));
+            ByteSize(in_ram.weights),
+            ByteSize(in_ram.kv_cache())
+        );
+        if *offloaded > 0 {
+            let on_gpu = footprint.on_device(*offloaded);
+            let left = vram.saturating_sub(vram_used);
+            if on_gpu.total() > left {
+                return Err(does_not_fit(
+                    model,
+                    footprint,
+                    *offloaded,
+                    &Place::Gpu {
+                        devices: &accelerator.devices,
+                    },
+                    left,
+                    vram,
+                    vram_used > 0,
+                )
+                .into());
+            }
+            vram_used += on_gpu.total();
+            line.push_str(&format!(
+                " in RAM, {} weights + {} KV cache on the GPU",
+                ByteSize(on_gpu.weights),
+                ByteSize(on_gpu.kv_cache())
+            ));
+        }
+        lines.push(line);
     }
-    if several || limit.is_some() {
-        printer.info(format!(
-            "memory: {}; {} of {} ({source})",
-            lines.join(", "),
-            ByteSize(used),
-            ByteSize(budget)
-        ));
+    if several || limit.is_some() || vram_used > 0 {
+        let mut summary = format!("memory: {}", lines.join(", "));
+        if let Some((budget, source)) = ram {
+            summary.push_str(&format!(
+                "; {} of {} ({source})",
+                ByteSize(ram_used),
+                ByteSize(budget)
+            ));
+        }
+        if vram_used > 0 {
+            summary.push_str(&format!(
+                "; {} of {} free on {}",
+                ByteSize(vram_used),
+                ByteSize(vram),
+                accelerator.devices.join(", ")
+            ));
+        }
+        printer.info(summary);
     }
     Ok(())
 }
@@ -423,9 +555,10 @@ fn check_memory(
 fn does_not_fit(
     model: &PlannedModel,
     footprint: &Footprint,
+    offloaded: u32,
+    place: &Place,
     left: u64,
     budget: u64,
-    source: &str,
     after_others: bool,
 ) -> Problem {
     let others = if after_others {
@@ -433,26 +566,59 @@ fn does_not_fit(
     } else {
         ""
     };
-    let problem = Problem::user(format!(
-        "{} does not fit in memory: its weights ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} ({source}) is{others}",
-        model.served_name,
-        ByteSize(footprint.weights),
-        footprint.ctx_size,
-        ByteSize(footprint.kv_cache()),
-        ByteSize(footprint.total()),
-        ByteSize(left),
-        ByteSize(budget),
-    ));
-    let fitting = budget::largest_context(footprint, left.saturating_sub(footprint.weights));
-    if fitting >= model.parallel * 64 && footprint.weights < left {
-        problem.hint(format!(
-            "serve it with --ctx-size {fitting} (ctx_size in its [[model]] table) or less, or raise --memory-limit"
-        ))
-    } else {
-        problem.hint(format!(
-            "its weights alone do not fit: serve {} in a process of its own, on a host with more memory, or raise --memory-limit",
-            model.served_name
-        ))
+    let name = &model.served_name;
+    match place {
+        Place::Ram { source } => {
+            let part: Part = footprint.in_ram(offloaded);
+            let what = if offloaded == 0 {
+                "its weights".to_string()
+            } else {
+                format!(
+                    "with {offloaded} of {} layers offloaded, the weights it keeps in RAM",
+                    footprint.layers()
+                )
+            };
+            let problem = Problem::user(format!(
+                "{name} does not fit in memory: {what} ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} ({source}) is{others}",
+                ByteSize(part.weights),
+                part.ctx_size,
+                ByteSize(part.kv_cache()),
+                ByteSize(part.total()),
+                ByteSize(left),
+                ByteSize(budget),
+            ));
+            let fitting = budget::largest_context(&part, left.saturating_sub(part.weights));
+            if fitting >= model.parallel * 64 && part.weights < left {
+                problem.hint(format!(
+                    "serve it with --ctx-size {fitting} (ctx_size in its [[model]] table) or less, or raise --memory-limit"
+                ))
+            } else {
+                problem.hint(format!(
+                    "its weights alone do not fit: serve {name} in a process of its own, on a host with more memory, or raise --memory-limit"
+                ))
+            }
+        }
+        Place::Gpu { devices } => {
+            let part = footprint.on_device(offloaded);
+            let problem = Problem::user(format!(
+                "{name} does not fit in GPU memory: its {offloaded} offloaded layers' weights ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} free on {} is{others}",
+                ByteSize(part.weights),
+                part.ctx_size,
+                ByteSize(part.kv_cache()),
+                ByteSize(part.total()),
+                ByteSize(left),
+                ByteSize(budget),
+                devices.join(", "),
+            ));
+            match footprint.most_layers_in(left, offloaded) {
+                0 => problem.hint(format!(
+                    "serve {name} on the CPU with --n-gpu-layers 0 (n_gpu_layers = 0 in its [[model]] table), or with a smaller --ctx-size"
+                )),
+                fitting => problem.hint(format!(
+                    "offload fewer layers: --n-gpu-layers {fitting} (n_gpu_layers in its [[model]] table) keeps the rest on the CPU; or a smaller --ctx-size"
+                )),
+            }
+        }
     }
 }
 

@@ -132,6 +132,11 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             );
         };
         ctx.update_facts(|f| f.served_models = ids.clone());
+        let backend = answer
+            .json()
+            .and_then(|doc| serve_backend(&doc, wanted.as_ref().map(|id| id.model.as_str())))
+            .map(|text| format!("; {text}"))
+            .unwrap_or_default();
         let listed = ids.join(", ");
         if ids.is_empty() {
             return Outcome::fail(
@@ -141,11 +146,11 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
         }
         match wanted {
             None => Outcome::ok(format!(
-                "serves {listed} ({} ms); no model identifier to compare (pass --model-identifier custom_openai/<name>)",
+                "serves {listed} ({} ms){backend}; no model identifier to compare (pass --model-identifier custom_openai/<name>)",
                 answer.millis()
             )),
             Some(id) if ids.contains(&id.model) => Outcome::ok(format!(
-                "serves {} as {}/{} ({} ms)",
+                "serves {} as {}/{} ({} ms){backend}",
                 id.model,
                 id.provider,
                 id.model,
@@ -163,6 +168,35 @@ pub fn models(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
             ),
         }
     })
+}
+
+/// Where a duo-selfhost serve runs the model (its `/v1/models` entry says; other servers do not):
+/// `runs on Vulkan, 31/31 layers on Vulkan0` or `runs on the CPU (0/31 layers offloaded)`. The
+/// entry is the identifier's model, else the first.
+fn serve_backend(doc: &serde_json::Value, model: Option<&str>) -> Option<String> {
+    let entries = doc.get("data")?.as_array()?;
+    let entry = model
+        .and_then(|name| {
+            entries
+                .iter()
+                .find(|e| e.get("id").and_then(|v| v.as_str()) == Some(name))
+        })
+        .or_else(|| entries.first())?;
+    let backend = entry.get("backend")?.as_str()?;
+    let layers = entry.get("layers")?.as_u64()?;
+    let offloaded = entry.get("offloaded_layers")?.as_u64()?;
+    if offloaded == 0 {
+        return Some(format!("runs on the CPU (0/{layers} layers offloaded)"));
+    }
+    let devices: Vec<&str> = entry
+        .get("devices")
+        .and_then(|d| d.as_array())
+        .map(|d| d.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    Some(format!(
+        "runs on {backend}, {offloaded}/{layers} layers on {}",
+        devices.join(", ")
+    ))
 }
 
 /// The model name requests carry: the identifier's, else the only one served.
@@ -512,6 +546,25 @@ mod tests {
             parse_identifier("bedrock/us.anthropic.claude-3-5-sonnet").model,
             "us.anthropic.claude-3-5-sonnet"
         );
+    }
+
+    #[test]
+    fn a_duo_selfhost_serve_says_where_the_model_runs() {
+        let doc = json!({"object": "list", "data": [
+            {"id": "small", "backend": "CPU", "devices": [], "layers": 31, "offloaded_layers": 0},
+            {"id": "big", "backend": "Vulkan", "devices": ["Vulkan0"], "layers": 19, "offloaded_layers": 19},
+        ]});
+        assert_eq!(
+            serve_backend(&doc, None).as_deref(),
+            Some("runs on the CPU (0/31 layers offloaded)")
+        );
+        assert_eq!(
+            serve_backend(&doc, Some("big")).as_deref(),
+            Some("runs on Vulkan, 19/19 layers on Vulkan0")
+        );
+        // vLLM and other servers list no backend: nothing to say.
+        let vllm = json!({"object": "list", "data": [{"id": "codestral", "owned_by": "vllm"}]});
+        assert_eq!(serve_backend(&vllm, Some("codestral")), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the models of one `serve` take from the machine, decided before any is loaded: the CPU
 //! threads split between them (never more in all than were given), and the memory each needs
-//! (its weights plus its KV cache, from the GGUF's metadata) against what there is.
+//! (its weights plus its KV cache, from the GGUF's metadata) in RAM and, for the layers it
+//! offloads, on the GPU.
 
 use std::path::Path;
 
@@ -12,6 +13,26 @@ pub struct Footprint {
     /// KV cache bytes for one token of context, over every layer (keys and values, f16).
     pub kv_per_token: u64,
     pub ctx_size: u32,
+    /// Repeating layers (`block_count`).
+    pub n_layer: u32,
+}
+
+/// The part of a model's footprint in one place (RAM, or the GPUs it offloads to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub weights: u64,
+    pub kv_per_token: u64,
+    pub ctx_size: u32,
+}
+
+impl Part {
+    pub fn kv_cache(&self) -> u64 {
+        self.kv_per_token * u64::from(self.ctx_size)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.weights + self.kv_cache()
+    }
 }
 
 impl Footprint {
@@ -21,6 +42,46 @@ impl Footprint {
 
     pub fn total(&self) -> u64 {
         self.weights + self.kv_cache()
+    }
+
+    /// Layers as llama.cpp counts them for `--n-gpu-layers`: the repeating ones and the output
+    /// layer.
+    pub fn layers(&self) -> u32 {
+        self.n_layer + 1
+    }
+
+    /// What goes to the GPUs with `offloaded` layers (at most [`Self::layers`]). llama.cpp
+    /// offloads from the end: the output layer first, then the last repeating layers, each with
+    /// its KV cache. The weights are counted evenly per layer: an estimate (the token embeddings
+    /// stay on the CPU, the output layer may be larger than a block).
+    pub fn on_device(&self, offloaded: u32) -> Part {
+        let layers = u64::from(self.layers());
+        let offloaded = u64::from(offloaded).min(layers);
+        let repeating = offloaded.saturating_sub(1);
+        Part {
+            weights: self.weights * offloaded / layers,
+            kv_per_token: self.kv_per_token * repeating / u64::from(self.n_layer.max(1)),
+            ctx_size: self.ctx_size,
+        }
+    }
+
+    /// What stays in RAM with `offloaded` layers on the GPUs.
+    pub fn in_ram(&self, offloaded: u32) -> Part {
+        let device = self.on_device(offloaded);
+        Part {
+            weights: self.weights - device.weights,
+            kv_per_token: self.kv_per_token - device.kv_per_token,
+            ctx_size: self.ctx_size,
+        }
+    }
+
+    /// The most layers (up to `wanted`) whose weights and KV cache fit in `room` bytes of GPU
+    /// memory.
+    pub fn most_layers_in(&self, room: u64, wanted: u32) -> u32 {
+        (0..=wanted.min(self.layers()))
+            .rev()
+            .find(|&k| self.on_device(k).total() <= room)
+            .unwrap_or(0)
     }
 }
 
@@ -56,6 +117,7 @@ pub fn footprint(path: &Path, ctx_size: u32) -> anyhow::Result<Footprint> {
         weights,
         kv_per_token,
         ctx_size,
+        n_layer: u32::try_from(n_layer).unwrap_or(u32::MAX - 1),
     })
 }
 
@@ -72,8 +134,8 @@ pub fn available_memory() -> Option<u64> {
 }
 
 /// The largest context (a multiple of 256 tokens) whose KV cache fits in `room` bytes.
-pub fn largest_context(footprint: &Footprint, room: u64) -> u32 {
-    let tokens = room / footprint.kv_per_token.max(1);
+pub fn largest_context(part: &Part, room: u64) -> u32 {
+    let tokens = room / part.kv_per_token.max(1);
     (tokens.min(u64::from(u32::MAX)) as u32) / 256 * 256
 }
 
@@ -126,12 +188,54 @@ mod tests {
 
     #[test]
     fn the_largest_context_fits_the_room() {
-        let f = Footprint {
+        let f = Part {
             weights: 0,
             kv_per_token: 1000,
             ctx_size: 0,
         };
         assert_eq!(largest_context(&f, 1_000_000), 768);
         assert_eq!(largest_context(&f, 100), 0);
+    }
+
+    /// SmolLM2 135M's shape: 30 blocks, 23 040 bytes of KV per token.
+    fn smollm2(ctx_size: u32) -> Footprint {
+        Footprint {
+            weights: 31 * 3_000_000,
+            kv_per_token: 23_040,
+            ctx_size,
+            n_layer: 30,
+        }
+    }
+
+    #[test]
+    fn offloaded_layers_move_their_weights_and_kv_to_the_device() {
+        let f = smollm2(4096);
+        assert_eq!(f.layers(), 31);
+        // Nothing offloaded: all in RAM, as on a CPU build.
+        assert_eq!(f.on_device(0).total(), 0);
+        assert_eq!(f.in_ram(0).total(), f.total());
+        // The output layer first: its weights, no KV cache.
+        assert_eq!(f.on_device(1).weights, 3_000_000);
+        assert_eq!(f.on_device(1).kv_cache(), 0);
+        // Every layer (and more asked than there are): nothing left in RAM.
+        for k in [31, 99, u32::MAX] {
+            assert_eq!(f.on_device(k).total(), f.total());
+            assert_eq!(f.in_ram(k).total(), 0);
+        }
+        // Half way: the parts add up.
+        let (dev, ram) = (f.on_device(16), f.in_ram(16));
+        assert_eq!(dev.kv_per_token, 23_040 / 2);
+        assert_eq!(dev.total() + ram.total(), f.total());
+    }
+
+    #[test]
+    fn the_most_layers_that_fit_the_device() {
+        let f = smollm2(4096);
+        assert_eq!(f.most_layers_in(u64::MAX, 31), 31);
+        assert_eq!(f.most_layers_in(u64::MAX, 10), 10);
+        assert_eq!(f.most_layers_in(0, 31), 0);
+        let room = f.on_device(12).total();
+        assert_eq!(f.most_layers_in(room, 31), 12);
+        assert_eq!(f.most_layers_in(room - 1, 31), 11);
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod budget;
 mod cpu;
+pub mod devices;
 pub mod metrics;
 pub mod prompt;
 pub mod request;
@@ -60,6 +61,8 @@ pub struct EngineConfig {
     pub ctx_size: u32,
     pub parallel: u32,
     pub threads: i32,
+    /// Layers to offload to the GPUs (llama.cpp's count, output layer included); more than the
+    /// model has means all of them.
     pub n_gpu_layers: u32,
     pub fim_tokens: Option<String>,
     pub fim_layout: Option<FimLayout>,
@@ -69,6 +72,8 @@ pub struct EngineConfig {
     pub reuse_min_run: usize,
     /// Requests allowed to wait beyond the busy slots.
     pub max_queue: usize,
+    /// The sampling seed of a request that gives none; `None`: a random one each time.
+    pub seed: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +125,54 @@ pub struct ModelInfo {
     pub parallel: u32,
     /// How much of a slot's cache a new prompt can keep.
     pub kv_reuse: KvReuse,
+    pub offload: Offload,
+}
+
+/// Where a loaded model's layers run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offload {
+    /// The backend of the devices layers went to (`Vulkan`, `CUDA`), or `CPU`.
+    pub backend: String,
+    /// Those devices (`Vulkan0`); empty when every layer is on the CPU.
+    pub devices: Vec<String>,
+    /// Layers as llama.cpp counts them: the repeating ones and the output layer.
+    pub layers: u32,
+    pub offloaded: u32,
+}
+
+impl Offload {
+    /// As llama.cpp decides when loading: `min(n_gpu_layers, layers)` when it has a GPU device
+    /// to offload to, none otherwise.
+    pub fn decide(n_gpu_layers: u32, layers: u32, accelerator: &devices::Accelerator) -> Offload {
+        if !accelerator.has_gpu() || n_gpu_layers == 0 {
+            return Offload {
+                backend: "CPU".into(),
+                devices: Vec::new(),
+                layers,
+                offloaded: 0,
+            };
+        }
+        Offload {
+            backend: accelerator.backend.clone(),
+            devices: accelerator.devices.clone(),
+            layers,
+            offloaded: n_gpu_layers.min(layers),
+        }
+    }
+
+    /// `31/31 layers on Vulkan0`, `0/31 layers offloaded (CPU)`.
+    pub fn label(&self) -> String {
+        if self.offloaded == 0 {
+            format!("0/{} layers offloaded (CPU)", self.layers)
+        } else {
+            format!(
+                "{}/{} layers on {}",
+                self.offloaded,
+                self.layers,
+                self.devices.join(", ")
+            )
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,6 +394,11 @@ fn engine_thread(
         n_ctx_train: model.n_ctx_train(),
         parallel,
         kv_reuse,
+        offload: Offload::decide(
+            config.n_gpu_layers,
+            model.n_layer() + 1,
+            &devices::Accelerator::from_devices(&devices::list().unwrap_or_default()),
+        ),
     };
     if ready.send(Ok((model.clone(), info))).is_err() {
         return;
@@ -364,6 +422,7 @@ fn engine_thread(
         queue: VecDeque::new(),
         slot_context: slot_context as usize,
         reuse_min_run: config.reuse_min_run,
+        default_seed: config.seed,
         admitted: 0,
         metrics,
         outstanding,
@@ -444,6 +503,7 @@ struct Scheduler<'m> {
     queue: VecDeque<Job>,
     slot_context: usize,
     reuse_min_run: usize,
+    default_seed: Option<u32>,
     admitted: u64,
     metrics: Arc<Metrics>,
     outstanding: Arc<AtomicUsize>,
@@ -552,7 +612,11 @@ impl Scheduler<'_> {
             let (plan, segments) = self.apply_plan(index, plan, &job.prompt);
             let kept = plan.kept();
             let shifted = plan.shifted();
-            let sampler = build_sampler(self.model, &job.params);
+            let params = SamplingParams {
+                seed: job.params.seed.or(self.default_seed),
+                ..job.params.clone()
+            };
+            let sampler = build_sampler(self.model, &params);
             self.metrics
                 .prompt_tokens
                 .fetch_add(job.prompt.len() as u64, Ordering::Relaxed);

@@ -319,6 +319,10 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
                 "context_length": engine.info.slot_context,
                 "n_ctx_train": engine.info.n_ctx_train,
                 "parallel": engine.info.parallel,
+                "backend": engine.info.offload.backend,
+                "devices": engine.info.offload.devices,
+                "layers": engine.info.offload.layers,
+                "offloaded_layers": engine.info.offload.offloaded,
             })
         })
         .collect();

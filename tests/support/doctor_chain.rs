@@ -94,6 +94,10 @@ impl Serve {
                 Self::SERVED_NAME,
                 "--ctx-size",
                 "2048",
+                // The gateway samples at temperature 0.32: a fixed seed keeps the small test
+                // model's answers from changing between runs (an empty one fails the chain).
+                "--seed",
+                "42",
             ])
             .args(["--threads", &threads.to_string()])
             .args(["--port", &port.to_string()])
