@@ -13,6 +13,20 @@ use crate::catalog::{self, GgufSource, Model, Platform};
 use crate::error::Problem;
 use crate::secret::Secret;
 
+/// [`hf_home`], created when missing (as the user running us, so `models pull` can write to
+/// it later), or a user error naming it.
+pub fn ensure_hf_home() -> Result<PathBuf, Problem> {
+    let home = hf_home();
+    std::fs::create_dir_all(&home).map_err(|e| {
+        Problem::user(format!(
+            "could not create the Hugging Face cache {}: {e}",
+            home.display()
+        ))
+        .hint("point HF_HOME at a writable directory")
+    })?;
+    Ok(home)
+}
+
 /// `HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface`.
 pub fn hf_home() -> PathBuf {
     if let Some(home) = std::env::var_os("HF_HOME").filter(|v| !v.is_empty()) {

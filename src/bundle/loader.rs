@@ -98,14 +98,7 @@ pub async fn load(
             _ => need_images = true,
         }
     }
-    let hf_home = model_cache::hf_home();
-    std::fs::create_dir_all(&hf_home).map_err(|e| {
-        Problem::user(format!(
-            "could not create the model cache {}: {e}",
-            hf_home.display()
-        ))
-        .hint("point HF_HOME at a writable directory")
-    })?;
+    let hf_home = model_cache::ensure_hf_home()?;
     let mut staging_bytes = 0;
     for item in &bundle.manifest.items {
         match &item.content {

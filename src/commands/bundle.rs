@@ -268,14 +268,7 @@ async fn fetch_vllm_weights(
         })
         .sum();
     if missing > 0 {
-        let hf_home = model_cache::hf_home();
-        std::fs::create_dir_all(&hf_home).map_err(|e| {
-            Problem::user(format!(
-                "could not create the model cache {}: {e}",
-                hf_home.display()
-            ))
-            .hint("point HF_HOME at a writable directory")
-        })?;
+        let hf_home = model_cache::ensure_hf_home()?;
         writer::check_space(&hf_home, missing, "downloading the vLLM weights")?;
     }
 

@@ -889,14 +889,7 @@ async fn install_docker(
     if settings.model_runtime == ModelRuntime::Vllm {
         // Made here, as this user, rather than by the engine as root at the first mount, so
         // that `models pull` can write to it later.
-        let cache = model_cache::hf_home();
-        std::fs::create_dir_all(&cache).map_err(|e| {
-            Problem::user(format!(
-                "could not create the Hugging Face cache {}: {e}",
-                cache.display()
-            ))
-            .hint("point HF_HOME at a writable directory")
-        })?;
+        model_cache::ensure_hf_home()?;
     }
     let mut applied = BTreeMap::new();
     for container in &planned {
