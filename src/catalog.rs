@@ -1,7 +1,7 @@
 //! The model catalog: the seed's GitLab-approved models and models under evaluation, their
 //! capabilities, where each is served, the GGUF `serve` uses, the repository and flags vLLM
 //! loads, and the family's FIM format. Data only; downloading lives in `model_cache`, serving
-//! in `engine`, the vLLM container in `vllm`.
+//! in `engine`, the vLLM container in `vllm`. Long because it is one table, a row per model.
 
 use serde::Serialize;
 

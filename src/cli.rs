@@ -1,5 +1,6 @@
 //! The command line, as clap derive types and nothing else: man pages, completions and the
-//! help snapshots are generated from this model, so no logic lives here.
+//! help snapshots are generated from this model, so no logic lives here. Long because it is
+//! every command's flags, with their help text, in one place.
 
 use std::path::PathBuf;
 

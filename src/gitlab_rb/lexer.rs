@@ -1,6 +1,7 @@
 //! A tokenizer for the part of Ruby a gitlab.rb uses: comments (`#`, `=begin`/`=end`), strings in
 //! both quote styles with their escapes and `#{}` interpolation, `%w()`-style literals, heredocs,
 //! identifiers, numbers and punctuation. It does not evaluate anything; the env parser reads tokens.
+//! One cohesive thing, Ruby's lexical rules, with its tests beside it.
 
 /// What a token is. Strings carry their decoded value when it is a plain literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
