@@ -28,7 +28,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-pub use cpu::{exec_faster_build, kernels_description, BUILD_CHOICE_VAR, FAST_BUILD};
+pub use cpu::{exec_faster_build, kernels_description};
 pub use metrics::Metrics;
 use prompt::{ChatTemplate, FimLayout, FimMode};
 pub use request::SamplingParams;
@@ -608,15 +608,12 @@ impl Scheduler<'_> {
                 })
                 .max_by_key(|(i, plan)| (plan.kept(), std::cmp::Reverse(self.slots[*i].last_used)));
             let Some((index, plan)) = best else { return };
-            let job = self.queue.pop_front().expect("front exists");
+            let mut job = self.queue.pop_front().expect("front exists");
+            job.params.seed = job.params.seed.or(self.default_seed);
             let (plan, segments) = self.apply_plan(index, plan, &job.prompt);
             let kept = plan.kept();
             let shifted = plan.shifted();
-            let params = SamplingParams {
-                seed: job.params.seed.or(self.default_seed),
-                ..job.params.clone()
-            };
-            let sampler = build_sampler(self.model, &params);
+            let sampler = build_sampler(self.model, &job.params);
             self.metrics
                 .prompt_tokens
                 .fetch_add(job.prompt.len() as u64, Ordering::Relaxed);
