@@ -4,7 +4,8 @@
 //!
 //! `manifest` is the format and its checks, `writer` writes a bundle atomically, `reader`
 //! finds and checks its entries, `loader` stages, verifies and then applies them. Fetching
-//! what goes in (pulls, exports) and drawing progress belong to `commands/bundle.rs`.
+//! what goes in (pulls, exports) and drawing progress belong to `commands/bundle/` and
+//! `commands/progress.rs`.
 
 pub mod loader;
 pub mod manifest;

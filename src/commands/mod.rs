@@ -10,6 +10,7 @@ pub mod helm_target;
 pub mod image_tag;
 pub mod install;
 pub mod models;
+mod progress;
 pub mod serve;
 pub mod upgrade;
 

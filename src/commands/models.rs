@@ -2,16 +2,16 @@
 //! Hugging Face cache, where a model's GGUF is, and (`register`) the model made known to
 //! GitLab. The catalog data lives in `catalog`, the cache and the download in `model_cache`.
 
-use std::cell::RefCell;
-
-use indicatif::{HumanBytes, ProgressBar};
+use indicatif::HumanBytes;
 use serde_json::json;
 
 use crate::catalog::{self, FimFormat, Platform};
 use crate::cli::{ModelsCommand, ModelsPathArgs, ModelsPullArgs};
 use crate::error::ExitStatus;
-use crate::model_cache::{self, PullOutcome, PullPhase, PullProgress};
+use crate::model_cache::{self, PullOutcome};
 use crate::output::{self, Mark, Printer};
+
+use super::progress::{PullBars, PullLook};
 
 pub mod register;
 
@@ -142,7 +142,7 @@ fn pull(args: ModelsPullArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let source = model_cache::local_source(model)?;
     let endpoint = model_cache::hf_endpoint();
     let token = model_cache::hf_token();
-    let reporter = BarReporter::new(printer, source.file);
+    let reporter = PullBars::new(printer, source.file, PullLook::OnItsOwn);
     let pulled = super::runtime()?.block_on(model_cache::pull(
         source,
         &endpoint,
@@ -207,72 +207,4 @@ fn path(args: ModelsPathArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         printer.result(path.display().to_string());
     }
     Ok(ExitStatus::Success)
-}
-
-/// Shows a pull on the printer: a progress bar per phase on a terminal, plain lines otherwise.
-struct BarReporter<'a> {
-    printer: &'a Printer,
-    file: &'static str,
-    bar: RefCell<Option<ProgressBar>>,
-}
-
-impl<'a> BarReporter<'a> {
-    fn new(printer: &'a Printer, file: &'static str) -> Self {
-        BarReporter {
-            printer,
-            file,
-            bar: RefCell::new(None),
-        }
-    }
-}
-
-impl PullProgress for BarReporter<'_> {
-    fn begin(&self, phase: PullPhase, total: Option<u64>, position: u64) {
-        let verb = match phase {
-            PullPhase::Verifying => "verifying",
-            PullPhase::Downloading => "downloading",
-        };
-        // One line says what is happening and from where it continues; the bar under it
-        // (on a terminal) keeps to bytes and speed so it fits an 80-column screen.
-        let size = total
-            .map(|t| format!(" ({})", HumanBytes(t)))
-            .unwrap_or_default();
-        let resume = if position > 0 {
-            format!(", resuming at {}", HumanBytes(position))
-        } else {
-            String::new()
-        };
-        self.printer
-            .info(format!("{verb} {}{size}{resume}", self.file));
-        let bar = self.printer.progress_bar(
-            total.unwrap_or(0),
-            "  [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
-        );
-        bar.set_position(position);
-        bar.reset_eta();
-        if let Some(old) = self.bar.replace(Some(bar)) {
-            old.finish_and_clear();
-        }
-    }
-
-    fn advance(&self, bytes: u64) {
-        if let Some(bar) = self.bar.borrow().as_ref() {
-            bar.inc(bytes);
-        }
-    }
-
-    fn note(&self, message: &str) {
-        match self.bar.borrow().as_ref() {
-            Some(bar) => bar.suspend(|| self.printer.warn(message)),
-            None => self.printer.warn(message),
-        }
-    }
-
-    fn end(&self) {
-        // The bar stays on screen as it stands (`finish` would fill it even after a failure):
-        // it is the record of what was transferred.
-        if let Some(bar) = self.bar.take() {
-            bar.abandon();
-        }
-    }
 }
