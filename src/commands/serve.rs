@@ -328,7 +328,7 @@ fn load_all(
                 engine.info.kv_reuse.label(),
                 engine.info.offload.label()
             ),
-            fallback: engine.template().origin == TemplateOrigin::Fallback,
+            fallback: engine.info.chat_template == TemplateOrigin::Fallback,
         });
         served.push(ServedModel { name, engine });
     }
