@@ -324,29 +324,26 @@ mod tests {
             ".gitattributes",
             "README.md",
         ];
+        // Each load keeps the repository but for the other set of weights and the dot files.
+        let all_but = |dropped: &[&str]| -> Vec<&str> {
+            mistral_repo
+                .iter()
+                .copied()
+                .filter(|f| !dropped.contains(f))
+                .collect()
+        };
         assert_eq!(
             files_for_load(VllmLoad::Mistral, &mistral_repo),
-            [
-                "config.json",
-                "consolidated.safetensors",
-                "params.json",
-                "tokenizer.json",
-                "tokenizer.model.v3",
-                "README.md"
-            ]
-        );
-        assert_eq!(
-            files_for_load(VllmLoad::MixtralSafetensors, &mistral_repo),
-            [
-                "config.json",
+            all_but(&[
                 "model-00001-of-00002.safetensors",
                 "model-00002-of-00002.safetensors",
                 "model.safetensors.index.json",
-                "params.json",
-                "tokenizer.json",
-                "tokenizer.model.v3",
-                "README.md"
-            ]
+                ".gitattributes"
+            ])
+        );
+        assert_eq!(
+            files_for_load(VllmLoad::MixtralSafetensors, &mistral_repo),
+            all_but(&["consolidated.safetensors", ".gitattributes"])
         );
         let gemma_repo = [
             "config.json",

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::cli::{FimLayoutArg, ServeArgs};
-use crate::engine::budget::{self, Footprint, Part};
+use crate::engine::budget::{self, Footprint};
 use crate::engine::devices::{self, Accelerator};
 use crate::engine::prompt::{FimLayout, TemplateOrigin};
 use crate::engine::{self, Engine, EngineConfig, Metrics, Offload};
@@ -16,7 +16,7 @@ use crate::error::{ExitStatus, Problem};
 use crate::model_cache::{self, LocalModel};
 use crate::output::Printer;
 use crate::secret::Secret;
-use crate::serve_config::{self, ByteSize, FimLayoutName, ModelEntry, ServeFile};
+use crate::serve_config::{self, FimLayoutName, ModelEntry, ServeFile};
 use crate::server::{self, AppState, ServedModel, ServerConfig};
 
 /// One model as it will be served: the flags over its [[model]] table over the defaults.
@@ -142,19 +142,23 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         }
     }
     let memory_limit = args.memory_limit.or(file.memory_limit);
-    let planned: Vec<(&PlannedModel, Footprint, u32)> = models
+    let planned: Vec<budget::Planned> = models
         .iter()
         .zip(&footprints)
         .zip(&offloads)
         .filter_map(|((model, footprint), (_, offload))| {
-            Some((
-                model,
-                (*footprint)?,
-                offload.as_ref().map_or(0, |o| o.offloaded),
-            ))
+            Some(budget::Planned {
+                name: &model.served_name,
+                parallel: model.parallel,
+                footprint: (*footprint)?,
+                offloaded: offload.as_ref().map_or(0, |o| o.offloaded),
+            })
         })
         .collect();
-    check_memory(&planned, memory_limit, &accelerator, several, printer)?;
+    let memory = budget::check_memory(&planned, memory_limit.map(|l| l.0), &accelerator)?;
+    if several || memory_limit.is_some() || memory.uses_gpu() {
+        printer.info(memory.summary());
+    }
     let max_queue = args.max_queue.or(file.max_queue).unwrap_or(64);
     let reuse_min_run = args.reuse_min_run.or(file.reuse_min_run).unwrap_or(32);
     let mut engine_configs = Vec::new();
@@ -324,7 +328,7 @@ fn load_all(
                 engine.info.kv_reuse.label(),
                 engine.info.offload.label()
             ),
-            fallback: engine.template().origin == TemplateOrigin::Fallback,
+            fallback: engine.info.chat_template == TemplateOrigin::Fallback,
         });
         served.push(ServedModel { name, engine });
     }
@@ -451,174 +455,6 @@ fn resolve_gpu_layers(
         Some(n) => n,
         None if accelerator.has_gpu() => footprint.as_ref().map_or(u32::MAX, Footprint::layers),
         None => 0,
-    }
-}
-
-/// Where a part of a model's footprint goes, for the check and its message.
-enum Place<'a> {
-    /// RAM: `--memory-limit`, else MemAvailable.
-    Ram { source: &'a str },
-    /// The GPUs the offloaded layers go to: their free memory.
-    Gpu { devices: &'a [String] },
-}
-
-/// Refuses, before anything loads, models whose weights and KV caches together exceed the
-/// memory there is: in RAM (`--memory-limit`, else MemAvailable) the layers kept on the CPU,
-/// on the GPUs (their free memory) the layers offloaded. Names the first model that does not
-/// fit and the flag that would make it fit.
-fn check_memory(
-    models: &[(&PlannedModel, Footprint, u32)],
-    limit: Option<ByteSize>,
-    accelerator: &Accelerator,
-    several: bool,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    let ram = match limit {
-        Some(limit) => Some((limit.0, "--memory-limit")),
-        None => budget::available_memory().map(|free| (free, "available memory")),
-    };
-    let vram = accelerator.memory_free;
-    let (mut ram_used, mut vram_used) = (0u64, 0u64);
-    let mut lines = Vec::new();
-    for (model, footprint, offloaded) in models {
-        let in_ram = footprint.in_ram(*offloaded);
-        if let Some((budget, source)) = ram {
-            let left = budget.saturating_sub(ram_used);
-            if in_ram.total() > left {
-                return Err(does_not_fit(
-                    model,
-                    footprint,
-                    *offloaded,
-                    &Place::Ram { source },
-                    left,
-                    budget,
-                    ram_used > 0,
-                )
-                .into());
-            }
-        }
-        ram_used += in_ram.total();
-        let mut line = format!(
-            "{} {} weights + {} KV cache",
-            model.served_name,
-            ByteSize(in_ram.weights),
-            ByteSize(in_ram.kv_cache())
-        );
-        if *offloaded > 0 {
-            let on_gpu = footprint.on_device(*offloaded);
-            let left = vram.saturating_sub(vram_used);
-            if on_gpu.total() > left {
-                return Err(does_not_fit(
-                    model,
-                    footprint,
-                    *offloaded,
-                    &Place::Gpu {
-                        devices: &accelerator.devices,
-                    },
-                    left,
-                    vram,
-                    vram_used > 0,
-                )
-                .into());
-            }
-            vram_used += on_gpu.total();
-            line.push_str(&format!(
-                " in RAM, {} weights + {} KV cache on the GPU",
-                ByteSize(on_gpu.weights),
-                ByteSize(on_gpu.kv_cache())
-            ));
-        }
-        lines.push(line);
-    }
-    if several || limit.is_some() || vram_used > 0 {
-        let mut summary = format!("memory: {}", lines.join(", "));
-        if let Some((budget, source)) = ram {
-            summary.push_str(&format!(
-                "; {} of {} ({source})",
-                ByteSize(ram_used),
-                ByteSize(budget)
-            ));
-        }
-        if vram_used > 0 {
-            summary.push_str(&format!(
-                "; {} of {} free on {}",
-                ByteSize(vram_used),
-                ByteSize(vram),
-                accelerator.devices.join(", ")
-            ));
-        }
-        printer.info(summary);
-    }
-    Ok(())
-}
-
-fn does_not_fit(
-    model: &PlannedModel,
-    footprint: &Footprint,
-    offloaded: u32,
-    place: &Place,
-    left: u64,
-    budget: u64,
-    after_others: bool,
-) -> Problem {
-    let others = if after_others {
-        " left after the models before it"
-    } else {
-        ""
-    };
-    let name = &model.served_name;
-    match place {
-        Place::Ram { source } => {
-            let part: Part = footprint.in_ram(offloaded);
-            let what = if offloaded == 0 {
-                "its weights".to_string()
-            } else {
-                format!(
-                    "with {offloaded} of {} layers offloaded, the weights it keeps in RAM",
-                    footprint.layers()
-                )
-            };
-            let problem = Problem::user(format!(
-                "{name} does not fit in memory: {what} ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} ({source}) is{others}",
-                ByteSize(part.weights),
-                part.ctx_size,
-                ByteSize(part.kv_cache()),
-                ByteSize(part.total()),
-                ByteSize(left),
-                ByteSize(budget),
-            ));
-            let fitting = budget::largest_context(&part, left.saturating_sub(part.weights));
-            if fitting >= model.parallel * 64 && part.weights < left {
-                problem.hint(format!(
-                    "serve it with --ctx-size {fitting} (ctx_size in its [[model]] table) or less, or raise --memory-limit"
-                ))
-            } else {
-                problem.hint(format!(
-                    "its weights alone do not fit: serve {name} in a process of its own, on a host with more memory, or raise --memory-limit"
-                ))
-            }
-        }
-        Place::Gpu { devices } => {
-            let part = footprint.on_device(offloaded);
-            let problem = Problem::user(format!(
-                "{name} does not fit in GPU memory: its {offloaded} offloaded layers' weights ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} free on {} is{others}",
-                ByteSize(part.weights),
-                part.ctx_size,
-                ByteSize(part.kv_cache()),
-                ByteSize(part.total()),
-                ByteSize(left),
-                ByteSize(budget),
-                devices.join(", "),
-            ));
-            match footprint.most_layers_in(left, offloaded) {
-                0 => problem.hint(format!(
-                    "serve {name} on the CPU with --n-gpu-layers 0 (n_gpu_layers = 0 in its [[model]] table), or with a smaller --ctx-size"
-                )),
-                fitting => problem.hint(format!(
-                    "offload fewer layers: --n-gpu-layers {fitting} (n_gpu_layers in its [[model]] table) keeps the rest on the CPU; or a smaller --ctx-size"
-                )),
-            }
-        }
     }
 }
 

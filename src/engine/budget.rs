@@ -1,9 +1,13 @@
 //! What the models of one `serve` take from the machine, decided before any is loaded: the CPU
-//! threads split between them (never more in all than were given), and the memory each needs
-//! (its weights plus its KV cache, from the GGUF's metadata) in RAM and, for the layers it
-//! offloads, on the GPU.
+//! threads split between them (never more in all than were given), the memory each needs (its
+//! weights plus its KV cache, from the GGUF's metadata) in RAM and, for the layers it offloads,
+//! on the GPU, and the check that they fit, naming the flag that would make one fit.
 
 use std::path::Path;
+
+use super::devices::Accelerator;
+use crate::error::Problem;
+use crate::serve_config::ByteSize;
 
 /// How much memory a model needs at a context size, before loading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +143,200 @@ pub fn largest_context(part: &Part, room: u64) -> u32 {
     (tokens.min(u64::from(u32::MAX)) as u32) / 256 * 256
 }
 
+/// One model as the memory check sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Planned<'a> {
+    /// The name it is served as.
+    pub name: &'a str,
+    /// Its slots: a context that fits must leave each of them 64 tokens.
+    pub parallel: u32,
+    pub footprint: Footprint,
+    /// Layers offloaded to the GPUs.
+    pub offloaded: u32,
+}
+
+/// What the models that fit take, and of how much: the line `serve` shows before loading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// Each model's weights and KV cache, in RAM and on the GPU.
+    models: Vec<String>,
+    /// The RAM budget and where it comes from (`--memory-limit`, or available memory).
+    ram: Option<(u64, &'static str)>,
+    ram_used: u64,
+    vram: u64,
+    vram_used: u64,
+    devices: Vec<String>,
+}
+
+impl MemoryUse {
+    /// Whether any model offloads layers to the GPUs.
+    pub fn uses_gpu(&self) -> bool {
+        self.vram_used > 0
+    }
+
+    /// `memory: a 1.2 GiB weights + 96 MiB KV cache; 1.3 GiB of 2.0 GiB (--memory-limit)`.
+    pub fn summary(&self) -> String {
+        let mut summary = format!("memory: {}", self.models.join(", "));
+        if let Some((budget, source)) = self.ram {
+            summary.push_str(&format!(
+                "; {} of {} ({source})",
+                ByteSize(self.ram_used),
+                ByteSize(budget)
+            ));
+        }
+        if self.vram_used > 0 {
+            summary.push_str(&format!(
+                "; {} of {} free on {}",
+                ByteSize(self.vram_used),
+                ByteSize(self.vram),
+                self.devices.join(", ")
+            ));
+        }
+        summary
+    }
+}
+
+/// Where a part of a model's footprint goes, for the check and its message.
+enum Place<'a> {
+    /// RAM: `--memory-limit`, else MemAvailable.
+    Ram { source: &'a str },
+    /// The GPUs the offloaded layers go to: their free memory.
+    Gpu { devices: &'a [String] },
+}
+
+/// Refuses, before anything loads, models whose weights and KV caches together exceed the
+/// memory there is: in RAM (`limit`, else MemAvailable) the layers kept on the CPU, on the GPUs
+/// (their free memory) the layers offloaded. Names the first model that does not fit and the
+/// flag that would make it fit.
+pub fn check_memory(
+    models: &[Planned],
+    limit: Option<u64>,
+    accelerator: &Accelerator,
+) -> Result<MemoryUse, Problem> {
+    let ram = match limit {
+        Some(limit) => Some((limit, "--memory-limit")),
+        None => available_memory().map(|free| (free, "available memory")),
+    };
+    let vram = accelerator.memory_free;
+    let (mut ram_used, mut vram_used) = (0u64, 0u64);
+    let mut lines = Vec::new();
+    for model in models {
+        let (footprint, offloaded) = (&model.footprint, model.offloaded);
+        let in_ram = footprint.in_ram(offloaded);
+        if let Some((budget, source)) = ram {
+            let left = budget.saturating_sub(ram_used);
+            if in_ram.total() > left {
+                let place = Place::Ram { source };
+                return Err(does_not_fit(model, &place, left, budget, ram_used > 0));
+            }
+        }
+        ram_used += in_ram.total();
+        let mut line = format!(
+            "{} {} weights + {} KV cache",
+            model.name,
+            ByteSize(in_ram.weights),
+            ByteSize(in_ram.kv_cache())
+        );
+        if offloaded > 0 {
+            let on_gpu = footprint.on_device(offloaded);
+            let left = vram.saturating_sub(vram_used);
+            if on_gpu.total() > left {
+                let place = Place::Gpu {
+                    devices: &accelerator.devices,
+                };
+                return Err(does_not_fit(model, &place, left, vram, vram_used > 0));
+            }
+            vram_used += on_gpu.total();
+            line.push_str(&format!(
+                " in RAM, {} weights + {} KV cache on the GPU",
+                ByteSize(on_gpu.weights),
+                ByteSize(on_gpu.kv_cache())
+            ));
+        }
+        lines.push(line);
+    }
+    Ok(MemoryUse {
+        models: lines,
+        ram,
+        ram_used,
+        vram,
+        vram_used,
+        devices: accelerator.devices.clone(),
+    })
+}
+
+/// Why `model` does not fit in `place`, where `left` of `budget` bytes is free, and the flag
+/// that would make it fit.
+fn does_not_fit(
+    model: &Planned,
+    place: &Place,
+    left: u64,
+    budget: u64,
+    after_others: bool,
+) -> Problem {
+    let others = if after_others {
+        " left after the models before it"
+    } else {
+        ""
+    };
+    let (name, footprint, offloaded) = (model.name, &model.footprint, model.offloaded);
+    let (part, memory, what, whose) = match place {
+        Place::Ram { source } => {
+            let what = if offloaded == 0 {
+                "its weights".to_string()
+            } else {
+                format!(
+                    "with {offloaded} of {} layers offloaded, the weights it keeps in RAM",
+                    footprint.layers()
+                )
+            };
+            (
+                footprint.in_ram(offloaded),
+                "memory",
+                what,
+                format!("({source})"),
+            )
+        }
+        Place::Gpu { devices } => (
+            footprint.on_device(offloaded),
+            "GPU memory",
+            format!("its {offloaded} offloaded layers' weights"),
+            format!("free on {}", devices.join(", ")),
+        ),
+    };
+    let problem = Problem::user(format!(
+        "{name} does not fit in {memory}: {what} ({}) and KV cache for {} tokens ({}) need {}, and {} of the {} {whose} is{others}",
+        ByteSize(part.weights),
+        part.ctx_size,
+        ByteSize(part.kv_cache()),
+        ByteSize(part.total()),
+        ByteSize(left),
+        ByteSize(budget),
+    ));
+    match place {
+        Place::Ram { .. } => {
+            let fitting = largest_context(&part, left.saturating_sub(part.weights));
+            if fitting >= model.parallel * 64 && part.weights < left {
+                problem.hint(format!(
+                    "serve it with --ctx-size {fitting} (ctx_size in its [[model]] table) or less, or raise --memory-limit"
+                ))
+            } else {
+                problem.hint(format!(
+                    "its weights alone do not fit: serve {name} in a process of its own, on a host with more memory, or raise --memory-limit"
+                ))
+            }
+        }
+        Place::Gpu { .. } => match footprint.most_layers_in(left, offloaded) {
+            0 => problem.hint(format!(
+                "serve {name} on the CPU with --n-gpu-layers 0 (n_gpu_layers = 0 in its [[model]] table), or with a smaller --ctx-size"
+            )),
+            fitting => problem.hint(format!(
+                "offload fewer layers: --n-gpu-layers {fitting} (n_gpu_layers in its [[model]] table) keeps the rest on the CPU; or a smaller --ctx-size"
+            )),
+        },
+    }
+}
+
 /// Splits `total` threads between models of the given weights: one each at least, the rest in
 /// proportion to their size (a bigger model has more to compute per token), largest remainder
 /// first. None when there are more models than threads.
@@ -226,6 +424,52 @@ mod tests {
         let (dev, ram) = (f.on_device(16), f.in_ram(16));
         assert_eq!(dev.kv_per_token, 23_040 / 2);
         assert_eq!(dev.total() + ram.total(), f.total());
+    }
+
+    fn cpu() -> Accelerator {
+        Accelerator {
+            backend: "CPU".into(),
+            devices: Vec::new(),
+            memory_free: 0,
+        }
+    }
+
+    #[test]
+    fn the_second_model_over_the_limit_is_named_with_the_context_that_fits() {
+        let model = |name| Planned {
+            name,
+            parallel: 4,
+            footprint: smollm2(4096),
+            offloaded: 0,
+        };
+        let one = smollm2(4096).total();
+        let fits = check_memory(&[model("a")], Some(2 * one), &cpu()).unwrap();
+        assert!(!fits.uses_gpu());
+        assert!(
+            fits.summary()
+                .starts_with("memory: a 89 MiB weights + 90 MiB KV cache; "),
+            "{}",
+            fits.summary()
+        );
+        let refused =
+            check_memory(&[model("a"), model("b")], Some(one + one * 3 / 4), &cpu()).unwrap_err();
+        assert!(
+            refused
+                .message
+                .starts_with("b does not fit in memory: its weights (89 MiB)"),
+            "{refused}"
+        );
+        assert!(refused
+            .message
+            .ends_with("(--memory-limit) is left after the models before it"));
+        assert!(
+            refused
+                .hint
+                .as_deref()
+                .unwrap()
+                .starts_with("serve it with --ctx-size "),
+            "{refused:?}"
+        );
     }
 
     #[test]

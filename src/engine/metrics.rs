@@ -1,10 +1,9 @@
-//! Counters the engine and the HTTP layer update, rendered as Prometheus text at /metrics.
-//! Plain atomics and a small mutex-guarded map: no exporter crate, nothing to configure.
+//! The engine's counters, gauges and histograms, rendered as Prometheus text at /metrics (after
+//! the HTTP layer's request counts, which `server` keeps). Plain atomics: no exporter crate,
+//! nothing to configure.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// A Prometheus histogram with fixed buckets (seconds).
@@ -57,7 +56,6 @@ const TTFT_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 const TOKEN_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
 
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
     pub prompt_tokens: AtomicU64,
     pub prompt_tokens_evaluated: AtomicU64,
     pub prompt_tokens_reused: AtomicU64,
@@ -76,7 +74,6 @@ pub struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            requests: Mutex::new(BTreeMap::new()),
             prompt_tokens: AtomicU64::new(0),
             prompt_tokens_evaluated: AtomicU64::new(0),
             prompt_tokens_reused: AtomicU64::new(0),
@@ -94,28 +91,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn count_request(&self, endpoint: &str, status: u16) {
-        let mut map = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((endpoint.to_string(), status)).or_insert(0) += 1;
-    }
-
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP duo_selfhost_requests_total HTTP requests by endpoint and status.\n# TYPE duo_selfhost_requests_total counter"
-        );
-        for ((endpoint, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "duo_selfhost_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
-            );
-        }
         let counters = [
             (
                 "duo_selfhost_prompt_tokens_total",

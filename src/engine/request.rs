@@ -1,5 +1,6 @@
-//! What a request asks of the engine, in plain types with no llama.cpp in them: the sampling
-//! settings, the chat messages, and the recognition of GitLab's Codestral FIM-in-chat shape.
+//! What a request asks of the engine, in plain types with no llama.cpp in them: the input (chat
+//! messages, text, token ids or a fill), the sampling settings, and the recognition of the FIM
+//! text shapes GitLab's AI Gateway sends.
 //! Free of llama.cpp so the request fuzz target (fuzz/) can compile this file on its own.
 
 use serde::Serialize;
@@ -18,6 +19,24 @@ impl ChatMessage {
             content: content.into(),
         }
     }
+}
+
+/// What a request asks the engine to continue, whatever wire shape it came in; the engine turns
+/// it into tokens (`Engine::prepare`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Messages through the chat template. With `continue_final` the answer continues the last
+    /// (assistant) message instead of opening a new turn.
+    Chat {
+        messages: Vec<ChatMessage>,
+        continue_final: bool,
+    },
+    /// A plain completion prompt.
+    Text(String),
+    /// A prompt already in token ids, checked against the vocabulary.
+    Tokens(Vec<u32>),
+    /// Fill-in-the-middle, laid out in the loaded model's own format.
+    Fill(Fill),
 }
 
 /// Sampling settings of one request (OpenAI's fields).

@@ -1,12 +1,15 @@
 //! The OpenAI-compatible HTTP API over the engines: /v1/models, /v1/chat/completions,
 //! /v1/completions (with fill-in-the-middle), /health and /metrics. A request's `model` picks
 //! one of the served models (any name when only one is served).
-//! Wire format and errors only; decoding and scheduling live in `engine`.
+//! Routes, keys, limits and errors here; each wire shape of a request becomes an engine input in
+//! `request.rs`, each shape of an answer is rendered in `answer.rs`; decoding and scheduling
+//! live in `engine`.
 
+mod answer;
+mod counters;
 mod listen;
 pub mod request;
 
-use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,21 +17,20 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::BytesMut;
-use futures_util::stream::{self, Stream, StreamExt};
-use llama_cpp_2::token::LlamaToken;
+use futures_util::stream::StreamExt;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::engine::prompt::{self, FimMode};
-use crate::engine::request::{fill_from_messages, fill_from_text, Fill};
-use crate::engine::{Engine, Event, FinishReason, Metrics, SamplingParams, SubmitError, Usage};
+use crate::engine::prompt::{self, FimMode, PromptError};
+use crate::engine::{Engine, Event, FillRun, Input, Metrics, SamplingParams, SubmitError};
 use crate::secret::Secret;
+use answer::Answer;
+use counters::RequestCounts;
 pub use listen::serve;
 use request::Delivery;
 
@@ -54,6 +56,7 @@ pub struct AppState {
     pub config: ServerConfig,
     pub metrics: Arc<Metrics>,
     pub models: OnceLock<Vec<ServedModel>>,
+    requests: RequestCounts,
     created: u64,
 }
 
@@ -63,6 +66,7 @@ impl AppState {
             config,
             metrics,
             models: OnceLock::new(),
+            requests: RequestCounts::default(),
             created: unix_now(),
         })
     }
@@ -109,6 +113,24 @@ impl AppState {
             }),
         }
     }
+
+    /// The model a request names, when it has the context for the tokens asked: up to that,
+    /// generation stops at the slot's end with finish_reason "length".
+    fn pick_for(
+        &self,
+        asked: Option<&str>,
+        params: &SamplingParams,
+    ) -> Result<&ServedModel, ApiError> {
+        let served = self.pick(asked)?;
+        let info = &served.engine.info;
+        let context = info.n_ctx_train.max(info.slot_context);
+        match params.max_tokens {
+            Some(n) if n > context => Err(ApiError::bad_request(format!(
+                "max_tokens {n} is more than this model's context of {context} tokens"
+            ))),
+            _ => Ok(served),
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -124,7 +146,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            count_requests,
+            counters::count_requests,
         ))
         .with_state(state)
 }
@@ -213,8 +235,8 @@ impl From<SubmitError> for ApiError {
     }
 }
 
-impl From<prompt::PromptError> for ApiError {
-    fn from(e: prompt::PromptError) -> Self {
+impl From<PromptError> for ApiError {
+    fn from(e: PromptError) -> Self {
         ApiError::bad_request(e.to_string())
     }
 }
@@ -261,24 +283,6 @@ fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
     sha2::Sha256::digest(bytes).into()
 }
 
-async fn count_requests(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let endpoint = match request.uri().path() {
-        p
-        @ ("/v1/models" | "/v1/chat/completions" | "/v1/completions" | "/health" | "/metrics") => p,
-        _ => "other",
-    }
-    .to_string();
-    let response = next.run(request).await;
-    state
-        .metrics
-        .count_request(&endpoint, response.status().as_u16());
-    response
-}
-
 // ---------------------------------------------------------------------------------------------
 // Plain routes
 
@@ -296,7 +300,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        // The HTTP layer's counts first, then the engine's.
+        state.requests.render() + &state.metrics.render(),
     )
         .into_response()
 }
@@ -315,7 +320,7 @@ async fn list_models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, 
                 "fim": engine.info.fim.label(),
                 "fim_layout": engine.info.fim.layout().map(|l| l.label()),
                 "kv_reuse": engine.info.kv_reuse.label(),
-                "chat_template": engine.template().origin.label(),
+                "chat_template": engine.info.chat_template.label(),
                 "context_length": engine.info.slot_context,
                 "n_ctx_train": engine.info.n_ctx_train,
                 "parallel": engine.info.parallel,
@@ -385,105 +390,16 @@ impl From<request::Invalid> for ApiError {
     }
 }
 
-/// A request may not ask for more tokens than the model has context for; up to that, generation
-/// stops at the slot's end with finish_reason "length".
-fn check_max_tokens(engine: &Engine, params: &SamplingParams) -> Result<(), ApiError> {
-    let context = engine.info.n_ctx_train.max(engine.info.slot_context);
-    match params.max_tokens {
-        Some(n) if n > context => Err(ApiError::bad_request(format!(
-            "max_tokens {n} is more than this model's context of {context} tokens"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// What kind of answer the caller wants back.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    Chat,
-    Text,
-}
-
-struct Answer {
-    shape: Shape,
-    model: String,
-    id: String,
-    created: u64,
-}
-
-impl Answer {
-    /// A new answer of `shape` from `model`, with OpenAI's id prefix for that shape.
-    fn new(shape: Shape, model: &ServedModel) -> Self {
-        let prefix = match shape {
-            Shape::Chat => "chatcmpl",
-            Shape::Text => "cmpl",
-        };
-        Answer {
-            shape,
-            model: model.name.clone(),
-            id: format!("{prefix}-{}", random_id()),
-            created: unix_now(),
-        }
-    }
-}
-
-/// What the engine runs for one request.
-struct Prepared {
-    tokens: Vec<LlamaToken>,
-    /// Tokens besides end-of-generation that end the answer.
-    stop_tokens: Vec<LlamaToken>,
-    /// Set for a fill: how it was run, and the suffix an emulated answer is cleaned against.
-    fill: Option<(FimMode, String)>,
-}
-
-impl Prepared {
-    fn plain(tokens: Vec<LlamaToken>) -> Self {
-        Prepared {
-            tokens,
-            stop_tokens: Vec::new(),
-            fill: None,
-        }
-    }
-
-    /// A fill-in-the-middle request in the loaded model's own FIM layout, whatever shape it
-    /// arrived in.
-    fn fill(engine: &Engine, fill: Fill) -> Result<Self, ApiError> {
-        let mode = engine.info.fim;
-        let tokens = prompt::fim_tokens(
-            engine.model(),
-            engine.template(),
-            mode,
-            &fill.prefix,
-            &fill.suffix,
-        )?;
-        Ok(Prepared {
-            tokens,
-            stop_tokens: prompt::fill_stop_tokens(engine.model(), mode),
-            fill: Some((mode, fill.suffix)),
-        })
-    }
-}
-
 async fn chat_completions(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let call = request::parse_chat(&read_body(&state, &headers, body).await?)?;
-    let served = state.pick(call.model.as_deref())?;
-    let engine = &served.engine;
-    check_max_tokens(engine, &call.params)?;
-    // GitLab's code completion sends each family's FIM text inside a chat message.
-    let prepared = match fill_from_messages(&call.messages) {
-        Some(fill) => Prepared::fill(engine, fill)?,
-        None => Prepared::plain(engine.template().tokens_as(
-            engine.model(),
-            &call.messages,
-            call.continue_final,
-        )?),
-    };
-    let answer = Answer::new(Shape::Chat, served);
-    run(engine, prepared, call.params, call.delivery, answer).await
+    let served = state.pick_for(call.model.as_deref(), &call.params)?;
+    let input = request::chat_input(call.messages, call.continue_final);
+    let answer = Answer::chat(&served.name);
+    run(&served.engine, input, call.params, call.delivery, answer).await
 }
 
 async fn completions(
@@ -492,49 +408,36 @@ async fn completions(
     body: Body,
 ) -> Result<Response, ApiError> {
     let call = request::parse_completion(&read_body(&state, &headers, body).await?)?;
-    let served = state.pick(call.model.as_deref())?;
-    let engine = &served.engine;
-    check_max_tokens(engine, &call.params)?;
-    // A suffix is never ignored: it makes the request fill-in-the-middle, as does a prompt in
-    // a family's FIM text.
-    let prepared = match (call.prompt, call.suffix) {
-        (request::Prompt::Tokens(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "suffix needs a text prompt, not token ids",
-            ))
-        }
-        (request::Prompt::Tokens(ids), None) => {
-            Prepared::plain(prompt::checked_tokens(engine.model(), &ids)?)
-        }
-        (request::Prompt::Text(prefix), Some(suffix)) => {
-            Prepared::fill(engine, Fill { prefix, suffix })?
-        }
-        (request::Prompt::Text(text), None) => match fill_from_text(&text) {
-            Some(fill) => Prepared::fill(engine, fill)?,
-            None => Prepared::plain(prompt::completion_tokens(engine.model(), &text)),
-        },
-    };
-    let answer = Answer::new(Shape::Text, served);
-    run(engine, prepared, call.params, call.delivery, answer).await
+    let served = state.pick_for(call.model.as_deref(), &call.params)?;
+    let input = request::completion_input(call.prompt, call.suffix)?;
+    let answer = Answer::text(&served.name);
+    run(&served.engine, input, call.params, call.delivery, answer).await
 }
 
 async fn run(
     engine: &Engine,
-    prepared: Prepared,
+    input: Input,
     params: SamplingParams,
     delivery: Delivery,
     answer: Answer,
 ) -> Result<Response, ApiError> {
-    let mut events = engine.submit(prepared.tokens, params, prepared.stop_tokens)?;
-    if let Some((FimMode::Emulated, suffix)) = &prepared.fill {
-        events = cleaned_fill(events, suffix.clone());
+    let mut prepared = engine.prepare(input)?;
+    let fill = prepared.fill.take();
+    let mut events = engine.submit(prepared, params)?;
+    let fim = fill.as_ref().map(|fill| fill.mode);
+    if let Some(FillRun {
+        mode: FimMode::Emulated,
+        suffix,
+    }) = fill
+    {
+        events = cleaned_fill(events, suffix);
     }
     let mut response = if delivery.stream {
-        stream_response(events, answer, delivery.include_usage).into_response()
+        answer::stream(events, answer, delivery.include_usage).into_response()
     } else {
-        whole_response(events, answer).await?.into_response()
+        answer::whole(events, answer).await?.into_response()
     };
-    if let Some((mode, _)) = prepared.fill {
+    if let Some(mode) = fim {
         response
             .headers_mut()
             .insert(FIM_HEADER, HeaderValue::from_static(mode.label()));
@@ -574,162 +477,11 @@ fn cleaned_fill(mut events: UnboundedReceiver<Event>, suffix: String) -> Unbound
     rx
 }
 
-fn usage_json(usage: &Usage) -> Value {
-    json!({
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
-    })
-}
-
-/// Waits for the whole answer. If the client goes away, this future is dropped with the
-/// receiver, and the engine frees the slot at its next step.
-async fn whole_response(
-    mut events: UnboundedReceiver<Event>,
-    answer: Answer,
-) -> Result<Json<Value>, ApiError> {
-    let mut text = String::new();
-    let (finish, usage) = loop {
-        match events.recv().await {
-            Some(Event::Text(piece)) => text.push_str(&piece),
-            Some(Event::Done { finish, usage }) => break (finish, usage),
-            Some(Event::Failed(message)) => {
-                return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    message,
-                    "server_error",
-                    "engine_error",
-                ))
-            }
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the engine stopped before finishing",
-                    "server_error",
-                    "engine_error",
-                ))
-            }
-        }
-    };
-    let choice = match answer.shape {
-        Shape::Chat => json!({
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "logprobs": null,
-            "finish_reason": finish.as_str(),
-        }),
-        Shape::Text => json!({
-            "index": 0,
-            "text": text,
-            "logprobs": null,
-            "finish_reason": finish.as_str(),
-        }),
-    };
-    Ok(Json(json!({
-        "id": answer.id,
-        "object": match answer.shape { Shape::Chat => "chat.completion", Shape::Text => "text_completion" },
-        "created": answer.created,
-        "model": answer.model,
-        "choices": [choice],
-        "usage": usage_json(&usage),
-    })))
-}
-
-fn chunk(answer: &Answer, delta_or_text: Value, finish: Option<FinishReason>) -> Value {
-    let finish = finish.map(FinishReason::as_str);
-    match answer.shape {
-        Shape::Chat => json!({
-            "id": answer.id,
-            "object": "chat.completion.chunk",
-            "created": answer.created,
-            "model": answer.model,
-            "choices": [{"index": 0, "delta": delta_or_text, "logprobs": null, "finish_reason": finish}],
-        }),
-        Shape::Text => json!({
-            "id": answer.id,
-            "object": "text_completion",
-            "created": answer.created,
-            "model": answer.model,
-            "choices": [{"index": 0, "text": delta_or_text, "logprobs": null, "finish_reason": finish}],
-        }),
-    }
-}
-
-/// Server-sent events: one chunk per text piece, a final chunk with finish_reason, a usage chunk
-/// when asked (stream_options.include_usage), then `data: [DONE]`. Dropping the stream (client
-/// gone) drops the receiver, which frees the slot.
-fn stream_response(
-    events: UnboundedReceiver<Event>,
-    answer: Answer,
-    include_usage: bool,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let opening = match answer.shape {
-        Shape::Chat => vec![chunk(
-            &answer,
-            json!({"role": "assistant", "content": ""}),
-            None,
-        )],
-        Shape::Text => Vec::new(),
-    };
-    let state = Some((events, answer));
-    let body = stream::unfold(state, move |state| async move {
-        let (mut events, answer) = state?;
-        let piece = |v: Value| SseEvent::default().data(v.to_string());
-        match events.recv().await {
-            Some(Event::Text(text)) => {
-                let value = match answer.shape {
-                    Shape::Chat => json!({"content": text}),
-                    Shape::Text => json!(text),
-                };
-                Some((
-                    vec![piece(chunk(&answer, value, None))],
-                    Some((events, answer)),
-                ))
-            }
-            Some(Event::Done { finish, usage }) => {
-                let empty = match answer.shape {
-                    Shape::Chat => json!({}),
-                    Shape::Text => json!(""),
-                };
-                let mut out = vec![piece(chunk(&answer, empty, Some(finish)))];
-                if include_usage {
-                    let mut last = chunk(&answer, json!({}), None);
-                    last["choices"] = json!([]);
-                    last["usage"] = usage_json(&usage);
-                    out.push(piece(last));
-                }
-                out.push(SseEvent::default().data("[DONE]"));
-                Some((out, None))
-            }
-            Some(Event::Failed(message)) => {
-                let error = json!({"error": {"message": message, "type": "server_error", "code": "engine_error"}});
-                Some((vec![piece(error), SseEvent::default().data("[DONE]")], None))
-            }
-            None => None,
-        }
-    });
-    let opening = stream::iter(
-        opening
-            .into_iter()
-            .map(|v| SseEvent::default().data(v.to_string())),
-    );
-    Sse::new(
-        opening
-            .chain(body.flat_map(stream::iter))
-            .map(Ok::<_, Infallible>),
-    )
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn random_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
 }
 
 #[cfg(test)]

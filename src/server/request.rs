@@ -1,10 +1,13 @@
 //! The request bodies of /v1/chat/completions and /v1/completions: JSON in, checked plain values
-//! out, or a message saying what is wrong (the server answers it as a 400). No I/O, no
-//! llama.cpp: the request fuzz target (fuzz/) compiles this file with `engine/request.rs`.
+//! out, or a message saying what is wrong (the server answers it as a 400); then each wire shape
+//! as the engine's [`Input`] (a family's FIM text in a message or a prompt is a fill). No I/O,
+//! no llama.cpp: the request fuzz target (fuzz/) compiles this file with `engine/request.rs`.
 
 use serde::Deserialize;
 
-use crate::engine::request::{ChatMessage, SamplingParams};
+use crate::engine::request::{
+    fill_from_messages, fill_from_text, ChatMessage, Fill, Input, SamplingParams,
+};
 
 /// Why a body was refused, worded for the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +126,34 @@ pub fn parse_completion(body: &[u8]) -> Result<CompletionCall, Invalid> {
         params,
         delivery: request.sampling.delivery(),
     })
+}
+
+/// What a chat request asks the engine. GitLab's code completion sends each family's FIM text
+/// inside a chat message: that is a fill, not a chat.
+pub fn chat_input(messages: Vec<ChatMessage>, continue_final: bool) -> Input {
+    match fill_from_messages(&messages) {
+        Some(fill) => Input::Fill(fill),
+        None => Input::Chat {
+            messages,
+            continue_final,
+        },
+    }
+}
+
+/// What a completion request asks the engine. A suffix is never ignored: it makes the request
+/// fill-in-the-middle, as does a prompt in a family's FIM text.
+pub fn completion_input(prompt: Prompt, suffix: Option<String>) -> Result<Input, Invalid> {
+    match (prompt, suffix) {
+        (Prompt::Tokens(_), Some(_)) => {
+            Err(Invalid::new("suffix needs a text prompt, not token ids"))
+        }
+        (Prompt::Tokens(ids), None) => Ok(Input::Tokens(ids)),
+        (Prompt::Text(prefix), Some(suffix)) => Ok(Input::Fill(Fill { prefix, suffix })),
+        (Prompt::Text(text), None) => Ok(match fill_from_text(&text) {
+            Some(fill) => Input::Fill(fill),
+            None => Input::Text(text),
+        }),
+    }
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
@@ -399,5 +430,47 @@ mod tests {
         assert!(user_last.0.contains("assistant"), "{user_last:?}");
         let plain = parse_chat(br#"{"messages":[{"role":"user","content":"q"}]}"#).unwrap();
         assert!(!plain.continue_final);
+    }
+
+    #[test]
+    fn each_wire_shape_becomes_its_engine_input() {
+        let fill = |prefix: &str, suffix: &str| {
+            Input::Fill(Fill {
+                prefix: prefix.into(),
+                suffix: suffix.into(),
+            })
+        };
+        let chat = parse_chat(br#"{"messages":[{"role":"user","content":"hi"}]}"#).unwrap();
+        assert_eq!(
+            chat_input(chat.messages, chat.continue_final),
+            Input::Chat {
+                messages: vec![ChatMessage::new("user", "hi")],
+                continue_final: false
+            }
+        );
+        let codestral = vec![ChatMessage::new("user", "<s>[SUFFIX]b[PREFIX]a")];
+        assert_eq!(chat_input(codestral, false), fill("a", "b"));
+        let text = |t: &str| Prompt::Text(t.into());
+        assert_eq!(
+            completion_input(text("a"), Some("b".into())),
+            Ok(fill("a", "b"))
+        );
+        assert_eq!(
+            completion_input(text("<PRE> a <SUF>b <MID>"), None),
+            Ok(fill("a", "b"))
+        );
+        assert_eq!(
+            completion_input(text("a"), None),
+            Ok(Input::Text("a".into()))
+        );
+        assert_eq!(
+            completion_input(Prompt::Tokens(vec![1]), None),
+            Ok(Input::Tokens(vec![1]))
+        );
+        let refused = completion_input(Prompt::Tokens(vec![1]), Some(String::new())).unwrap_err();
+        assert!(
+            refused.0.contains("suffix needs a text prompt"),
+            "{refused:?}"
+        );
     }
 }
