@@ -17,6 +17,7 @@ use crate::http_client::{
     error_chain, innermost_cause, read_capped, transport_fault, BodyError, TransportFault,
 };
 use crate::secret::Secret;
+use crate::units::seconds_text;
 
 mod self_hosted;
 pub use self_hosted::{
@@ -687,11 +688,6 @@ fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &str) -> anyhow::Resu
             "check that the URL points at GitLab (its external_url), not at a proxy's error page",
         )
     })
-}
-
-/// "9.8 s"
-fn seconds_text(duration: Duration) -> String {
-    format!("{:.1} s", duration.as_secs_f64())
 }
 
 #[cfg(test)]
