@@ -1,7 +1,7 @@
-//! The GitLab REST and GraphQL client: metadata, readiness, licence, feature flags, the Duo
-//! gateway URL setting, and (in `self_hosted`) self-hosted models and feature settings. The
-//! token is sent as PRIVATE-TOKEN and never printed.
-//! Every failure names the URL and the cause (DNS, refused, TLS, 401/403, 404, timeout).
+//! The GitLab REST and GraphQL client: the connection, its token (sent as PRIVATE-TOKEN, never
+//! printed) and the REST calls (metadata, readiness, licence, feature flags). GraphQL and the Duo
+//! gateway URL setting are `graphql`'s, self-hosted models and feature settings `self_hosted`'s.
+//! Every failure names the URL and the cause (DNS, refused, TLS, 401/403, 404, timeout): `failure`.
 
 use std::fmt;
 use std::path::Path;
@@ -9,16 +9,19 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use url::Url;
 
 use crate::error::Problem;
-use crate::http_client::{
-    error_chain, innermost_cause, read_capped, transport_fault, BodyError, TransportFault,
-};
+use crate::http_client::{read_capped, BodyError};
 use crate::secret::Secret;
+use crate::units::seconds_text;
 
+mod failure;
+mod graphql;
 mod self_hosted;
+use failure::{decode, problem};
+pub use graphql::SelfHostedModel;
 pub use self_hosted::{
     ConnectionCheck, FeatureSetting, ModelInput, ModelRef, RegisteredModel, FAMILY_ENUM,
     FEATURE_ENUM,
@@ -152,16 +155,6 @@ pub fn http_client(ca_cert: Option<&Path>) -> anyhow::Result<reqwest::Client> {
         .map_err(|e| anyhow::Error::new(e).context("cannot set up the HTTP client"))
 }
 
-/// A failed call, already explained: which URL, what went wrong, and how to fix it.
-fn problem(user_fault: bool, message: String, hint: impl Into<String>) -> anyhow::Error {
-    let p = if user_fault {
-        Problem::user(message)
-    } else {
-        Problem::tool(message)
-    };
-    p.hint(hint).into()
-}
-
 impl GitlabClient {
     /// A client for GitLab at `base_url` (its external URL). `ca_cert` is a PEM file trusted
     /// beside the system roots. `timeout` bounds every call.
@@ -223,115 +216,6 @@ impl GitlabClient {
             }
         }
         headers
-    }
-
-    /// Explains a transport failure: DNS, refused, TLS, timeout, an oversized header block.
-    fn transport_error(&self, url: &Url, err: reqwest::Error) -> anyhow::Error {
-        let host = url.host_str().unwrap_or("?").to_string();
-        let lower = error_chain(&err).to_lowercase();
-        let cause = innermost_cause(&err);
-        if err.is_timeout() {
-            return problem(
-                true,
-                format!(
-                    "GitLab at {url} did not answer within {}",
-                    seconds_text(self.timeout)
-                ),
-                "check that GitLab is up (`sudo gitlab-ctl status`) and reachable from here; a proxy or firewall may be holding the connection",
-            );
-        }
-        if err.is_dns() || lower.contains("dns error") || lower.contains("failed to lookup address")
-        {
-            return problem(
-                true,
-                format!("cannot resolve the host `{host}` of {url}"),
-                "check the GitLab URL (--gitlab-url) and this host's DNS (/etc/hosts, /etc/resolv.conf)",
-            );
-        }
-        let (message, hint) = match transport_fault(&err) {
-            Some(TransportFault::HeadTooLarge) => (
-                format!("GitLab at {url} answered with a header block too large to read ({cause})"),
-                "check that the URL is GitLab's external URL, not another server or a misbehaving proxy in front of it".to_string(),
-            ),
-            Some(TransportFault::NotTls) => (
-                format!("TLS with {url} failed: the server does not speak TLS on this port ({cause})"),
-                "check the scheme and port of the GitLab URL: http:// or https://, as external_url in gitlab.rb says".to_string(),
-            ),
-            Some(TransportFault::WrongHost) => (
-                format!("TLS with {url} failed: the server's certificate is for another host name ({cause})"),
-                format!("use the host name GitLab's certificate was issued for (its external_url), or reissue the certificate with a subjectAltName for {host}"),
-            ),
-            Some(TransportFault::Expired) => (
-                format!("TLS with {url} failed: the server's certificate has expired"),
-                format!("renew GitLab's certificate (see it with: openssl s_client -connect {host}:{} -showcerts)", url.port_or_known_default().unwrap_or(443)),
-            ),
-            Some(TransportFault::Untrusted | TransportFault::Handshake) => (
-                format!("TLS with {url} failed: the server's certificate is not trusted ({cause})"),
-                "pass the CA that signed GitLab's certificate with --ca-cert FILE (PEM)".to_string(),
-            ),
-            None if lower.contains("connection refused") => (
-                format!("connection to {url} was refused"),
-                "check that GitLab is running and listening on that host and port (`sudo gitlab-ctl status`)".to_string(),
-            ),
-            None if err.is_connect() => (
-                format!("cannot connect to {url}: {cause}"),
-                "check the GitLab URL and that this host can reach it".to_string(),
-            ),
-            None => {
-                return problem(
-                    false,
-                    format!("request to {url} failed: {cause}"),
-                    "re-run with -vv for details",
-                )
-            }
-        };
-        problem(true, message, hint)
-    }
-
-    /// Explains a non-success HTTP status.
-    fn status_error(&self, url: &Url, status: reqwest::StatusCode, body: &str) -> anyhow::Error {
-        let detail = serde_json::from_str::<Value>(body)
-            .ok()
-            .and_then(|v| {
-                v.get("message").or_else(|| v.get("error")).map(|m| {
-                    m.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| m.to_string())
-                })
-            })
-            .unwrap_or_default();
-        let detail = if detail.is_empty() {
-            String::new()
-        } else {
-            format!(" ({detail})")
-        };
-        match status.as_u16() {
-            401 if self.token.is_none() => problem(
-                true,
-                format!("GitLab at {url} needs a token: 401 Unauthorized{detail}"),
-                "create a personal access token with the `api` scope (an administrator's) and pass it with --gitlab-token or GITLAB_TOKEN",
-            ),
-            401 => problem(
-                true,
-                format!("GitLab at {url} rejected the token: 401 Unauthorized{detail}"),
-                "the token is wrong, expired or revoked: create a new personal access token with the `api` scope and pass it with --gitlab-token or GITLAB_TOKEN",
-            ),
-            403 => problem(
-                true,
-                format!("GitLab at {url} refused the request: 403 Forbidden{detail}"),
-                "use a token of an administrator, with the `api` scope",
-            ),
-            404 => problem(
-                true,
-                format!("GitLab at {url} answered 404 Not Found{detail}"),
-                "check the GitLab URL (its external_url, including any relative path); this API needs a newer GitLab or is not available",
-            ),
-            code => problem(
-                true,
-                format!("GitLab at {url} answered {code}{detail}"),
-                "check GitLab's health (`sudo gitlab-ctl status`, /-/readiness) and try again",
-            ),
-        }
     }
 
     async fn send(
@@ -465,233 +349,6 @@ impl GitlabClient {
         }
         decode(&url, &body)
     }
-
-    async fn graphql(&self, query: &str, variables: Value) -> anyhow::Result<GraphqlAnswer> {
-        let url = self.url("api/graphql");
-        let request = self
-            .http
-            .post(url.clone())
-            .headers(self.auth_headers(true))
-            .json(&json!({ "query": query, "variables": variables }));
-        let (status, body) = self.send(request, &url).await?;
-        if !status.is_success() {
-            return Err(self.status_error(&url, status, &body));
-        }
-        let value: Value = decode(&url, &body)?;
-        let errors = value
-            .get("errors")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .map(|e| {
-                        e.get("message")
-                            .and_then(Value::as_str)
-                            .unwrap_or("unknown error")
-                            .to_string()
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(GraphqlAnswer {
-            url,
-            data: value.get("data").cloned().unwrap_or(Value::Null),
-            errors,
-        })
-    }
-
-    /// The Duo "Local AI Gateway URL" application setting (GraphQL `duoSettings`, 17.9+).
-    /// `None` when it is not set.
-    pub async fn ai_gateway_url(&self) -> anyhow::Result<Option<String>> {
-        let answer = self
-            .graphql("query { duoSettings { aiGatewayUrl } }", json!({}))
-            .await?;
-        answer.fail_on_errors(self, "reading duoSettings")?;
-        let settings = answer.data.get("duoSettings");
-        if settings.is_none_or(Value::is_null) {
-            return Err(self.missing_duo_settings(&answer.url));
-        }
-        Ok(settings
-            .and_then(|s| s.get("aiGatewayUrl"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string))
-    }
-
-    /// The self-hosted models GitLab stores (GraphQL `aiSelfHostedModels`, admin): the endpoint
-    /// and identifier the gateway is told to call, which may differ from what doctor was given.
-    pub async fn self_hosted_models(&self) -> anyhow::Result<Vec<SelfHostedModel>> {
-        let answer = self
-            .graphql(
-                "query { aiSelfHostedModels { nodes { name model endpoint identifier } } }",
-                json!({}),
-            )
-            .await?;
-        answer.fail_on_errors(self, "reading aiSelfHostedModels")?;
-        answer.nodes("/aiSelfHostedModels/nodes", "aiSelfHostedModels")
-    }
-
-    fn missing_duo_settings(&self, url: &Url) -> anyhow::Error {
-        problem(
-            true,
-            format!("GitLab at {url} returned no duoSettings"),
-            if self.token.is_some() {
-                "use an administrator's token with the `api` scope"
-            } else {
-                "pass an administrator's token with --gitlab-token or GITLAB_TOKEN"
-            },
-        )
-    }
-
-    /// Sets the Duo gateway URL (GraphQL `duoSettingsUpdate`) and returns the value GitLab
-    /// stored. Handles both payload shapes: newer `duoSettings { aiGatewayUrl }` and older
-    /// `aiGatewayUrl` at the top of the payload.
-    pub async fn set_ai_gateway_url(&self, gateway_url: &str) -> anyhow::Result<String> {
-        const NEWER: &str = "mutation($url: String!) { duoSettingsUpdate(input: {aiGatewayUrl: $url}) { duoSettings { aiGatewayUrl } errors } }";
-        const OLDER: &str = "mutation($url: String!) { duoSettingsUpdate(input: {aiGatewayUrl: $url}) { aiGatewayUrl errors } }";
-        let variables = json!({ "url": gateway_url });
-        let mut answer = self.graphql(NEWER, variables.clone()).await?;
-        if answer
-            .errors
-            .iter()
-            .any(|e| e.contains("duoSettings") && e.contains("doesn't exist"))
-        {
-            // Schema validation failed, so nothing ran: ask again in the older shape.
-            answer = self.graphql(OLDER, variables).await?;
-        }
-        answer.fail_on_errors(self, "duoSettingsUpdate")?;
-        let payload = answer
-            .data
-            .get("duoSettingsUpdate")
-            .filter(|p| !p.is_null())
-            .ok_or_else(|| self.missing_duo_settings(&answer.url))?;
-        let errors = payload_errors(payload);
-        if !errors.is_empty() {
-            return Err(Problem::user(format!(
-                "GitLab refused the AI gateway URL `{gateway_url}`: {}",
-                errors.join("; ")
-            ))
-            .hint("give an http:// or https:// URL that GitLab can reach, such as http://aigw.example.com:5052")
-            .into());
-        }
-        let stored = payload
-            .get("duoSettings")
-            .and_then(|s| s.get("aiGatewayUrl"))
-            .or_else(|| payload.get("aiGatewayUrl"))
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_default();
-        Ok(stored)
-    }
-}
-
-/// A self-hosted model as GitLab stores it (`aiSelfHostedModels`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SelfHostedModel {
-    #[serde(default)]
-    pub name: String,
-    /// The family, such as `CODESTRAL`.
-    #[serde(default)]
-    pub model: String,
-    #[serde(default)]
-    pub endpoint: String,
-    #[serde(default)]
-    pub identifier: Option<String>,
-}
-
-struct GraphqlAnswer {
-    url: Url,
-    data: Value,
-    errors: Vec<String>,
-}
-
-impl GraphqlAnswer {
-    /// `value`, a part of this answer, read as `T`; a shape GitLab should not send is the
-    /// tool's problem, named with the operation (`what`).
-    fn shaped<T: serde::de::DeserializeOwned>(
-        &self,
-        value: Value,
-        what: &str,
-    ) -> anyhow::Result<T> {
-        serde_json::from_value(value).map_err(|e| {
-            problem(
-                true,
-                format!(
-                    "GitLab at {} answered {what} in an unexpected shape: {e}",
-                    self.url
-                ),
-                "re-run with -vv for details",
-            )
-        })
-    }
-
-    /// The list at `pointer` in the data (none there: an empty list), read as `T`s.
-    fn nodes<T: serde::de::DeserializeOwned>(
-        &self,
-        pointer: &str,
-        what: &str,
-    ) -> anyhow::Result<Vec<T>> {
-        let nodes = self
-            .data
-            .pointer(pointer)
-            .cloned()
-            .unwrap_or(Value::Array(Vec::new()));
-        self.shaped(nodes, what)
-    }
-
-    fn fail_on_errors(&self, client: &GitlabClient, what: &str) -> anyhow::Result<()> {
-        if self.errors.is_empty() {
-            return Ok(());
-        }
-        let text = self.errors.join("; ");
-        let hint = if text.contains("doesn't exist") {
-            "this GitLab has no Duo settings API (it arrived in 17.9): set AI_GATEWAY_URL in gitlab.rb instead"
-        } else if text.contains("permission") || text.contains("does not exist or you don't have") {
-            if client.token.is_some() {
-                "use an administrator's token with the `api` scope"
-            } else {
-                "pass an administrator's token with --gitlab-token or GITLAB_TOKEN"
-            }
-        } else {
-            "re-run with -vv for details"
-        };
-        Err(
-            Problem::user(format!("GitLab GraphQL at {} ({what}): {text}", self.url))
-                .hint(hint)
-                .into(),
-        )
-    }
-}
-
-/// A mutation payload's own `errors` (validation failures), as text.
-fn payload_errors(payload: &Value) -> Vec<String> {
-    payload
-        .get("errors")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .map(|e| {
-                    e.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| e.to_string())
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn decode<T: serde::de::DeserializeOwned>(url: &Url, body: &str) -> anyhow::Result<T> {
-    serde_json::from_str(body).map_err(|e| {
-        problem(
-            true,
-            format!("GitLab at {url} answered something that is not the expected JSON: {e}"),
-            "check that the URL points at GitLab (its external_url), not at a proxy's error page",
-        )
-    })
-}
-
-/// "9.8 s"
-fn seconds_text(duration: Duration) -> String {
-    format!("{:.1} s", duration.as_secs_f64())
 }
 
 #[cfg(test)]

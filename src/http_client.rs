@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::error::Problem;
+use crate::units::size_text;
 
 /// The certificates of a PEM file (one, or a bundle) to trust beside the system roots.
 pub fn load_ca_certificates(path: &Path) -> Result<Vec<reqwest::Certificate>, Problem> {
@@ -46,14 +47,6 @@ impl fmt::Display for BodyTooLarge {
             ),
             None => write!(f, "a body larger than the {limit} limit"),
         }
-    }
-}
-
-fn size_text(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        format!("{} MiB", bytes >> 20)
-    } else {
-        format!("{bytes} bytes")
     }
 }
 

@@ -37,6 +37,7 @@ pub mod signing_keys;
 pub mod state;
 #[doc(hidden)]
 pub mod test_support;
+pub mod units;
 pub mod vllm;
 
 pub use error::ExitStatus;

@@ -6,7 +6,8 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{payload_errors, GitlabClient};
+use super::graphql::payload_errors;
+use super::GitlabClient;
 use crate::error::Problem;
 use crate::secret::Secret;
 
