@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::cli::{
     GitlabConnectionArgs, ImageChoiceArgs, InstallArgs, ModelRuntime, PullPolicy, Target,
 };
+use crate::commands::gitlab_version::{self, Sources, VersionSource, Voice};
 use crate::docker::{self, ContainerSpec, Gpus, HttpProbe, PortMapping};
 use crate::env_var;
 use crate::error::{ExitStatus, Problem};
@@ -79,84 +80,8 @@ pub fn gitlab_client(
     gitlab: &GitlabConnectionArgs,
     url: Option<&str>,
 ) -> anyhow::Result<Option<GitlabClient>> {
-    url.map(|url| {
-        GitlabClient::new(
-            url,
-            gitlab.gitlab_token.clone(),
-            gitlab.ca_cert.as_deref(),
-            Duration::from_secs(15),
-        )
-    })
-    .transpose()
-}
-
-/// The version from `/api/v4/metadata`, when a client with a token is at hand.
-async fn version_from_api(
-    client: Option<&GitlabClient>,
-    printer: &Printer,
-) -> Option<semver::Version> {
-    let client = client.filter(|c| c.has_token())?;
-    match client.metadata().await {
-        Ok(metadata) => {
-            let version = metadata.semver();
-            if let Some(v) = &version {
-                printer.detail(format!(
-                    "GitLab version {v} from {}api/v4/metadata",
-                    client.base_url()
-                ));
-            }
-            version
-        }
-        Err(e) => {
-            printer.warn(format!(
-                "could not read GitLab's version from its API: {e:#}"
-            ));
-            None
-        }
-    }
-}
-
-/// Where the GitLab version came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VersionSource {
-    Flag,
-    Api,
-    Host,
-    State,
-    Prompt,
-}
-
-/// The GitLab version from the API (`/api/v4/metadata`), else this host's omnibus manifest,
-/// else `fallback` (the state file or the container's label). `None` when nothing knows it.
-pub async fn detect_gitlab_version(
-    client: Option<&GitlabClient>,
-    fallback: Option<&str>,
-    printer: &Printer,
-) -> anyhow::Result<Option<(semver::Version, VersionSource)>> {
-    if let Some(version) = version_from_api(client, printer).await {
-        return Ok(Some((version, VersionSource::Api)));
-    }
-    if let Some(version) = version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
-        printer.detail(format!(
-            "GitLab version {version} from /opt/gitlab/version-manifest.json"
-        ));
-        return Ok(Some((version, VersionSource::Host)));
-    }
-    if let Some(text) = fallback {
-        let version = image_tag::parse_gitlab_version(text)?;
-        printer.detail(format!("GitLab version {version} from the state file"));
-        return Ok(Some((version, VersionSource::State)));
-    }
-    Ok(None)
-}
-
-/// `build_version` of an omnibus version manifest, such as `17.5.0-ee`.
-fn version_from_manifest(path: &Path) -> Option<semver::Version> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    let build = json.get("build_version")?.as_str()?;
-    image_tag::parse_gitlab_version(build).ok()
+    url.map(|url| gitlab_version::client(gitlab, url, Duration::from_secs(15)))
+        .transpose()
 }
 
 /// The gateway image for a GitLab version by the image-tag rules, its warnings printed.
@@ -348,24 +273,27 @@ pub fn gather_settings(
         }
     };
 
-    let from_api = match &args.gitlab_version {
-        Some(_) => None,
-        None => runtime.block_on(version_from_api(client, printer)),
-    };
-    let (gitlab_version, gitlab_version_source) = match (&args.gitlab_version, from_api) {
-        (Some(text), _) => (image_tag::parse_gitlab_version(text)?, VersionSource::Flag),
-        (None, Some(version)) => (version, VersionSource::Api),
-        (None, None) => match version_from_manifest(Path::new("/opt/gitlab/version-manifest.json")) {
-            Some(v) => (v, VersionSource::Host),
-            None => match ask(printer, "GitLab version (such as 17.5.0)", None)? {
-                Some(answer) => (image_tag::parse_gitlab_version(&answer)?, VersionSource::Prompt),
-                None => {
-                    return Err(missing(
-                        "the GitLab version (no API token and no /opt/gitlab/version-manifest.json here)",
-                        "--gitlab-version 17.5.0",
-                    ))
-                }
-            },
+    let found = runtime.block_on(gitlab_version::find(
+        Sources {
+            flag: args.gitlab_version.as_deref(),
+            api: client,
+            host_manifest: true,
+            recorded: None,
+        },
+        Voice::Install,
+        printer,
+    ))?;
+    let (gitlab_version, gitlab_version_source) = match found {
+        Some(found) => found,
+        None => match ask(printer, "GitLab version (such as 17.5.0)", None)? {
+            Some(answer) => (
+                image_tag::parse_gitlab_version(&answer)?,
+                VersionSource::Prompt,
+            ),
+            None => return Err(missing(
+                "the GitLab version (no API token and no /opt/gitlab/version-manifest.json here)",
+                "--gitlab-version 17.5.0",
+            )),
         },
     };
 
