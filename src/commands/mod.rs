@@ -6,6 +6,7 @@ pub mod completions;
 pub mod doctor;
 pub mod generate_assets;
 pub mod gitlab_rb;
+pub mod gitlab_version;
 pub mod helm_target;
 pub mod image_tag;
 pub mod install;

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::cli::{Target, UpgradeArgs};
+use crate::commands::gitlab_version::{self, Sources, VersionSource, Voice};
 use crate::commands::install::AGENT_PLATFORM_PORT;
 use crate::commands::install::{
-    detect_gitlab_version, gateway_image_for, gitlab_client, pull_policy, require_loaded_image,
-    resolve_gateway_image, VersionSource,
+    gateway_image_for, gitlab_client, pull_policy, require_loaded_image, resolve_gateway_image,
 };
 use crate::docker;
 use crate::error::{ExitStatus, Problem};
@@ -88,29 +88,39 @@ async fn upgrade_docker(
     let (old, current_image) = existing_gateway(&engine, &name).await?;
     let old_labels = docker::labels_of(&old);
 
-    let (version, version_source) = match &args.to_version {
-        Some(text) => (image_tag::parse_gitlab_version(text)?, VersionSource::Flag),
+    let recorded = saved
+        .as_ref()
+        .and_then(|s| s.gitlab.as_ref())
+        .map(|g| g.version.clone())
+        .or_else(|| old_labels.get(docker::LABEL_GITLAB_VERSION).cloned());
+    // GitLab's API is asked only when the flag does not say (a client needs its CA file).
+    let client = match &args.to_version {
+        Some(_) => None,
         None => {
-            let fallback = saved
-                .as_ref()
-                .and_then(|s| s.gitlab.as_ref())
-                .map(|g| g.version.clone())
-                .or_else(|| old_labels.get(docker::LABEL_GITLAB_VERSION).cloned());
             let url = args.gitlab.gitlab_url.clone().or_else(|| {
                 saved
                     .as_ref()
                     .and_then(|s| s.gitlab.as_ref())
                     .map(|g| g.url.clone())
             });
-            let client = gitlab_client(&args.gitlab, url.as_deref())?;
-            detect_gitlab_version(client.as_ref(), fallback.as_deref(), printer)
-                .await?
-                .ok_or_else(|| {
-                    Problem::user("the GitLab version could not be found")
-                        .hint("give it with --to-version, such as --to-version 17.6.0")
-                })?
+            gitlab_client(&args.gitlab, url.as_deref())?
         }
     };
+    let (version, version_source) = gitlab_version::find(
+        Sources {
+            flag: args.to_version.as_deref(),
+            api: client.as_ref(),
+            host_manifest: true,
+            recorded: recorded.as_deref(),
+        },
+        Voice::Upgrade,
+        printer,
+    )
+    .await?
+    .ok_or_else(|| {
+        Problem::user("the GitLab version could not be found")
+            .hint("give it with --to-version, such as --to-version 17.6.0")
+    })?;
 
     let target_image = gateway_image_for(
         &version,
