@@ -10,15 +10,18 @@
 //! to the faster one on a CPU that runs it ([`exec_faster_build`]), since llama.cpp chooses its
 //! kernels when it is compiled, not at run time, unless built as loadable modules.
 
+#[cfg(target_arch = "x86_64")]
 use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
 
 /// The file name of the build with x86-64-v3 kernels that packages install beside the baseline.
+#[cfg(target_arch = "x86_64")]
 pub const FAST_BUILD: &str = "duo-selfhost-x86-64-v3";
 
 /// `baseline` keeps this build's kernels where the faster build would run (to compare them);
 /// the baseline build sets it to `x86-64-v3` when it hands over, so that is never done twice.
+#[cfg(target_arch = "x86_64")]
 pub const BUILD_CHOICE_VAR: &str = "DUO_SELFHOST_CPU_BUILD";
 
 /// The instruction sets llama.cpp's CPU kernels in this binary use, for the startup line.
@@ -87,6 +90,7 @@ fn compiled_features() -> [(&'static str, bool); 0] {
 
 /// Where a package or the tarball puts the faster build, from the running binary's path:
 /// `PREFIX/bin/duo-selfhost` -> `PREFIX/libexec/duo-selfhost/duo-selfhost-x86-64-v3`.
+#[cfg(target_arch = "x86_64")]
 fn fast_build_beside(exe: &Path) -> Option<PathBuf> {
     let prefix = exe.parent()?.parent()?;
     Some(prefix.join("libexec/duo-selfhost").join(FAST_BUILD))
@@ -231,6 +235,7 @@ mod tests {
         assert!(problem.hint.unwrap().contains("target-cpu=native"));
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_faster_build_is_looked_for_under_the_same_prefix() {
         assert_eq!(
