@@ -1,7 +1,7 @@
 //! The CPU features llama.cpp's kernels were compiled with, checked against this CPU before
 //! the engine starts. A release build from source compiles them for x86-64-v3 (AVX2, FMA,
-//! F16C, BMI2: llama.cpp's default); the portable build (scripts/build-portable) for the
-//! x86_64 baseline, which every CPU runs. The rest of duo-selfhost is plain x86_64 either way,
+//! F16C, BMI2: llama.cpp's default) or, on arm64, armv8-a; the portable build
+//! (scripts/build-portable) for the x86_64 baseline, which every CPU runs. The rest of duo-selfhost is plain x86_64 either way,
 //! so on an older CPU the admin commands work and `serve` refuses with this message instead of
 //! dying of SIGILL halfway through loading a model.
 //!
@@ -10,15 +10,18 @@
 //! to the faster one on a CPU that runs it ([`exec_faster_build`]), since llama.cpp chooses its
 //! kernels when it is compiled, not at run time, unless built as loadable modules.
 
+#[cfg(target_arch = "x86_64")]
 use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
 
 /// The file name of the build with x86-64-v3 kernels that packages install beside the baseline.
+#[cfg(target_arch = "x86_64")]
 pub const FAST_BUILD: &str = "duo-selfhost-x86-64-v3";
 
 /// `baseline` keeps this build's kernels where the faster build would run (to compare them);
 /// the baseline build sets it to `x86-64-v3` when it hands over, so that is never done twice.
+#[cfg(target_arch = "x86_64")]
 pub const BUILD_CHOICE_VAR: &str = "DUO_SELFHOST_CPU_BUILD";
 
 /// The instruction sets llama.cpp's CPU kernels in this binary use, for the startup line.
@@ -33,10 +36,20 @@ pub fn kernel_features() -> Vec<&'static str> {
 /// How the startup line names this build's kernels.
 pub fn kernels_description() -> String {
     match kernel_features() {
-        features if features.is_empty() => "baseline x86_64 kernels (SSE2)".to_string(),
+        features if features.is_empty() => BASELINE_KERNELS.to_string(),
         features => format!("kernels for {}", features.join(", ")),
     }
 }
+
+/// What a build without optional instruction sets runs: SSE2 is part of every x86_64 CPU, and
+/// NEON of every arm64 one (llama-cpp-sys-2 compiles aarch64 Linux builds for armv8-a unless
+/// they are built with target-cpu=native).
+#[cfg(target_arch = "x86_64")]
+const BASELINE_KERNELS: &str = "baseline x86_64 kernels (SSE2)";
+#[cfg(target_arch = "aarch64")]
+const BASELINE_KERNELS: &str = "baseline arm64 kernels (armv8-a, NEON)";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const BASELINE_KERNELS: &str = "llama.cpp's kernels for this architecture";
 
 #[cfg(target_arch = "x86_64")]
 fn compiled_features() -> [(&'static str, bool); 6] {
@@ -55,13 +68,29 @@ fn compiled_features() -> [(&'static str, bool); 6] {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+fn compiled_features() -> [(&'static str, bool); 4] {
+    use llama_cpp_sys_2 as ggml;
+    // SAFETY: as on x86_64, constants fixed when llama.cpp was compiled. NEON itself is part
+    // of armv8-a, so only the extensions beyond it are listed.
+    unsafe {
+        [
+            ("dotprod", ggml::ggml_cpu_has_dotprod() != 0),
+            ("fp16", ggml::ggml_cpu_has_fp16_va() != 0),
+            ("i8mm", ggml::ggml_cpu_has_matmul_int8() != 0),
+            ("sve", ggml::ggml_cpu_has_sve() != 0),
+        ]
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn compiled_features() -> [(&'static str, bool); 0] {
     []
 }
 
 /// Where a package or the tarball puts the faster build, from the running binary's path:
 /// `PREFIX/bin/duo-selfhost` -> `PREFIX/libexec/duo-selfhost/duo-selfhost-x86-64-v3`.
+#[cfg(target_arch = "x86_64")]
 fn fast_build_beside(exe: &Path) -> Option<PathBuf> {
     let prefix = exe.parent()?.parent()?;
     Some(prefix.join("libexec/duo-selfhost").join(FAST_BUILD))
@@ -113,16 +142,6 @@ pub fn exec_faster_build() -> anyhow::Result<()> {
 #[cfg(target_arch = "x86_64")]
 const V3_FEATURES: [&str; 5] = ["avx", "avx2", "fma", "f16c", "bmi2"];
 
-/// The features llama.cpp's CPU code was compiled with that this CPU lacks, as
-/// `is_x86_feature_detected!` names them.
-#[cfg(target_arch = "x86_64")]
-fn missing_features() -> Vec<&'static str> {
-    kernel_features()
-        .into_iter()
-        .filter(|name| !cpu_has(name))
-        .collect()
-}
-
 #[cfg(target_arch = "x86_64")]
 fn cpu_has(feature: &str) -> bool {
     match feature {
@@ -136,7 +155,27 @@ fn cpu_has(feature: &str) -> bool {
     }
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+fn cpu_has(feature: &str) -> bool {
+    match feature {
+        "dotprod" => std::arch::is_aarch64_feature_detected!("dotprod"),
+        "fp16" => std::arch::is_aarch64_feature_detected!("fp16"),
+        "i8mm" => std::arch::is_aarch64_feature_detected!("i8mm"),
+        "sve" => std::arch::is_aarch64_feature_detected!("sve"),
+        _ => false,
+    }
+}
+
+/// The features llama.cpp's CPU code was compiled with that this CPU lacks.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn missing_features() -> Vec<&'static str> {
+    kernel_features()
+        .into_iter()
+        .filter(|name| !cpu_has(name))
+        .collect()
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 fn missing_features() -> Vec<&'static str> {
     Vec::new()
 }
@@ -152,18 +191,34 @@ fn refuse_if_missing(missing: &[&str]) -> Result<(), Problem> {
         return Ok(());
     }
     Err(Problem::user(format!(
-        "this CPU lacks {}, which this build's model engine kernels are compiled for (a build \
-         from source uses x86-64-v3: AVX2, FMA, F16C, BMI2; Intel Haswell or AMD Zen and \
-         newer). duo-selfhost's other commands work on this host; only serving a model here \
-         does not",
+        "this CPU lacks {}, which this build's model engine kernels are compiled for \
+         ({SOURCE_BUILD_KERNELS}). duo-selfhost's other commands work on this host; only \
+         serving a model here does not",
         missing.join(", ")
     ))
-    .hint(
+    .hint(format!(
         "serve the model on a newer host, or use the portable build (the packages; its kernels \
-         run on every x86_64 CPU), or build from source on this host with \
+         run on every {ARCH_NAME} CPU), or build from source on this host with \
          RUSTFLAGS='-C target-cpu=native' cargo build --release",
-    ))
+    )))
 }
+
+/// What a build from source compiles llama.cpp's CPU code for, by architecture.
+#[cfg(target_arch = "x86_64")]
+const SOURCE_BUILD_KERNELS: &str =
+    "a build from source uses x86-64-v3: AVX2, FMA, F16C, BMI2; Intel Haswell or AMD Zen and newer";
+#[cfg(target_arch = "aarch64")]
+const SOURCE_BUILD_KERNELS: &str =
+    "it was built with target-cpu=native on another CPU; a build without it uses armv8-a";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const SOURCE_BUILD_KERNELS: &str = "it was built for another CPU";
+
+#[cfg(target_arch = "x86_64")]
+const ARCH_NAME: &str = "x86_64";
+#[cfg(target_arch = "aarch64")]
+const ARCH_NAME: &str = "arm64";
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ARCH_NAME: &str = std::env::consts::ARCH;
 
 #[cfg(test)]
 mod tests {
@@ -180,6 +235,7 @@ mod tests {
         assert!(problem.hint.unwrap().contains("target-cpu=native"));
     }
 
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_faster_build_is_looked_for_under_the_same_prefix() {
         assert_eq!(

@@ -364,22 +364,12 @@ impl<'a> Lexer<'a> {
                 self.pos += 1;
                 continue;
             }
-            if Some(b) == open {
-                depth += 1;
-            } else if b == close {
-                if depth == 0 {
-                    self.pos += 1;
-                    return Ok(String::from_utf8_lossy(&value).into_owned());
-                }
-                depth -= 1;
+            if self.delimiter_closes(b, open, close, &mut depth) {
+                return Ok(String::from_utf8_lossy(&value).into_owned());
             }
             value.push(b);
-            self.pos += 1;
         }
-        Err(LexError {
-            line: start_line,
-            message: "a string is not closed".into(),
-        })
+        Err(unclosed_string(start_line))
     }
 
     /// Reads a double-quoted body up to `close`, decoding escapes. Returns the value and whether
@@ -412,24 +402,29 @@ impl<'a> Lexer<'a> {
                     self.pos += 1;
                 }
                 _ => {
-                    if Some(b) == open {
-                        depth += 1;
-                    } else if b == close {
-                        if depth == 0 {
-                            self.pos += 1;
-                            return Ok((String::from_utf8_lossy(&value).into_owned(), literal));
-                        }
-                        depth -= 1;
+                    if self.delimiter_closes(b, open, close, &mut depth) {
+                        return Ok((String::from_utf8_lossy(&value).into_owned(), literal));
                     }
                     value.push(b);
-                    self.pos += 1;
                 }
             }
         }
-        Err(LexError {
-            line: start_line,
-            message: "a string is not closed".into(),
-        })
+        Err(unclosed_string(start_line))
+    }
+
+    /// Steps over `b`, a plain byte of a string body, keeping count of nested bracket pairs;
+    /// true when it is the `close` that ends the string (not one closing a nested `open`).
+    fn delimiter_closes(&mut self, b: u8, open: Option<u8>, close: u8, depth: &mut usize) -> bool {
+        self.pos += 1;
+        if Some(b) == open {
+            *depth += 1;
+        } else if b == close {
+            if *depth == 0 {
+                return true;
+            }
+            *depth -= 1;
+        }
+        false
     }
 
     /// Decodes one escape after a backslash (already consumed) in a double-quoted string.
@@ -649,6 +644,13 @@ impl<'a> Lexer<'a> {
             }
         }
         Ok(())
+    }
+}
+
+fn unclosed_string(start_line: usize) -> LexError {
+    LexError {
+        line: start_line,
+        message: "a string is not closed".into(),
     }
 }
 
