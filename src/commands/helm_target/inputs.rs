@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::GITLAB_TIMEOUT;
+use crate::commands::gitlab_version::{self, Sources, Voice};
 use crate::cli::{GitlabConnectionArgs, HelmArgs, ImageChoiceArgs};
 use crate::error::Problem;
 use crate::gitlab_api::GitlabClient;
@@ -56,53 +57,27 @@ pub(super) fn connect_gitlab<'a>(
     recorded: Option<&str>,
     printer: &Printer,
 ) -> anyhow::Result<GitlabTarget<'a>> {
-    let client = gitlab_client(gitlab_url, args)?;
-    let version = gitlab_version(flag, recorded, &client, printer)?;
+    let client = gitlab_version::client(args, gitlab_url, GITLAB_TIMEOUT)?;
+    let sources = Sources {
+        flag,
+        api: Some(&client),
+        host_manifest: false,
+        recorded,
+    };
+    let version = crate::commands::runtime()?
+        .block_on(gitlab_version::find(sources, Voice::Helm, printer))?
+        .map(|(version, _)| version)
+        .ok_or_else(|| {
+            Problem::user(
+                "the GitLab version is needed to choose the gateway image and how to point GitLab at it",
+            )
+            .hint("pass --gitlab-version 17.5.0 (GitLab shows it under Help), or a token with --gitlab-token to read it from GitLab")
+        })?;
     Ok(GitlabTarget {
         client,
         version,
         gitlab_rb: &args.gitlab_rb,
     })
-}
-
-/// A client for GitLab's API with the user's token and CA certificate.
-fn gitlab_client(gitlab_url: &str, args: &GitlabConnectionArgs) -> anyhow::Result<GitlabClient> {
-    GitlabClient::new(
-        gitlab_url,
-        args.gitlab_token.clone(),
-        args.ca_cert.as_deref(),
-        GITLAB_TIMEOUT,
-    )
-}
-
-/// The GitLab version: the flag, else GitLab's API (with a token), else the state file's.
-fn gitlab_version(
-    flag: Option<&str>,
-    recorded: Option<&str>,
-    client: &GitlabClient,
-    printer: &Printer,
-) -> anyhow::Result<semver::Version> {
-    if let Some(text) = flag {
-        return image_tag::parse_gitlab_version(text);
-    }
-    if client.has_token() {
-        let metadata = crate::commands::runtime()?.block_on(client.metadata())?;
-        printer.info(format!(
-            "{} GitLab {} at {}",
-            printer.mark(Mark::Ok),
-            metadata.version,
-            client.base_url()
-        ));
-        return image_tag::parse_gitlab_version(&metadata.version);
-    }
-    if let Some(text) = recorded {
-        return image_tag::parse_gitlab_version(text);
-    }
-    Err(Problem::user(
-        "the GitLab version is needed to choose the gateway image and how to point GitLab at it",
-    )
-    .hint("pass --gitlab-version 17.5.0 (GitLab shows it under Help), or a token with --gitlab-token to read it from GitLab")
-    .into())
 }
 
 /// The chart from GitLab's repository, or under `--offline` the archive `bundle load` stored:
