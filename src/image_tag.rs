@@ -1,76 +1,16 @@
-//! Chooses the AI Gateway image for a GitLab version: the highest self-hosted-vX.Y.*-ee tag
-//! from a tag file or a registry's v2 tag list, never latest or nightly.
-//!
-//! Owns version parsing and tag matching; the registry's tag listing is `registry`'s, pulling
-//! and running the image `docker`'s.
-
-use std::path::Path;
+//! The rules that tie the AI Gateway image to a GitLab version: GitLab version parsing, the
+//! self-hosted-vX.Y.Z-ee tags (never latest or nightly) and which of them fits a version, and
+//! how an image reference splits into repository and tag. Pure: where the tags come from (a tag
+//! file, a bundle, the registry) is `gateway_image`'s, pulling and running the image `docker`'s.
 
 use semver::Version;
 
 use crate::error::Problem;
-use crate::registry::{error_summary, is_unreachable, list_registry_tags, RegistryChoice};
 
 /// The first GitLab release with self-hosted models.
 pub const MINIMUM_GITLAB: (u64, u64) = (17, 1);
 
 const ACCEPTED_FORMS: &str = "17.5.0, v17.5.0-ee, 17.5.2-ee or 18.2.1";
-
-/// Where the chosen tag came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TagSource {
-    File,
-    Registry,
-    Offline,
-    /// The tag list a bundle brought (`bundle load`).
-    Bundle,
-}
-
-/// How far `resolve` may go for the registry's tags once a tag file and a bundle's stored list
-/// have not answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    /// Ask the registry; fall back to the minor's first release when it cannot be reached.
-    Online,
-    /// Never ask; use the minor's first release with a warning (`image-tag --offline`).
-    OfflineRule,
-    /// Never ask; no stored list is an error naming the bundle commands (`install --offline`).
-    BundleOnly,
-}
-
-/// Where `bundle load` stores the gateway's tag list for a GitLab minor, and where `resolve`
-/// looks for it.
-pub fn stored_tags_path(gitlab: &Version) -> std::path::PathBuf {
-    crate::state::data_dir()
-        .join("tags")
-        .join(format!("gateway-{}.{}.txt", gitlab.major, gitlab.minor))
-}
-
-fn no_stored_tags(gitlab: &Version) -> anyhow::Error {
-    Problem::user(format!(
-        "--offline: no bundle has brought the gateway's tag list for GitLab {}.{} to this host ({} is missing)",
-        gitlab.major,
-        gitlab.minor,
-        stored_tags_path(gitlab).display()
-    ))
-    .hint(format!(
-        "on a connected machine: duo-selfhost bundle create --gitlab-version {gitlab} --output duo.bundle; here: duo-selfhost bundle load duo.bundle (or pass --image, or --available-tags FILE)"
-    ))
-    .into()
-}
-
-/// The gateway image chosen for a GitLab version.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ImageChoice {
-    /// `repository:tag`.
-    pub image: String,
-    pub repository: String,
-    pub tag: String,
-    pub gitlab_version: String,
-    pub source: TagSource,
-    pub warnings: Vec<String>,
-}
 
 fn garbage(text: &str) -> anyhow::Error {
     Problem::user(format!("`{text}` is not a GitLab version"))
@@ -169,9 +109,24 @@ pub fn tag_matches_minor(tag: &str, gitlab: &Version) -> bool {
 
 /// The tag of an image reference `repo[:port]/path:tag[@digest]`, if it has one.
 pub fn image_reference_tag(reference: &str) -> Option<&str> {
-    let without_digest = reference.split('@').next().unwrap_or(reference);
-    let last_segment = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last_segment.split_once(':').map(|(_, tag)| tag)
+    reference_parts(reference).1
+}
+
+/// `repository` and `tag` of an image reference (`host:port/path:tag`); tag defaults to latest.
+pub fn split_reference(image: &str) -> (&str, &str) {
+    let (repository, tag) = reference_parts(image);
+    (repository, tag.unwrap_or("latest"))
+}
+
+/// A reference without its digest, split at the last `:` after the last `/` (a registry's
+/// `host:port` is not a tag).
+fn reference_parts(reference: &str) -> (&str, Option<&str>) {
+    let image = reference.split('@').next().unwrap_or(reference);
+    let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[last_slash..].rfind(':') {
+        Some(i) => (&image[..last_slash + i], Some(&image[last_slash + i + 1..])),
+        None => (image, None),
+    }
 }
 
 /// The tag the minor's first gateway release carries: what a GitLab minor release creates.
@@ -193,7 +148,7 @@ pub fn pick_gateway_tag<'a>(
 }
 
 /// The gateway minors present in `tags`, newest first, for telling the user what exists.
-fn available_minors<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub(crate) fn available_minors<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut minors: Vec<(u64, u64)> = tags
         .into_iter()
         .filter_map(parse_gateway_tag)
@@ -205,118 +160,6 @@ fn available_minors<'a>(tags: impl IntoIterator<Item = &'a str>) -> Vec<String> 
         .into_iter()
         .map(|(major, minor)| format!("{major}.{minor}"))
         .collect()
-}
-
-/// The error for a tag list without a gateway release for the version's minor; `place` names
-/// the list.
-pub fn no_tag_for_minor(gitlab: &Version, place: &str, tags: &[String]) -> anyhow::Error {
-    let minor = format!("{}.{}", gitlab.major, gitlab.minor);
-    let minors = available_minors(tags.iter().map(String::as_str));
-    let seen = if minors.is_empty() {
-        "it has no self-hosted-v*-ee tag at all".to_string()
-    } else {
-        format!(
-            "it has self-hosted releases for {}",
-            minors
-                .iter()
-                .take(6)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    Problem::user(format!(
-        "{place} has no self-hosted-v{minor}.*-ee tag for GitLab {gitlab}: {seen}"
-    ))
-    .hint(format!(
-        "mirror {} (or a later {minor} patch) from {}, or check --gitlab-version; latest and nightly tags are never used",
-        offline_tag(gitlab),
-        crate::registry::GITLAB_REPOSITORY
-    ))
-    .into()
-}
-
-/// Chooses the image: the highest `self-hosted-vX.Y.*-ee` for the version's minor.
-pub async fn resolve(
-    version: &Version,
-    registry: &RegistryChoice,
-    available_tags: Option<&Path>,
-    lookup: Lookup,
-) -> anyhow::Result<ImageChoice> {
-    let repository = registry.repository();
-    let mut warnings = Vec::new();
-    let stored = stored_tags_path(version);
-    let (tag, source) = if let Some(file) = available_tags {
-        let tags = read_tag_file(file)?;
-        let tag = pick_gateway_tag(tags.iter().map(String::as_str), version)
-            .ok_or_else(|| {
-                no_tag_for_minor(version, &format!("the tag list {}", file.display()), &tags)
-            })?
-            .to_string();
-        (tag, TagSource::File)
-    } else if stored.is_file() {
-        // A loaded bundle answers without the network, choosing as the registry did.
-        let tags = read_tag_file(&stored)?;
-        let tag = pick_gateway_tag(tags.iter().map(String::as_str), version)
-            .ok_or_else(|| {
-                no_tag_for_minor(
-                    version,
-                    &format!("the bundle's tag list {}", stored.display()),
-                    &tags,
-                )
-            })?
-            .to_string();
-        (tag, TagSource::Bundle)
-    } else if lookup == Lookup::BundleOnly {
-        return Err(no_stored_tags(version));
-    } else if lookup == Lookup::OfflineRule {
-        warnings.push(format!(
-            "offline: newer {}.{} patch releases of the gateway could not be checked; using the minor's first release",
-            version.major, version.minor
-        ));
-        (offline_tag(version), TagSource::Offline)
-    } else {
-        match list_registry_tags(registry).await {
-            Ok(tags) => {
-                let tag = pick_gateway_tag(tags.iter().map(String::as_str), version)
-                    .ok_or_else(|| no_tag_for_minor(version, &repository, &tags))?
-                    .to_string();
-                (tag, TagSource::Registry)
-            }
-            Err(err) if is_unreachable(&err) => {
-                warnings.push(format!(
-                    "could not list the tags of {repository} ({}); newer {}.{} patch releases could not be checked, using the minor's first release",
-                    error_summary(&err),
-                    version.major,
-                    version.minor
-                ));
-                (offline_tag(version), TagSource::Offline)
-            }
-            Err(err) => return Err(err),
-        }
-    };
-    Ok(ImageChoice {
-        image: format!("{repository}:{tag}"),
-        repository,
-        tag,
-        gitlab_version: version.to_string(),
-        source,
-        warnings,
-    })
-}
-
-/// Reads a tag list: one tag per line; blank lines and `#` comments are skipped.
-pub fn read_tag_file(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        Problem::user(format!("cannot read the tag list {}: {err}", path.display()))
-            .hint("give a readable file with one tag per line, such as the tag names `skopeo list-tags` prints")
-    })?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_string)
-        .collect())
 }
 
 #[cfg(test)]
@@ -415,5 +258,21 @@ mod tests {
             assert!(format!("{err:#}").contains(needle), "{text}: {err:#}");
             assert_eq!(exit_status_of(&err), ExitStatus::Failure, "{text}");
         }
+    }
+
+    #[test]
+    fn references_split_at_the_tag_not_the_port() {
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b:self-hosted-v17.5.0-ee"),
+            ("127.0.0.1:5000/a/b", "self-hosted-v17.5.0-ee")
+        );
+        assert_eq!(
+            split_reference("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", "latest")
+        );
+        assert_eq!(
+            split_reference("vllm/vllm-openai:v1"),
+            ("vllm/vllm-openai", "v1")
+        );
     }
 }

@@ -13,8 +13,8 @@ use bollard::Docker;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use crate::docker::split_reference;
 use crate::error::Problem;
+use crate::image_tag::split_reference;
 
 /// An image's id (`sha256:...`) and size in bytes; `None` when the engine does not have it.
 pub async fn id_and_size(

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod env_var;
 pub mod error;
 pub mod fault;
+pub mod gateway_image;
 pub mod gitlab_api;
 pub mod gitlab_config;
 pub mod gitlab_rb;

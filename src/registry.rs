@@ -57,7 +57,7 @@ impl RegistryChoice {
 
     /// The registry an image reference comes from, for choosing its upgrade.
     pub fn of_image(image: &str) -> RegistryChoice {
-        let (repository, _) = crate::docker::split_reference(image);
+        let (repository, _) = crate::image_tag::split_reference(image);
         match repository {
             GITLAB_REPOSITORY => RegistryChoice::Gitlab,
             DOCKERHUB_REPOSITORY | "docker.io/gitlab/model-gateway" => RegistryChoice::Dockerhub,

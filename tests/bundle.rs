@@ -324,7 +324,9 @@ fn create_then_load_on_a_host_without_the_internet_then_install_offline_and_serv
 
 /// `127.0.0.1:PORT/<path>` of a mirror image reference.
 fn mirror_of(image: &str) -> String {
-    duo_selfhost::docker::split_reference(image).0.to_string()
+    duo_selfhost::image_tag::split_reference(image)
+        .0
+        .to_string()
 }
 
 /// A copy of the bundle with `edit` applied to its bytes.
@@ -1072,7 +1074,7 @@ fn push_to_a_site_registry_pushes_every_image_and_install_pulls_them_from_there(
     .expect_code(0);
     // Each image under PATH/<its repository's last part>, with its tag.
     let pushed_gateway = format!("{prefix}/model-gateway:self-hosted-v17.6.1-ee");
-    let (_, vllm_tag) = duo_selfhost::docker::split_reference(duo_selfhost::docker::VLLM_IMAGE);
+    let (_, vllm_tag) = duo_selfhost::image_tag::split_reference(duo_selfhost::docker::VLLM_IMAGE);
     let pushed_vllm = format!("{prefix}/vllm-openai:{vllm_tag}");
     for pushed in [&pushed_gateway, &pushed_vllm] {
         assert!(

@@ -1498,5 +1498,7 @@ fn a_helm_bundle_carries_the_chart_and_install_offline_installs_it_without_the_r
 
 /// The repository of a mirror image reference.
 fn internet_mirror(image: &str) -> String {
-    duo_selfhost::docker::split_reference(image).0.to_string()
+    duo_selfhost::image_tag::split_reference(image)
+        .0
+        .to_string()
 }

@@ -4,7 +4,8 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use duo_selfhost_fuzz::gitlab_rb::env::{effective_env, plan_edit, EnvChange, EnvError};
+use duo_selfhost_fuzz::gitlab_rb::env::{effective_env, EnvChange, EnvError};
+use duo_selfhost_fuzz::gitlab_rb::plan::plan_edit;
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

@@ -3,14 +3,18 @@
 #![no_main]
 
 use duo_selfhost_fuzz::image_tag::{
-    image_reference_tag, offline_tag, parse_bearer_challenge, parse_gateway_tag,
-    parse_gitlab_version, pick_gateway_tag, tag_matches_minor,
+    image_reference_tag, offline_tag, parse_gateway_tag, parse_gitlab_version, pick_gateway_tag,
+    split_reference, tag_matches_minor,
 };
+use duo_selfhost_fuzz::registry::parse_bearer_challenge;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
     let tags: Vec<&str> = text.lines().collect();
-    let _ = image_reference_tag(text);
+    // The two views of a reference agree: its tag, or latest when it has none.
+    let (repository, tag) = split_reference(text);
+    assert_eq!(image_reference_tag(text).unwrap_or("latest"), tag);
+    assert!(text.starts_with(repository));
     let _ = parse_bearer_challenge(text);
     if let Some(v) = parse_gateway_tag(text) {
         assert!(text.starts_with("self-hosted-"));

@@ -7,6 +7,12 @@ pub mod gitlab_rb;
 #[path = "../../src/image_tag.rs"]
 pub mod image_tag;
 
+#[path = "../../src/net.rs"]
+pub mod net;
+
+#[path = "../../src/registry.rs"]
+pub mod registry;
+
 #[path = "../../src/secret.rs"]
 pub mod secret;
 

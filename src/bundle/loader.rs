@@ -17,6 +17,7 @@ use super::reader::Bundle;
 use super::writer::check_space;
 use super::Progress;
 use crate::error::Problem;
+use crate::gateway_image;
 use crate::{catalog, image_tag, image_transfer, model_cache};
 
 /// What a load did, item by item.
@@ -277,7 +278,7 @@ pub async fn load(
             image_transfer::push(docker, &target).await?;
             // install pulls the gateway by repository (its tag chosen from the tag list) and
             // vLLM by its exact reference.
-            let (repository, _) = crate::docker::split_reference(&target);
+            let (repository, _) = crate::image_tag::split_reference(&target);
             match image.role.as_str() {
                 "gateway" => set_flag(&mut install_args, "--registry", repository),
                 "vllm" => set_flag(&mut install_args, "--vllm-image", &target),
@@ -296,7 +297,7 @@ pub async fn load(
 
 /// Where `--push-to PREFIX` puts an image: `PREFIX/<the repository's last part>:<tag>`.
 pub fn pushed_reference(prefix: &str, image: &str) -> String {
-    let (repository, tag) = crate::docker::split_reference(image);
+    let (repository, tag) = crate::image_tag::split_reference(image);
     let name = repository.rsplit('/').next().unwrap_or(repository);
     format!("{}/{name}:{tag}", prefix.trim_end_matches('/'))
 }
@@ -390,7 +391,7 @@ fn tag_list_path(gitlab_minor: &str, bundle: &str) -> anyhow::Result<PathBuf> {
             "{bundle}: its tag list names `{gitlab_minor}`, which is not a GitLab minor"
         ))
     })?;
-    Ok(image_tag::stored_tags_path(&version))
+    Ok(gateway_image::stored_tags_path(&version))
 }
 
 fn write_atomically(target: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {

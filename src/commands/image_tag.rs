@@ -5,19 +5,20 @@
 
 use crate::cli::ImageTagArgs;
 use crate::error::ExitStatus;
-use crate::image_tag::{self, TagSource};
+use crate::gateway_image::{self, TagSource};
+use crate::image_tag;
 use crate::output::Printer;
 
 pub fn run(args: ImageTagArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let version = image_tag::parse_gitlab_version(&args.gitlab_version)?;
-    let choice = super::runtime()?.block_on(image_tag::resolve(
+    let choice = super::runtime()?.block_on(gateway_image::resolve(
         &version,
         &args.registry,
         args.available_tags.as_deref(),
         if args.offline {
-            image_tag::Lookup::OfflineRule
+            gateway_image::Lookup::OfflineRule
         } else {
-            image_tag::Lookup::Online
+            gateway_image::Lookup::Online
         },
     ))?;
     for warning in &choice.warnings {

@@ -13,7 +13,7 @@ use crate::commands::install::{
 };
 use crate::docker;
 use crate::error::{ExitStatus, Problem};
-use crate::image_tag;
+use crate::gateway_image;
 use crate::output::{Mark, Printer};
 use crate::registry::RegistryChoice;
 use crate::secret;
@@ -490,7 +490,7 @@ pub async fn change_gateway(
                 version,
                 &RegistryChoice::of_image(&current_image),
                 None,
-                image_tag::Lookup::Online,
+                gateway_image::Lookup::Online,
                 printer,
             )
             .await?

@@ -20,7 +20,7 @@ mod replace;
 mod spec;
 
 pub use container::{last_log_lines, remove, run_once, start_and_wait, wait_healthy};
-pub use pull::{ensure_image, image_present, local_image_of, pull, split_reference, Pull};
+pub use pull::{ensure_image, image_present, local_image_of, pull, Pull};
 pub use replace::{
     ensure_container, previous_name, recover_interrupted, replace_with_rollback, Applied, Recovery,
 };

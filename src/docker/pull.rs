@@ -1,6 +1,6 @@
 //! Images: whether one is on this host, pulling it (one progress bar per layer, through the
-//! report) as the pull policy says, and the parts of an image reference. Nothing here touches
-//! a container.
+//! report) as the pull policy says. Nothing here touches a container; how a reference splits
+//! into repository and tag is `image_tag`'s.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use indicatif::ProgressBar;
 
 use super::{engine_message, is_not_found};
 use crate::error::Problem;
+use crate::image_tag::split_reference;
 use crate::report::Report;
 
 /// When to pull an image.
@@ -19,16 +20,6 @@ pub enum Pull {
     Always,
     Missing,
     Never,
-}
-
-/// `repository` and `tag` of an image reference (`host:port/path:tag`); tag defaults to latest.
-pub fn split_reference(image: &str) -> (&str, &str) {
-    let image = image.split('@').next().unwrap_or(image);
-    let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
-    match image[last_slash..].rfind(':') {
-        Some(i) => (&image[..last_slash + i], &image[last_slash + i + 1..]),
-        None => (image, "latest"),
-    }
 }
 
 /// Whether the image is on this host.
@@ -131,25 +122,4 @@ pub async fn local_image_of(docker: &Docker, repositories: &[&str]) -> Option<St
             .find(|tag| split_reference(tag).0 == *wanted)
             .cloned()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_split_at_the_tag_not_the_port() {
-        assert_eq!(
-            split_reference("127.0.0.1:5000/a/b:self-hosted-v17.5.0-ee"),
-            ("127.0.0.1:5000/a/b", "self-hosted-v17.5.0-ee")
-        );
-        assert_eq!(
-            split_reference("127.0.0.1:5000/a/b"),
-            ("127.0.0.1:5000/a/b", "latest")
-        );
-        assert_eq!(
-            split_reference("vllm/vllm-openai:v1"),
-            ("vllm/vllm-openai", "v1")
-        );
-    }
 }

@@ -15,6 +15,7 @@ use crate::bundle::Progress;
 use crate::catalog::Model;
 use crate::cli::{BundleCreateArgs, BundleRuntime, Target};
 use crate::error::{ExitStatus, Problem};
+use crate::gateway_image;
 use crate::helm;
 use crate::image_tag;
 use crate::model_cache;
@@ -94,7 +95,7 @@ async fn create_bundle(
 ) -> anyhow::Result<ExitStatus> {
     let started = Instant::now();
     let all_tags = match &args.available_tags {
-        Some(file) => image_tag::read_tag_file(file)?,
+        Some(file) => gateway_image::read_tag_file(file)?,
         None => registry::list_registry_tags(&args.registry)
             .await
             .map_err(|e| {
@@ -112,7 +113,7 @@ async fn create_bundle(
             None => args.registry.repository(),
         };
         let tag = image_tag::pick_gateway_tag(all_tags.iter().map(String::as_str), version)
-            .ok_or_else(|| image_tag::no_tag_for_minor(version, &place, &all_tags))?;
+            .ok_or_else(|| gateway_image::no_tag_for_minor(version, &place, &all_tags))?;
         let image = format!("{}:{tag}", args.registry.repository());
         let minor_tags = all_tags
             .iter()

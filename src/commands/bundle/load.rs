@@ -69,7 +69,7 @@ fn check_push_target(push_to: &str) -> anyhow::Result<()> {
         .split_once('/')
         .is_some_and(|(host, path)| !host.is_empty() && !path.is_empty())
         && !push_to.contains('@')
-        && docker::split_reference(push_to).1 == "latest";
+        && crate::image_tag::split_reference(push_to).1 == "latest";
     if valid {
         return Ok(());
     }

@@ -8,6 +8,7 @@ use super::GITLAB_TIMEOUT;
 use crate::commands::gitlab_version::{self, Sources, Voice};
 use crate::cli::{GitlabConnectionArgs, HelmArgs, ImageChoiceArgs};
 use crate::error::Problem;
+use crate::gateway_image;
 use crate::gitlab_api::GitlabClient;
 use crate::helm::{self, Release, TlsFiles};
 use crate::image_tag;
@@ -161,14 +162,14 @@ pub(super) fn choose_image(
         }
         (None, _) => RegistryChoice::Gitlab,
     };
-    let chosen = crate::commands::runtime()?.block_on(image_tag::resolve(
+    let chosen = crate::commands::runtime()?.block_on(gateway_image::resolve(
         version,
         &registry,
         choice.available_tags.as_deref(),
         if choice.offline {
-            image_tag::Lookup::BundleOnly
+            gateway_image::Lookup::BundleOnly
         } else {
-            image_tag::Lookup::Online
+            gateway_image::Lookup::Online
         },
     ))?;
     for warning in &chosen.warnings {

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::cli::{ImageChoiceArgs, PullPolicy};
 use crate::docker;
 use crate::error::Problem;
-use crate::image_tag;
+use crate::gateway_image;
 use crate::model_cache;
 use crate::output::Printer;
 use crate::registry::RegistryChoice;
@@ -17,10 +17,10 @@ pub async fn resolve_gateway_image(
     version: &semver::Version,
     registry: &RegistryChoice,
     available_tags: Option<&Path>,
-    lookup: image_tag::Lookup,
+    lookup: gateway_image::Lookup,
     printer: &Printer,
 ) -> anyhow::Result<String> {
-    let choice = image_tag::resolve(version, registry, available_tags, lookup).await?;
+    let choice = gateway_image::resolve(version, registry, available_tags, lookup).await?;
     for warning in &choice.warnings {
         printer.warn(warning);
     }
@@ -50,11 +50,11 @@ pub async fn gateway_image_for(
 }
 
 /// How far the image choice may reach for tags: `--offline` keeps it to a loaded bundle.
-pub fn lookup_for(image: &ImageChoiceArgs) -> image_tag::Lookup {
+pub fn lookup_for(image: &ImageChoiceArgs) -> gateway_image::Lookup {
     if image.offline {
-        image_tag::Lookup::BundleOnly
+        gateway_image::Lookup::BundleOnly
     } else {
-        image_tag::Lookup::Online
+        gateway_image::Lookup::Online
     }
 }
 
