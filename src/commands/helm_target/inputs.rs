@@ -5,13 +5,12 @@
 use std::path::Path;
 
 use super::GITLAB_TIMEOUT;
-use crate::commands::gitlab_version::{self, Sources, Voice};
 use crate::cli::{GitlabConnectionArgs, HelmArgs, ImageChoiceArgs};
+use crate::commands::gitlab_version::{self, Sources, Voice};
 use crate::error::Problem;
 use crate::gateway_image;
 use crate::gitlab_api::GitlabClient;
 use crate::helm::{self, Release, TlsFiles};
-use crate::image_tag;
 use crate::output::{Mark, Printer};
 use crate::registry::RegistryChoice;
 
