@@ -66,7 +66,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l en
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-runtime -d 'What serves the model [default: asked on a terminal, else none]' -r -f -a "none\t'An endpoint that already exists (--model-endpoint)'
 embedded\t'`duo-selfhost serve` on this host, as a systemd service'
 vllm\t'A vLLM container on this host\'s Docker Engine (needs an NVIDIA GPU)'"
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-api-key -d 'The model endpoint\'s API key, for registering the model in GitLab; never printed' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-api-key -d 'The model endpoint\'s API key (doctor\'s model checks send it, install registers it in GitLab); never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model-endpoint -d 'The model\'s OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l model -d 'The model to run: a catalog name or alias; for vllm also a Hugging Face repository (owner/name) or an absolute directory. A Hugging Face token for gated repositories is read from HF_TOKEN (or HUGGING_FACE_HUB_TOKEN) and never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l served-model-name -d 'Name the model is served under (the identifier is custom_openai/<name>) [default: the catalog name]' -r
@@ -74,7 +74,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l gp
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l ctx-size -d 'vLLM\'s context length in tokens (--max-model-len) [default: the model\'s own]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l vllm-image -d 'The vLLM image to run, such as the pinned one pushed to a site registry by `bundle load --push-to` [default: the pinned vllm/vllm-openai]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l health-timeout -d 'Seconds to wait for the gateway to become healthy' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l state-file -d 'State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l state-file -d 'State file written by install [default: /etc/duo-selfhost/state.toml as root, else the user config dir]' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l namespace -d 'Kubernetes namespace for the gateway' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l release -d 'Helm release name' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand install" -l chart-version -d 'AI Gateway chart version to install' -r
@@ -111,7 +111,7 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gi
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l ca-cert -d 'A CA certificate (PEM) to trust for GitLab and the gateway, beside the system roots' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l gitlab-rb -d 'The gitlab.rb to read (and edit, for a command that changes it)' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l health-timeout -d 'Seconds to wait for the new gateway to become healthy before rolling back' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l state-file -d 'State file written by install' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l state-file -d 'State file written by install [default: /etc/duo-selfhost/state.toml as root, else the user config dir]' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l namespace -d 'Kubernetes namespace for the gateway' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l release -d 'Helm release name' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand upgrade" -l chart-version -d 'AI Gateway chart version to install' -r
@@ -141,11 +141,11 @@ complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l gat
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l container -d 'The gateway container on this host [default: state file]' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-endpoint -d 'The model\'s OpenAI-compatible endpoint (ending in /v1)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-identifier -d 'The model identifier configured in GitLab, such as custom_openai/codestral' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-api-key -d 'The model endpoint\'s API key; never printed' -r
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l model-api-key -d 'The model endpoint\'s API key (doctor\'s model checks send it, install registers it in GitLab); never printed' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l only -d 'Run only these checks (ids or prefixes such as gateway.*; repeatable)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l skip -d 'Skip these checks (ids or prefixes; repeatable)' -r
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l timeout -d 'Seconds each check may take' -r
-complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l state-file -d 'State file written by install' -r -F
+complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l state-file -d 'State file written by install [default: /etc/duo-selfhost/state.toml as root, else the user config dir]' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l bundle -d 'Also write a support bundle: the report, versions, the gateway\'s env (redacted) and last 500 log lines, gitlab.rb\'s env (redacted), the model server\'s /v1/models and /metrics' -r -F
 complete -c duo-selfhost -n "__fish_duo_selfhost_using_subcommand doctor" -l color -d 'When to colour output (NO_COLOR is honoured under auto)' -r -f -a "auto\t''
 always\t''

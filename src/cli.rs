@@ -152,6 +152,28 @@ pub struct GitlabConnectionArgs {
     pub gitlab_rb: PathBuf,
 }
 
+/// Where install records what it did (image, GitLab version, model, how GitLab was pointed at
+/// the gateway), which upgrade and doctor read.
+#[derive(Debug, Clone, Args)]
+pub struct StateFileArgs {
+    /// State file written by install [default: /etc/duo-selfhost/state.toml as root, else the user config dir]
+    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+}
+
+/// The API key of the model's OpenAI-compatible endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct ModelApiKeyArgs {
+    /// The model endpoint's API key (doctor's model checks send it, install registers it in GitLab); never printed
+    #[arg(
+        long,
+        env = "DUO_SELFHOST_MODEL_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub model_api_key: Option<Secret>,
+}
+
 /// Which gateway image to use.
 #[derive(Debug, Clone, Args)]
 pub struct ImageChoiceArgs {
@@ -256,14 +278,8 @@ pub struct InstallArgs {
     #[arg(long, value_enum)]
     pub model_runtime: Option<ModelRuntime>,
 
-    /// The model endpoint's API key, for registering the model in GitLab; never printed
-    #[arg(
-        long,
-        env = "DUO_SELFHOST_MODEL_API_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
-    pub model_api_key: Option<Secret>,
+    #[command(flatten)]
+    pub model_key: ModelApiKeyArgs,
 
     /// The model's OpenAI-compatible endpoint, ending in /v1 (with --model-runtime none)
     #[arg(long, value_name = "URL")]
@@ -293,9 +309,8 @@ pub struct InstallArgs {
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub health_timeout: u64,
 
-    /// State file recording what was installed [default: /etc/duo-selfhost/state.toml as root, else the user config dir]
-    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
-    pub state_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateFileArgs,
 
     /// Print the plan (image, env with secrets masked, ports, volumes, gitlab.rb diff) and change nothing
     #[arg(long)]
@@ -337,9 +352,8 @@ pub struct UpgradeArgs {
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub health_timeout: u64,
 
-    /// State file written by install
-    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
-    pub state_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateFileArgs,
 
     #[command(flatten)]
     pub helm: HelmArgs,
@@ -366,14 +380,8 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "ID")]
     pub model_identifier: Option<String>,
 
-    /// The model endpoint's API key; never printed
-    #[arg(
-        long,
-        env = "DUO_SELFHOST_MODEL_API_KEY",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
-    pub model_api_key: Option<Secret>,
+    #[command(flatten)]
+    pub model_key: ModelApiKeyArgs,
 
     /// Run only these checks (ids or prefixes such as gateway.*; repeatable)
     #[arg(long, value_name = "ID")]
@@ -391,9 +399,8 @@ pub struct DoctorArgs {
     #[arg(long)]
     pub strict: bool,
 
-    /// State file written by install
-    #[arg(long, env = "DUO_SELFHOST_STATE", value_name = "FILE")]
-    pub state_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateFileArgs,
 
     /// Offer to fix failures that have a safe mechanical fix (reconfigure, the feature flag,
     /// the gateway URL setting, the gateway's env or image), run each after asking (--yes

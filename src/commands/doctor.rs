@@ -26,7 +26,7 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if let Some(path) = &args.bundle {
         doctor::bundle::check_target(path)?;
     }
-    let state_path = crate::state::resolve_path(args.state_file.as_deref());
+    let state_path = crate::state::resolve_path(args.state.state_file.as_deref());
     let state = crate::state::load(&state_path)?;
     let rb_values = read_gitlab_rb(&args.gitlab.gitlab_rb, state.as_ref());
     let flags = inputs::Flags {
@@ -38,7 +38,7 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         container: args.container,
         model_endpoint: args.model_endpoint,
         model_identifier: args.model_identifier,
-        model_api_key: args.model_api_key,
+        model_api_key: args.model_key.model_api_key,
         ca_cert: args.gitlab.ca_cert,
     };
     let inputs = inputs::resolve(flags, state.as_ref(), rb_values.as_ref());

@@ -145,7 +145,7 @@ async fn install_docker(
     gitlab_config::validate_gateway_url(&plan.gateway_url, args.allow_localhost)?;
 
     let applied = apply_containers(args, &settings, &plan, printer).await?;
-    let state_path = state::resolve_path(args.state_file.as_deref());
+    let state_path = state::resolve_path(args.state.state_file.as_deref());
     if settings.model_runtime == ModelRuntime::Embedded {
         embedded::install_embedded_unit(&settings, &state_path, printer)?;
     }

@@ -21,7 +21,7 @@ use crate::signing_keys;
 use crate::state;
 
 pub fn run(args: UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let state_path = state::resolve_path(args.state_file.as_deref());
+    let state_path = state::resolve_path(args.state.state_file.as_deref());
     let saved = state::load(&state_path)?;
     let target = args.target.unwrap_or_else(|| {
         match saved

@@ -54,7 +54,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
     }
 
     // Read now: a broken state file is refused before the cluster changes.
-    let state_path = state::resolve_path(args.state_file.as_deref());
+    let state_path = state::resolve_path(args.state.state_file.as_deref());
     let recorded = state::load(&state_path)?.unwrap_or_default();
     let cluster = check_cluster(printer)?;
     if target.tls.is_none() {

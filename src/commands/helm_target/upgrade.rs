@@ -13,7 +13,7 @@ use super::inputs::{choose_image, connect_gitlab, deployment, release_of};
 use super::{Action, Rollout};
 
 pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let state_path = state::resolve_path(args.state_file.as_deref());
+    let state_path = state::resolve_path(args.state.state_file.as_deref());
     let recorded = state::load(&state_path)?;
     let release = release_for_upgrade(&args.helm, recorded.as_ref());
     let target = deployment(&args.helm, release, &args.image, args.to_version.as_deref())?;

@@ -211,7 +211,7 @@ pub fn gather_settings(
         served_model_name: args.served_model_name.clone(),
         model_runtime,
         gitlab_token,
-        model_api_key: args.model_api_key.clone(),
+        model_api_key: args.model_key.model_api_key.clone(),
     })
 }
 
