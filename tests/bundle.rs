@@ -16,15 +16,7 @@ const MODEL: &str = "smollm2-135m";
 
 /// The real test model's GGUF (scripts/fetch-test-model puts it in the machine's cache).
 fn real_model() -> (&'static duo_selfhost::catalog::GgufSource, PathBuf) {
-    let model = duo_selfhost::catalog::find(MODEL).expect("the demo model is in the catalog");
-    let source = model.gguf.as_ref().expect("it has a GGUF");
-    let path = duo_selfhost::model_cache::snapshot_path(source);
-    assert!(
-        path.is_file(),
-        "the test model is missing at {}: run scripts/fetch-test-model",
-        path.display()
-    );
-    (source, path)
+    (support::test_model_source(), support::test_model())
 }
 
 /// A Hugging Face cache holding SmolLM2 the way a download leaves it (blob, snapshot link, ref).

@@ -9,19 +9,15 @@ use std::process::{Command, Output};
 use clap::CommandFactory;
 use duo_selfhost::cli::Cli;
 
-const BIN: &str = env!("CARGO_BIN_EXE_duo-selfhost");
+use crate::support;
 
-/// The binary with a clean environment: private HOME and XDG dirs, fixed width, no colour
-/// settings or defaults leaking in from the machine.
+/// The binary as a user meets it: the shared sandbox, without the variables that point the
+/// state file and gitlab.rb into it (help would show their values), so both keep the defaults
+/// a user has; the state file's default is under the sandbox's XDG_CONFIG_HOME.
 fn duo(home: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("COLUMNS", "100");
+    let mut cmd = support::duo_command(home);
+    cmd.env_remove("DUO_SELFHOST_STATE")
+        .env_remove("DUO_SELFHOST_GITLAB_RB");
     cmd
 }
 
@@ -84,7 +80,7 @@ fn help_of_the_tool_and_every_subcommand_matches_its_snapshot() {
     for path in paths {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         args.push("--help");
-        let (output, _home) = run(&args);
+        let (output, home) = run(&args);
         assert!(output.status.success(), "{args:?}: {output:?}");
         assert!(output.stderr.is_empty(), "{args:?} wrote to stderr");
         let name = if path.is_empty() {
@@ -92,7 +88,8 @@ fn help_of_the_tool_and_every_subcommand_matches_its_snapshot() {
         } else {
             format!("help-{}", path.join("-"))
         };
-        insta::assert_snapshot!(name, text(&output.stdout));
+        support::snapshot_settings(home.path())
+            .bind(|| insta::assert_snapshot!(name, text(&output.stdout)));
     }
 }
 
@@ -151,11 +148,8 @@ fn error_outputs_as_users_see_them() {
             !shown.contains("s3cret"),
             "{name} printed a secret:\n{shown}"
         );
-        insta::with_settings!({filters => vec![
-            (regex::escape(&home.path().display().to_string()).as_str(), "[home]"),
-        ]}, {
-            insta::assert_snapshot!(format!("error-{name}"), shown);
-        });
+        support::snapshot_settings(home.path())
+            .bind(|| insta::assert_snapshot!(format!("error-{name}"), shown));
     }
 }
 
@@ -334,7 +328,7 @@ fn color_never_and_no_color_keep_escape_codes_out_even_on_a_terminal() {
     let on_tty = |extra_env: Option<(&str, &str)>, args: &[&str]| -> String {
         let home = tempfile::tempdir().unwrap();
         let mut cmd = duo(home.path());
-        cmd.env("TERM", "xterm-256color");
+        cmd.env("TERM", "xterm-256color").env_remove("NO_COLOR");
         if let Some((k, v)) = extra_env {
             cmd.env(k, v);
         }
@@ -488,17 +482,14 @@ fn readme_model_table_matches_the_catalog() {
 /// model (scripts/fetch-test-model).
 #[test]
 fn an_old_cpu_runs_the_admin_commands_and_serve_refuses_it_clearly() {
-    let qemu = ["/usr/bin/qemu-x86_64", "-cpu", "Nehalem", BIN];
-    let model = duo_selfhost::model_cache::snapshot_path(
-        duo_selfhost::catalog::find("smollm2-135m")
-            .and_then(|m| m.gguf.as_ref())
-            .expect("the demo model in the catalog"),
-    );
-    assert!(
-        model.is_file(),
-        "run scripts/fetch-test-model first ({})",
-        model.display()
-    );
+    let bin = support::bin();
+    let qemu = [
+        "/usr/bin/qemu-x86_64",
+        "-cpu",
+        "Nehalem",
+        bin.to_str().unwrap(),
+    ];
+    let model = support::test_model();
     let home = tempfile::tempdir().unwrap();
     let emulated = |args: &[&str]| {
         let mut cmd = Command::new(qemu[0]);

@@ -79,21 +79,9 @@ fn doctor_in(home: &Path, args: &[&str]) -> Run {
 }
 
 fn doctor_in_env(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("DUO_SELFHOST_STATE", home.join("state.toml"))
-        .env("DUO_SELFHOST_GITLAB_RB", home.join("no-gitlab.rb"))
-        .env("DUO_SELFHOST_GITLAB_ENVDIR", home.join("no-envdir"))
-        .arg("--color")
-        .arg("never")
-        .args(args);
+    let mut cmd = support::duo_command(home);
+    cmd.arg("--color").arg("never").args(args);
     cmd.envs(env.iter().copied());
-    if let Some(host) = std::env::var_os("DOCKER_HOST") {
-        cmd.env("DOCKER_HOST", host);
-    }
     let start = Instant::now();
     let out = cmd.output().expect("run duo-selfhost");
     Run {
@@ -593,24 +581,23 @@ fn human_output_snapshot() {
     let model = openai_model("codestral", "return a + b");
     let endpoint = format!("{}/v1", model.url());
     let sick = gateway(503);
-    let run = doctor(&[
-        "doctor",
-        "--skip",
-        "gitlab_rb",
-        "--model-endpoint",
-        &endpoint,
-        "--model-identifier",
-        "custom_openai/mistral",
-        "--gateway-url",
-        &sick.url(),
-    ]);
+    let home = tempfile::tempdir().unwrap();
+    let run = doctor_in(
+        home.path(),
+        &[
+            "doctor",
+            "--skip",
+            "gitlab_rb",
+            "--model-endpoint",
+            &endpoint,
+            "--model-identifier",
+            "custom_openai/mistral",
+            "--gateway-url",
+            &sick.url(),
+        ],
+    );
     assert_eq!(run.code, 1);
-    insta::with_settings!({filters => vec![
-        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
-        (r"\d+ ms", "[n] ms"),
-    ]}, {
-        insta::assert_snapshot!(run.stdout);
-    });
+    support::snapshot_settings(home.path()).bind(|| insta::assert_snapshot!(run.stdout));
 }
 
 const TOKEN: &str = "glpat-doctor-test-token";

@@ -643,15 +643,8 @@ struct DoctorRun {
 /// time).
 fn run_doctor(args: &[String], ca_cert: Option<&Path>) -> DoctorRun {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join(".config"))
-        .env("DUO_SELFHOST_STATE", home.path().join("state.toml"))
-        .env("DUO_SELFHOST_GITLAB_RB", home.path().join("no-gitlab.rb"))
-        .env("DUO_SELFHOST_GITLAB_ENVDIR", home.path().join("no-envdir"))
-        .args(["--color", "never"])
+    let mut cmd = support::duo_command(home.path());
+    cmd.args(["--color", "never"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -10,7 +10,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use assert_cmd::cargo::CommandCargoExt;
 use duo_selfhost::gitlab_rb::{self, EditOptions, EnvChange, WriteHooks};
 use duo_selfhost::output::Printer;
 
@@ -28,15 +27,11 @@ struct Run {
     stderr: String,
 }
 
-/// Runs the real binary in a private HOME with the given PATH prefix (for stand-in tools).
+/// Runs the real binary in a private HOME with the given extra env (a PATH prefix for stand-in
+/// tools); the file is named with --file, never through DUO_SELFHOST_GITLAB_RB.
 fn duo(home: &Path, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::cargo_bin("duo-selfhost").unwrap();
-    cmd.args(args)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env_remove("DUO_SELFHOST_GITLAB_RB")
-        .env_remove("GITLAB_TOKEN")
-        .env("NO_COLOR", "1");
+    let mut cmd = support::duo_command(home);
+    cmd.args(args).env_remove("DUO_SELFHOST_GITLAB_RB");
     for (k, v) in extra_env {
         cmd.env(k, v);
     }

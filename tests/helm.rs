@@ -64,21 +64,16 @@ impl World {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_duo-selfhost"))
+        support::duo_command(self.dir.path())
             .args(args)
-            .env_clear()
             .env("PATH", &self.path)
-            .env("HOME", self.p("home"))
             // Temporary values files (kept when a step fails) stay in the test's directory.
             .env("TMPDIR", self.p("tmp"))
-            .env("XDG_CONFIG_HOME", self.p("home/.config"))
-            .env("DUO_SELFHOST_STATE", self.p("state.toml"))
             .env("DUO_SELFHOST_GITLAB_RB", self.p("etc-gitlab/gitlab.rb"))
             .env("STANDIN_STATE", self.p("cluster"))
             .env("STANDIN_LOG", self.p("calls.log"))
             .env("STANDIN_HELM_MODE", self.helm_mode)
             .env("STANDIN_KUBECTL_MODE", self.kubectl_mode)
-            .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.dir.path())
             .output()

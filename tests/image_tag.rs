@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Command, Output};
+
+use crate::support;
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -14,19 +16,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-const BIN: &str = env!("CARGO_BIN_EXE_duo-selfhost");
 const GITLAB_REPO: &str =
     "registry.gitlab.com/gitlab-org/modelops/applied-ml/code-suggestions/ai-assist/model-gateway";
 const FIXTURE_TOKEN: &str = "fixture-token-5f3a9c";
 
 fn duo(args: &[&str]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    Command::new(BIN)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join(".config"))
-        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+    support::duo_command(home.path())
         .args(args)
         .output()
         .unwrap()

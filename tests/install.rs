@@ -1118,18 +1118,15 @@ fn embedded_install_writes_the_serve_config_its_unit_runs() {
 
     // What the unit runs, on a free loopback port: the model answers under install's name.
     let serve_port = support::free_port();
-    let hf_home = std::env::var_os("HF_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/huggingface")
-        });
-    let mut serve = std::process::Command::new(support::bin())
+    // The model install named is in this machine's cache (scripts/fetch-test-model).
+    let hf_home = duo_selfhost::model_cache::hf_home();
+    let mut serve = sandbox
+        .command()
         .args(["serve", "--config"])
         .arg(&config)
         .args(["--host", "127.0.0.1", "--port", &serve_port.to_string()])
         .args(["--threads", "1", "--ctx-size", "1024"])
         .env("HF_HOME", hf_home)
-        .env_remove("DUO_SELFHOST_API_KEY")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

@@ -54,15 +54,12 @@ impl Sandbox {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_duo-selfhost"));
+        let mut cmd = support::duo_command(self.dir.path());
+        // HF_HOME alone says where the cache is.
         cmd.args(args)
-            .env("HOME", self.dir.path())
             .env("HF_HOME", self.hf_home())
             .env("HF_ENDPOINT", &self.endpoint)
-            .env("NO_COLOR", "1")
-            .env_remove("HF_TOKEN")
-            .env_remove("XDG_CACHE_HOME")
-            .env_remove("RUST_LOG");
+            .env_remove("XDG_CACHE_HOME");
         cmd
     }
 

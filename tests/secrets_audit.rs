@@ -19,8 +19,6 @@ use rand::distr::Alphanumeric;
 use rand::Rng;
 use support::gitlab_fixture::{Failure, FakeGitlab, FakeGitlabConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_duo-selfhost");
-
 /// How a case runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -167,8 +165,7 @@ fn free_port() -> u16 {
 
 /// The demo GGUF from the machine's model cache (before the audit points HF_HOME elsewhere).
 fn model_path() -> PathBuf {
-    let model = duo_selfhost::catalog::find("smollm2-135m").expect("demo model in the catalog");
-    duo_selfhost::model_cache::snapshot_path(model.gguf.as_ref().expect("demo GGUF"))
+    support::test_model()
 }
 
 fn template() -> PathBuf {
@@ -197,6 +194,11 @@ impl Sandbox {
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The binary under test with this run's private dirs ([`support::duo_command`]).
+    fn command(&self) -> Command {
+        support::duo_command(self.path())
     }
 
     fn fill(&self, arg: &str, vars: &[(&str, String)]) -> String {
@@ -334,18 +336,14 @@ fn run_case(
 ) -> Outcome {
     let stdout_path = sandbox.path().join("stdout.capture");
     let stderr_path = sandbox.path().join("stderr.capture");
-    let mut cmd = Command::new(BIN);
+    let mut cmd = sandbox.command();
     cmd.args(*mode_args)
         .arg("--yes")
         .arg("--no-progress")
         .args(args)
         .current_dir(sandbox.path())
-        .env("HOME", sandbox.path().join("home"))
-        .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
-        .env("XDG_CACHE_HOME", sandbox.path().join("cache"))
         .env("HF_HOME", sandbox.path().join("hf"))
         .env("HF_ENDPOINT", &gitlab.url)
-        .env("NO_COLOR", "1")
         // helm and kubectl stand-ins first on PATH; they log their arguments in the sandbox,
         // so a secret passed on a command line (visible in `ps`) is caught too.
         .env("PATH", path_with_stand_ins())

@@ -2,6 +2,8 @@
 //! loopback port, called over HTTP (reqwest) and by the real `openai` and `litellm` Python
 //! packages. Tests fail, never skip, when the model or the Python clients are missing.
 
+use crate::support;
+
 use std::io::Read as _;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -12,19 +14,8 @@ use duo_selfhost::engine::prompt::{self, FimLayout, FimMode};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_duo-selfhost");
-const FETCH_HINT: &str =
-    "run `scripts/fetch-test-model` (or `duo-selfhost models pull smollm2-135m`)";
-
 fn model_path() -> PathBuf {
-    let model = duo_selfhost::catalog::find("smollm2-135m").expect("demo model in the catalog");
-    let path = duo_selfhost::model_cache::snapshot_path(model.gguf.as_ref().expect("demo GGUF"));
-    assert!(
-        path.is_file(),
-        "the test model SmolLM2-135M-Instruct is missing at {}: {FETCH_HINT}",
-        path.display()
-    );
-    path
+    support::test_model()
 }
 
 /// The second test model, Gemma 3 270M, which the catalog does not hold: a plain file.
@@ -70,7 +61,7 @@ impl Server {
         let home = tempfile::tempdir().unwrap();
         let port = free_port();
         let stderr = std::fs::File::create(home.path().join("stderr.log")).unwrap();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = support::duo_command(home.path());
         cmd.arg("serve");
         // A config file names its own models and their context sizes.
         let config = extra.contains(&"--config");
@@ -81,12 +72,7 @@ impl Server {
         if !extra.contains(&"--threads") {
             cmd.args(["--threads", "1"]);
         }
-        cmd.args(extra)
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join("config"))
-            .env_remove("DUO_SELFHOST_API_KEY")
-            .stdout(Stdio::null())
-            .stderr(stderr);
+        cmd.args(extra).stdout(Stdio::null()).stderr(stderr);
         if !extra.contains(&"--ctx-size") && !config {
             cmd.args(["--ctx-size", "4096"]);
         }
@@ -1312,7 +1298,7 @@ async fn binding_beyond_loopback_without_a_key_warns() {
 #[test]
 fn a_missing_model_says_how_to_pull_it() {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = support::duo_command(home.path())
         .args([
             "serve",
             "--model",
@@ -1320,7 +1306,6 @@ fn a_missing_model_says_how_to_pull_it() {
             "--port",
             &free_port().to_string(),
         ])
-        .env("HOME", home.path())
         .env("HF_HOME", home.path().join("hf"))
         .output()
         .unwrap();
@@ -1414,13 +1399,12 @@ async fn litellm_calls_it_like_the_ai_gateway() {
 /// `serve` with `args` stops before serving: exit status 1, `needle` and a hint on stderr.
 fn refused_at_start(args: &[&str], needle: &str) {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = support::duo_command(home.path())
         .arg("serve")
         .args(["--port", &free_port().to_string()])
         .args(args)
         .arg("--model")
         .arg(model_path())
-        .env("HOME", home.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -2311,7 +2295,7 @@ fn a_bad_config_line_is_refused_with_its_number() {
         ),
     ] {
         std::fs::write(&config, text).unwrap();
-        let out = Command::new(BIN)
+        let out = support::duo_command(dir.path())
             .args(["serve", "--config"])
             .arg(&config)
             .output()

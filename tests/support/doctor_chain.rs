@@ -49,26 +49,12 @@ impl Drop for Container {
     }
 }
 
-/// The SmolLM2 test model; panics (never skips) when it is not on this machine.
-pub fn test_model() -> PathBuf {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let snapshots = Path::new(&home)
-        .join(".cache/huggingface/hub/models--QuantFactory--SmolLM2-135M-Instruct-GGUF/snapshots");
-    std::fs::read_dir(&snapshots)
-        .ok()
-        .and_then(|mut dirs| {
-            dirs.find_map(|d| {
-                let path = d.ok()?.path().join("SmolLM2-135M-Instruct.Q4_1.gguf");
-                path.exists().then_some(path)
-            })
-        })
-        .expect("the SmolLM2 test model: run scripts/fetch-test-model")
-}
-
 /// `duo-selfhost serve` on the real SmolLM2 GGUF, stopped when dropped.
 pub struct Serve {
     child: std::process::Child,
     pub port: u16,
+    /// Its private HOME and XDG dirs.
+    _root: tempfile::TempDir,
 }
 
 impl Serve {
@@ -86,9 +72,10 @@ impl Serve {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let child = Command::new(bin)
+        let root = tempfile::tempdir().unwrap();
+        let child = super::command_for(bin, root.path())
             .args(["serve", "--model"])
-            .arg(test_model())
+            .arg(super::test_model())
             .args([
                 "--served-model-name",
                 Self::SERVED_NAME,
@@ -106,7 +93,11 @@ impl Serve {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let mut serve = Serve { child, port };
+        let mut serve = Serve {
+            child,
+            port,
+            _root: root,
+        };
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {
             if let Ok(Some(status)) = serve.child.try_wait() {

@@ -19,6 +19,30 @@ pub fn omnibus_template() -> PathBuf {
     duo_selfhost::test_support::shared_file("fixtures/gitlab.rb.template")
 }
 
+/// The catalog name of the test model, SmolLM2-135M-Instruct.
+pub const TEST_MODEL: &str = "smollm2-135m";
+
+/// The test model's GGUF in this machine's model cache, found by the binary's own cache rules;
+/// panics (never skips) when it is not there.
+pub fn test_model() -> PathBuf {
+    let source = test_model_source();
+    let path = duo_selfhost::model_cache::snapshot_path(source);
+    assert!(
+        path.is_file(),
+        "the test model SmolLM2-135M-Instruct is missing at {}: run `scripts/fetch-test-model` \
+         (or `duo-selfhost models pull {TEST_MODEL}`)",
+        path.display()
+    );
+    path
+}
+
+/// Where the test model comes from, as the catalog says.
+pub fn test_model_source() -> &'static duo_selfhost::catalog::GgufSource {
+    duo_selfhost::catalog::find(TEST_MODEL)
+        .and_then(|model| model.gguf.as_ref())
+        .expect("the test model is in the catalog with a GGUF")
+}
+
 /// The binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_duo-selfhost"))
@@ -106,24 +130,75 @@ impl Sandbox {
         path
     }
 
-    /// The binary with the sandbox's HOME/XDG dirs and no inherited GitLab/Docker overrides.
+    /// The binary under test in this sandbox ([`duo_command`]).
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(bin());
-        cmd.env("HOME", self.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_DATA_HOME", self.path().join("data"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env("DUO_SELFHOST_STATE", self.state_file())
-            .env(
-                "DUO_SELFHOST_DATA_DIR",
-                self.path().join("data/duo-selfhost"),
-            )
-            .env("DUO_SELFHOST_GITLAB_RB", self.path().join("gitlab.rb"))
-            .env("NO_COLOR", "1")
-            .env_remove("GITLAB_TOKEN")
-            .env_remove("DOCKER_HOST");
-        cmd
+        duo_command(self.path())
     }
+
+    /// Insta settings for snapshots of this sandbox's output ([`snapshot_settings`]).
+    pub fn snapshot_settings(&self) -> insta::Settings {
+        snapshot_settings(self.path())
+    }
+}
+
+/// The one way a test starts the binary: a cleared environment holding only PATH, a private
+/// HOME and XDG dirs under `root`, and the state file, data dir, gitlab.rb and omnibus envdir
+/// at paths inside `root` that do not exist until a test creates them, so nothing of the
+/// machine is read or changed; no colour, help wrapped at 100 columns. DOCKER_HOST is passed
+/// on, so the binary talks to the engine the test's own Docker fixtures use. An area adds its
+/// own variables to the returned command.
+pub fn duo_command(root: &Path) -> Command {
+    command_for(&bin(), root)
+}
+
+/// [`duo_command`] for another build of the binary (the benchmarks time a release build).
+pub fn command_for(program: &Path, root: &Path) -> Command {
+    for sub in ["home", "config", "data", "cache"] {
+        std::fs::create_dir_all(root.join(sub)).expect("the sandbox's dirs");
+    }
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", root.join("home"))
+        .env("XDG_CONFIG_HOME", root.join("config"))
+        .env("XDG_DATA_HOME", root.join("data"))
+        .env("XDG_CACHE_HOME", root.join("cache"))
+        .env("DUO_SELFHOST_STATE", root.join("state.toml"))
+        .env("DUO_SELFHOST_DATA_DIR", root.join("data/duo-selfhost"))
+        .env("DUO_SELFHOST_GITLAB_RB", root.join("gitlab.rb"))
+        .env(
+            duo_selfhost::gitlab_rb::ENVDIR_OVERRIDE_VAR,
+            root.join("gitlab-envdir"),
+        )
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100");
+    if let Some(host) = std::env::var_os("DOCKER_HOST") {
+        cmd.env("DOCKER_HOST", host);
+    }
+    cmd
+}
+
+/// The insta filters every whole-output snapshot uses: the sandbox's path (it differs each
+/// run), ports on loopback, durations in milliseconds, and the binary's version.
+pub fn output_filters(root: &Path) -> Vec<(String, String)> {
+    vec![
+        (
+            regex::escape(&root.display().to_string()),
+            "[sandbox]".into(),
+        ),
+        (r"127\.0\.0\.1:\d+".into(), "127.0.0.1:[port]".into()),
+        (r"\b\d+ ms\b".into(), "[n] ms".into()),
+        (regex::escape(env!("CARGO_PKG_VERSION")), "[version]".into()),
+    ]
+}
+
+/// Insta settings with [`output_filters`], for `settings.bind(|| insta::assert_snapshot!(..))`.
+pub fn snapshot_settings(root: &Path) -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    for (pattern, replacement) in output_filters(root) {
+        settings.add_filter(&pattern, replacement);
+    }
+    settings
 }
 
 /// A run's outcome with its output as text, for readable assertions.
