@@ -59,7 +59,9 @@ impl Sandbox {
         cmd.args(args)
             .env("HF_HOME", self.hf_home())
             .env("HF_ENDPOINT", &self.endpoint)
-            .env_remove("XDG_CACHE_HOME");
+            .env_remove("XDG_CACHE_HOME")
+            // The pty tests see the progress bar only with a terminal type (the cleared env has none).
+            .env("TERM", "xterm-256color");
         cmd
     }
 
