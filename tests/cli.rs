@@ -328,12 +328,13 @@ fn color_never_and_no_color_keep_escape_codes_out_even_on_a_terminal() {
     let on_tty = |extra_env: Option<(&str, &str)>, args: &[&str]| -> String {
         let home = tempfile::tempdir().unwrap();
         let mut cmd = duo(home.path());
-        cmd.env("TERM", "xterm-256color").env_remove("NO_COLOR");
+        cmd.env_remove("NO_COLOR");
         if let Some((k, v)) = extra_env {
             cmd.env(k, v);
         }
         cmd.args(args);
-        let mut session = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+        let mut session =
+            rexpect::session::spawn_command(support::on_terminal(cmd), Some(20_000)).unwrap();
         session.exp_eof().unwrap()
     };
     let bad = ["image-tag", "--gitlab-version", "x"];

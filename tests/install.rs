@@ -765,9 +765,9 @@ fn vllm_install_runs_the_stand_in_with_the_documented_flags() {
 
 fn pty_session(sandbox: &Sandbox, args: &[&str]) -> rexpect::session::PtySession {
     let mut cmd = sandbox.command();
-    cmd.args(args).env("TERM", "xterm");
+    cmd.args(args);
     rexpect::session::spawn_with_options(
-        support::with_default_sigint(cmd),
+        support::on_terminal(cmd),
         rexpect::reader::Options::new()
             .timeout_ms(Some(30_000))
             .strip_ansi_escape_codes(true),

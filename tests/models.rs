@@ -59,9 +59,7 @@ impl Sandbox {
         cmd.args(args)
             .env("HF_HOME", self.hf_home())
             .env("HF_ENDPOINT", &self.endpoint)
-            .env_remove("XDG_CACHE_HOME")
-            // The pty tests see the progress bar only with a terminal type (the cleared env has none).
-            .env("TERM", "xterm-256color");
+            .env_remove("XDG_CACHE_HOME");
         cmd
     }
 
@@ -139,7 +137,7 @@ fn pull_shows_progress_follows_the_redirect_and_a_second_pull_uses_the_cache() {
 
     // Under a terminal, as a person runs it, so the progress bar is drawn.
     let mut session = rexpect::session::spawn_command(
-        sandbox.command(&["models", "pull", "smollm2"]),
+        support::on_terminal(sandbox.command(&["models", "pull", "smollm2"])),
         Some(120_000),
     )
     .expect("spawn duo-selfhost in a pty");

@@ -48,11 +48,14 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_duo-selfhost"))
 }
 
-/// `cmd` with SIGINT back at its default disposition in the child. A parent that ignores SIGINT
-/// (a test run started as a background job) hands that on through exec, and then a Ctrl-C typed
-/// into a pseudo-terminal would do nothing; pty tests that press Ctrl-C use this.
-pub fn with_default_sigint(mut cmd: Command) -> Command {
+/// `cmd` as a person runs it in a terminal, for the pty tests: a terminal type (the cleared
+/// environment of [`duo_command`] has none, and without one no progress bar or colour is drawn),
+/// and SIGINT back at its default disposition in the child. A parent that ignores SIGINT (a
+/// test run started as a background job) hands that on through exec, and then a Ctrl-C typed
+/// into a pseudo-terminal would do nothing.
+pub fn on_terminal(mut cmd: Command) -> Command {
     use std::os::unix::process::CommandExt;
+    cmd.env("TERM", "xterm-256color");
     // SAFETY: signal(2) is async-signal-safe, and nothing else runs between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
