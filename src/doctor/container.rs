@@ -122,6 +122,17 @@ fn container_and_version(ctx: &Context) -> Result<(ContainerFacts, semver::Versi
     Ok((c, version))
 }
 
+/// The container and GitLab's URL, for the checks that compare its environment to GitLab.
+fn container_and_gitlab_url(ctx: &Context) -> Result<(ContainerFacts, String), Outcome> {
+    let c = container(ctx).ok_or_else(|| Outcome::skip(NO_CONTAINER))?;
+    let gitlab = ctx
+        .inputs
+        .gitlab_url
+        .clone()
+        .ok_or_else(|| Outcome::skip("no GitLab URL to compare: pass --gitlab-url URL"))?;
+    Ok((c, gitlab))
+}
+
 pub fn running(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
         let Some(c) = container(&ctx) else {
@@ -177,6 +188,23 @@ fn same_url(a: &str, b: &str) -> bool {
         .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
 }
 
+/// Whether the container's `var` names `expected` (`same_url`), with the failure for each way
+/// it does not.
+fn env_url_check(
+    c: &ContainerFacts,
+    var: &str,
+    expected: &str,
+    mismatch: impl FnOnce(&str) -> String,
+    unset: &str,
+    fix: String,
+) -> Outcome {
+    match c.env.get(var) {
+        Some(v) if same_url(v, expected) => Outcome::ok(format!("{var}={v}")),
+        Some(v) => Outcome::fail(mismatch(v), fix),
+        None => Outcome::fail(unset.to_string(), fix),
+    }
+}
+
 fn recreate_hint(ctx: &Context, name: &str, setting: &str) -> String {
     let gitlab = ctx.inputs.gitlab_url.as_deref().unwrap_or("<GitLab URL>");
     format!("recreate the gateway container with {setting}: duo-selfhost install --gitlab-url {gitlab} (sets the documented env), or docker rm -f {name} and docker run it again so")
@@ -204,53 +232,45 @@ pub fn custom_models(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
 
 pub fn gitlab_url(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
-        let Some(c) = container(&ctx) else {
-            return Outcome::skip(NO_CONTAINER);
-        };
-        let Some(gitlab) = ctx.inputs.gitlab_url.clone() else {
-            return Outcome::skip("no GitLab URL to compare: pass --gitlab-url URL");
+        let (c, gitlab) = match container_and_gitlab_url(&ctx) {
+            Ok(found) => found,
+            Err(skip) => return skip,
         };
         let fix = recreate_hint(
             &ctx,
             &c.name,
             &format!("-e AIGW_GITLAB_URL={gitlab} -e AIGW_GITLAB_API_URL={gitlab}/api/v4/"),
         );
-        match c.env.get("AIGW_GITLAB_URL") {
-            Some(v) if same_url(v, &gitlab) => Outcome::ok(format!("AIGW_GITLAB_URL={v}")),
-            Some(v) => Outcome::fail(
-                format!("AIGW_GITLAB_URL is {v} but GitLab is {gitlab}: the gateway fetches signing keys from the wrong place and rejects GitLab's requests (JWT errors)"),
-                fix,
-            ),
-            None => Outcome::fail(
-                "AIGW_GITLAB_URL is not set: the gateway validates tokens against https://gitlab.com".to_string(),
-                fix,
-            ),
-        }
+        let mismatch = |v: &str| {
+            format!("AIGW_GITLAB_URL is {v} but GitLab is {gitlab}: the gateway fetches signing keys from the wrong place and rejects GitLab's requests (JWT errors)")
+        };
+        env_url_check(
+            &c,
+            "AIGW_GITLAB_URL",
+            &gitlab,
+            mismatch,
+            "AIGW_GITLAB_URL is not set: the gateway validates tokens against https://gitlab.com",
+            fix,
+        )
     })
 }
 
 pub fn gitlab_api_url(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
     Box::pin(async move {
-        let Some(c) = container(&ctx) else {
-            return Outcome::skip(NO_CONTAINER);
-        };
-        let Some(gitlab) = ctx.inputs.gitlab_url.clone() else {
-            return Outcome::skip("no GitLab URL to compare: pass --gitlab-url URL");
+        let (c, gitlab) = match container_and_gitlab_url(&ctx) {
+            Ok(found) => found,
+            Err(skip) => return skip,
         };
         let expected = format!("{gitlab}/api/v4/");
         let fix = recreate_hint(&ctx, &c.name, &format!("-e AIGW_GITLAB_API_URL={expected}"));
-        match c.env.get("AIGW_GITLAB_API_URL") {
-            Some(v) if same_url(v, &expected) => Outcome::ok(format!("AIGW_GITLAB_API_URL={v}")),
-            Some(v) => Outcome::fail(
-                format!("AIGW_GITLAB_API_URL is {v}, expected {expected}"),
-                fix,
-            ),
-            None => Outcome::fail(
-                "AIGW_GITLAB_API_URL is not set: the gateway calls https://gitlab.com/api/v4/"
-                    .to_string(),
-                fix,
-            ),
-        }
+        env_url_check(
+            &c,
+            "AIGW_GITLAB_API_URL",
+            &expected,
+            |v| format!("AIGW_GITLAB_API_URL is {v}, expected {expected}"),
+            "AIGW_GITLAB_API_URL is not set: the gateway calls https://gitlab.com/api/v4/",
+            fix,
+        )
     })
 }
 

@@ -208,12 +208,21 @@ fn request_model(ctx: &Context) -> Option<String> {
     (served.len() == 1).then(|| served[0].clone())
 }
 
+const NO_MODEL_NAME: &str = "no model name: pass --model-identifier custom_openai/<name>";
+
+/// The model endpoint and the model name requests carry, for the checks that post to it.
+fn endpoint_and_model(ctx: &Context) -> Result<(String, String), Outcome> {
+    match (ctx.inputs.model_endpoint.clone(), request_model(ctx)) {
+        (Some(endpoint), Some(model)) => Ok((endpoint, model)),
+        _ => Err(Outcome::skip(NO_MODEL_NAME)),
+    }
+}
+
 pub fn chat(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
     Box::pin(async move {
-        let (Some(endpoint), Some(model)) =
-            (ctx.inputs.model_endpoint.clone(), request_model(&ctx))
-        else {
-            return Outcome::skip("no model name: pass --model-identifier custom_openai/<name>");
+        let (endpoint, model) = match endpoint_and_model(&ctx) {
+            Ok(found) => found,
+            Err(skip) => return skip,
         };
         let body = json!({
             "model": model,
@@ -264,10 +273,9 @@ pub const FIM_PROBE_TOKENS: u64 = 16;
 
 pub fn fim(ctx: Arc<Context>, budget: Budget) -> CheckFuture {
     Box::pin(async move {
-        let (Some(endpoint), Some(model)) =
-            (ctx.inputs.model_endpoint.clone(), request_model(&ctx))
-        else {
-            return Outcome::skip("no model name: pass --model-identifier custom_openai/<name>");
+        let (endpoint, model) = match endpoint_and_model(&ctx) {
+            Ok(found) => found,
+            Err(skip) => return skip,
         };
         let mut body = codestral_fim_body(&model, FIM_PREFIX, FIM_SUFFIX);
         body["max_tokens"] = FIM_PROBE_TOKENS.into();
@@ -394,7 +402,7 @@ pub fn family(ctx: Arc<Context>, _budget: Budget) -> CheckFuture {
         names.extend(identifier(&ctx).map(|id| id.model));
         names.extend(ctx.facts().served_models);
         if names.is_empty() {
-            return Outcome::skip("no model name: pass --model-identifier custom_openai/<name>");
+            return Outcome::skip(NO_MODEL_NAME);
         }
         let Some(model) = names.iter().find_map(|name| catalog_model(name)) else {
             return Outcome::warn(

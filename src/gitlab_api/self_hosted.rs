@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::graphql::payload_errors;
+use super::graphql::{payload_errors, GraphqlAnswer};
 use super::GitlabClient;
 use crate::error::Problem;
 use crate::secret::Secret;
@@ -175,9 +175,12 @@ impl GitlabClient {
             "mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ selfHostedModel {{ {MODEL_FIELDS} }} errors }} }}"
         );
         let answer = self.graphql(&query, json!({ "input": variables })).await?;
-        answer.fail_on_errors(self, mutation)?;
-        let payload = answer.data.get(mutation).cloned().unwrap_or(Value::Null);
-        refused_by_payload(&payload, &format!("GitLab refused {mutation}"))?;
+        let payload = mutation_payload(
+            self,
+            &answer,
+            mutation,
+            &format!("GitLab refused {mutation}"),
+        )?;
         let model = payload
             .get("selfHostedModel")
             .cloned()
@@ -192,13 +195,12 @@ impl GitlabClient {
         let answer = self
             .graphql(QUERY, json!({ "input": input.to_variables() }))
             .await?;
-        answer.fail_on_errors(self, "aiSelfHostedModelConnectionCheck")?;
-        let payload = answer
-            .data
-            .get("aiSelfHostedModelConnectionCheck")
-            .cloned()
-            .unwrap_or(Value::Null);
-        refused_by_payload(&payload, "GitLab could not run its connection check")?;
+        let payload = mutation_payload(
+            self,
+            &answer,
+            "aiSelfHostedModelConnectionCheck",
+            "GitLab could not run its connection check",
+        )?;
         let result = payload.get("result").cloned().unwrap_or(Value::Null);
         answer.shaped(result, "aiSelfHostedModelConnectionCheck")
     }
@@ -225,14 +227,10 @@ impl GitlabClient {
             "aiSelfHostedModelId": model_id,
         });
         let answer = self.graphql(QUERY, json!({ "input": input })).await?;
-        answer.fail_on_errors(self, "aiFeatureSettingUpdate")?;
-        let payload = answer
-            .data
-            .get("aiFeatureSettingUpdate")
-            .cloned()
-            .unwrap_or(Value::Null);
-        refused_by_payload(
-            &payload,
+        let payload = mutation_payload(
+            self,
+            &answer,
+            "aiFeatureSettingUpdate",
             "GitLab refused to point the features at the model",
         )?;
         let settings = payload
@@ -241,6 +239,20 @@ impl GitlabClient {
             .unwrap_or(Value::Array(Vec::new()));
         answer.shaped(settings, "aiFeatureSettingUpdate")
     }
+}
+
+/// `data.<mutation>` (null when absent), once neither the answer nor the mutation's own
+/// payload holds errors.
+fn mutation_payload(
+    client: &GitlabClient,
+    answer: &GraphqlAnswer,
+    mutation: &str,
+    refused: &str,
+) -> anyhow::Result<Value> {
+    answer.fail_on_errors(client, mutation)?;
+    let payload = answer.data.get(mutation).cloned().unwrap_or(Value::Null);
+    refused_by_payload(&payload, refused)?;
+    Ok(payload)
 }
 
 /// A mutation's own `errors` (validation: a taken name, an incompatible family, an empty list).
