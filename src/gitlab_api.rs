@@ -124,9 +124,22 @@ impl fmt::Debug for GitlabClient {
 
 /// GitLab's external URL as the base of API paths: http(s), with a host, ending in `/`.
 pub fn parse_base_url(base_url: &str) -> anyhow::Result<Url> {
-    let mut base = Url::parse(base_url.trim()).map_err(|e| {
-        Problem::user(format!("`{base_url}` is not a URL: {e}"))
-            .hint("give GitLab's external URL, such as https://gitlab.example.com")
+    let mut base = Url::parse(base_url.trim()).map_err(|e| match e {
+        // `gitlab.example.com`: a host without its scheme, the commonest slip.
+        url::ParseError::RelativeUrlWithoutBase => {
+            let text = base_url.trim();
+            let looks_like_a_host = text.contains('.') && !text.contains(char::is_whitespace);
+            let example = if looks_like_a_host {
+                format!("https://{}", text.trim_start_matches('/'))
+            } else {
+                "https://gitlab.example.com".to_string()
+            };
+            Problem::user(format!("`{base_url}` is not a URL: it has no scheme")).hint(format!(
+                "give GitLab's external URL with its scheme, such as {example}"
+            ))
+        }
+        e => Problem::user(format!("`{base_url}` is not a URL: {e}"))
+            .hint("give GitLab's external URL, such as https://gitlab.example.com"),
     })?;
     if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
         return Err(
@@ -140,6 +153,15 @@ pub fn parse_base_url(base_url: &str) -> anyhow::Result<Url> {
         base.set_path(&format!("{}/", base.path()));
     }
     Ok(base)
+}
+
+/// GitLab's external URL as given (http(s), with a host), without a trailing slash: the form
+/// install, upgrade and the state file record.
+pub fn gitlab_url(text: &str) -> anyhow::Result<String> {
+    Ok(parse_base_url(text)?
+        .as_str()
+        .trim_end_matches('/')
+        .to_string())
 }
 
 /// An HTTP client with rustls, the system roots plus `ca_cert` (PEM), and duo-selfhost's user

@@ -36,6 +36,7 @@ pub mod serve_config;
 pub mod server;
 pub mod signing_keys;
 pub mod state;
+pub mod suggest;
 #[doc(hidden)]
 pub mod test_support;
 pub mod units;

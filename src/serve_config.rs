@@ -150,6 +150,19 @@ pub fn parse(text: &str) -> Result<ServeFile, ParseError> {
     })
 }
 
+/// "did you mean `ctx_size`? " for serde's "unknown field `ctx_sise`, expected one of `a`,
+/// `b`", whose backquoted words are the key written and then the keys allowed there.
+fn unknown_key_guess(message: &str) -> String {
+    if !message.starts_with("unknown field") {
+        return String::new();
+    }
+    let mut quoted = message.split('`').skip(1).step_by(2);
+    match quoted.next() {
+        Some(written) => crate::suggest::did_you_mean(written, quoted),
+        None => String::new(),
+    }
+}
+
 /// Reads and checks the file; an error names the file, the line and the fix.
 pub fn read(path: &Path) -> anyhow::Result<ServeFile> {
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -164,9 +177,10 @@ pub fn read(path: &Path) -> anyhow::Result<ServeFile> {
             Some(line) => format!("{} line {line}", path.display()),
             None => path.display().to_string(),
         };
-        Problem::user(format!("{at}: {}", e.message)).hint(
-            "the keys are serve's flag names with underscores (ctx_size, served_model_name); per-model keys go in a [[model]] table",
-        )
+        Problem::user(format!("{at}: {}", e.message)).hint(format!(
+            "{}the keys are serve's flag names with underscores (ctx_size, served_model_name); per-model keys go in a [[model]] table",
+            unknown_key_guess(&e.message)
+        ))
     })?;
     if let Some(at) = file.models.iter().position(|m| m.model.trim().is_empty()) {
         return Err(Problem::user(format!(

@@ -100,6 +100,18 @@ fn error_outputs_as_users_see_them() {
     let home = tempfile::tempdir().unwrap();
     let missing_rb = home.path().join("no-such/gitlab.rb");
     let missing_rb = missing_rb.display().to_string();
+    let template_rb = home.path().join("gitlab.rb");
+    std::fs::copy(support::omnibus_template(), &template_rb).unwrap();
+    let template_rb = template_rb.display().to_string();
+    let serve_toml = home.path().join("serve.toml");
+    std::fs::write(
+        &serve_toml,
+        "port = 8080\n[[model]]\nmodel = \"smollm2\"\nctx_sise = 2048\n",
+    )
+    .unwrap();
+    let serve_toml = serve_toml.display().to_string();
+    let missing_bundle = home.path().join("no-such-bundle.tar");
+    let missing_bundle = missing_bundle.display().to_string();
     let cases: Vec<(&str, Vec<&str>)> = vec![
         (
             "image-tag-ce",
@@ -132,6 +144,40 @@ fn error_outputs_as_users_see_them() {
                 "--env",
                 "BAD NAME=s3cret",
             ],
+        ),
+        (
+            "gitlab-rb-set-not-a-url",
+            vec![
+                "gitlab-rb",
+                "set",
+                "--file",
+                &missing_rb,
+                "AI_GATEWAY_URL=aigw.example.com:5052",
+            ],
+        ),
+        (
+            "gitlab-rb-set-no-terminal",
+            vec![
+                "gitlab-rb",
+                "set",
+                "--file",
+                &template_rb,
+                "AI_GATEWAY_URL=http://aigw.example.com:5052",
+            ],
+        ),
+        (
+            "serve-config-unknown-key",
+            vec!["serve", "--config", &serve_toml],
+        ),
+        (
+            "bundle-verify-missing",
+            vec!["bundle", "verify", &missing_bundle],
+        ),
+        ("serve-model-typo", vec!["serve", "--model", "codestrl"]),
+        ("doctor-only-typo", vec!["doctor", "--only", "gatway.*"]),
+        (
+            "doctor-gitlab-url-not-a-url",
+            vec!["doctor", "--gitlab-url", "gitlab.example.com"],
         ),
         ("serve-model-not-pulled", vec!["serve"]),
         ("unknown-flag", vec!["doctor", "--no-such-flag"]),

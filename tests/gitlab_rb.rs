@@ -539,6 +539,11 @@ fn refusals_exit_1_name_the_line_and_leave_the_file_byte_identical() {
             &["NO_EQUALS_SIGN"],
             "KEY=VALUE",
         ),
+        (
+            "gitlab_rails['env'] = { 'AI_GATEWAY_URL' => 'http://old:5052' }\n",
+            &["TZ=UTC", "AI_GATEWAY_URL=aigw.example.com:5052"],
+            "AI_GATEWAY_URL must be an http:// or https:// URL",
+        ),
     ];
     for (text, assignments, expected_message) in cases {
         let path = setup.file(text);

@@ -26,6 +26,10 @@ pub fn run(args: DoctorArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if let Some(path) = &args.bundle {
         doctor::bundle::check_target(path)?;
     }
+    if let Some(url) = &args.gitlab.gitlab_url {
+        // A mistyped flag is the user's to fix now, not seven failed checks later.
+        crate::gitlab_api::gitlab_url(url)?;
+    }
     let state_path = crate::state::resolve_path(args.state.state_file.as_deref());
     let state = crate::state::load(&state_path)?;
     let rb_values = read_gitlab_rb(&args.gitlab.gitlab_rb, state.as_ref());

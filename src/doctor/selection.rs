@@ -28,8 +28,20 @@ pub fn select(checks: &[Check], only: &[String], skip: &[String]) -> Result<Sele
     for pattern in only.iter().chain(skip) {
         if !checks.iter().any(|c| pattern_matches(pattern, c.id)) {
             let ids: Vec<&str> = checks.iter().map(|c| c.id).collect();
+            // What a pattern could have been: an id, or a prefix of one written as `prefix.*`.
+            let mut patterns: Vec<String> = Vec::new();
+            for id in &ids {
+                for (at, _) in id.match_indices('.') {
+                    let prefix = format!("{}.*", &id[..at]);
+                    if !patterns.contains(&prefix) {
+                        patterns.push(prefix);
+                    }
+                }
+                patterns.push(id.to_string());
+            }
+            let guess = crate::suggest::did_you_mean(pattern, patterns.iter().map(String::as_str));
             return Err(format!(
-                "`{pattern}` names no check; the checks are: {}",
+                "`{pattern}` names no check; {guess}the checks are: {}",
                 ids.join(", ")
             ));
         }

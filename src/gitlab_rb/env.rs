@@ -14,6 +14,13 @@ pub enum EnvError {
     Unsupported { line: usize, message: String },
     #[error("{0}")]
     BadChange(String),
+    /// A value GitLab reads as a URL that is not one (say `AI_GATEWAY_URL=aigw:5052`).
+    #[error("{key} must be an http:// or https:// URL, and {reason}")]
+    NotAUrl {
+        key: String,
+        reason: String,
+        example: &'static str,
+    },
     /// The planned edit did not read back as intended: a bug, and nothing is written.
     #[error("internal check failed: {0}")]
     Internal(String),
@@ -313,6 +320,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn url_variables_must_hold_urls_and_other_values_are_free() {
+        let reason =
+            |key: &str, value: &str| match validate_known_value(&EnvChange::set(key, value)) {
+                Ok(()) => None,
+                Err(EnvError::NotAUrl { reason, .. }) => Some(reason),
+                Err(other) => panic!("{other:?}"),
+            };
+        for good in [
+            "http://aigw:5052",
+            "https://aigw.example.com/",
+            "http://10.0.0.5:5052",
+        ] {
+            assert_eq!(reason("AI_GATEWAY_URL", good), None, "{good}");
+        }
+        assert_eq!(
+            reason("CUSTOMER_PORTAL_URL", "https://customers.gitlab.com"),
+            None
+        );
+        for (bad, expected) in [
+            ("aigw.example.com", "no scheme"),
+            ("aigw.example.com:5052", "host and port"),
+            ("10.0.0.5:5052", "no scheme"),
+            ("ftp://aigw", "scheme is `ftp`"),
+            ("http://", "empty host"),
+            ("", "gitlab-rb unset AI_GATEWAY_URL"),
+        ] {
+            let got = reason("AI_GATEWAY_URL", bad).unwrap_or_default();
+            assert!(got.contains(expected), "{bad:?}: {got:?}");
+        }
+        assert!(reason("CUSTOMER_PORTAL_URL", "customers.gitlab.com").is_some());
+        // Other variables and unsets are not URL checked, and the planner itself stays about syntax.
+        assert_eq!(reason("TZ", "Europe/Berlin"), None);
+        assert_eq!(
+            validate_known_value(&EnvChange::unset("AI_GATEWAY_URL")),
+            Ok(())
+        );
+        assert!(plan_edit("", &[EnvChange::set("AI_GATEWAY_URL", "x")]).is_ok());
     }
 
     #[test]

@@ -11,7 +11,9 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use env::{effective_env, external_url, has_env_assignment, EnvChange, EnvError, EnvHash};
-pub use plan::{plan_edit, ruby_string_literal, validate_change, ADDED_BLOCK_COMMENT};
+pub use plan::{
+    plan_edit, ruby_string_literal, validate_change, validate_known_value, ADDED_BLOCK_COMMENT,
+};
 pub use write::{
     backup_path_for, find_gitlab_ctl, reconfigure, rendered_envdir, ruby_syntax_check,
     unified_diff, verify_rendered_env, write_atomically, RubyCheck, WriteHook, WriteHooks,
@@ -61,6 +63,11 @@ pub fn problem_for(path: &Path, err: EnvError) -> anyhow::Error {
         .into(),
         EnvError::BadChange(message) => Problem::user(message)
             .hint("keys are environment variable names such as AI_GATEWAY_URL; values are one line of text")
+            .into(),
+        err @ EnvError::NotAUrl { example, .. } => Problem::user(err.to_string())
+            .hint(format!(
+                "give the full URL, scheme included, for example {example}; nothing was written"
+            ))
             .into(),
         EnvError::Internal(message) => Problem::tool(format!(
             "refusing to edit {}: {message}",
@@ -122,7 +129,9 @@ pub fn edit_with_hooks(
     hooks: &WriteHooks,
 ) -> anyhow::Result<EditOutcome> {
     for change in changes {
-        validate_change(change).map_err(|e| problem_for(path, e))?;
+        validate_change(change)
+            .and_then(|()| validate_known_value(change))
+            .map_err(|e| problem_for(path, e))?;
     }
     if options.reconfigure && !options.dry_run {
         // Fail before writing anything when reconfigure could not run afterwards.

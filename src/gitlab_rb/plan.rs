@@ -68,6 +68,55 @@ pub fn validate_change(change: &EnvChange) -> Result<(), EnvError> {
     Ok(())
 }
 
+/// The variables GitLab reads as URLs, with an example value for the hint.
+const URL_VARIABLES: &[(&str, &str)] = &[
+    (
+        "AI_GATEWAY_URL",
+        "AI_GATEWAY_URL=http://aigw.example.com:5052",
+    ),
+    (
+        "CUSTOMER_PORTAL_URL",
+        "CUSTOMER_PORTAL_URL=https://customers.gitlab.com",
+    ),
+];
+
+/// Checks a value GitLab reads as a URL is one: what omnibus would render without complaint
+/// and GitLab would fail on only at its first Duo request. The value itself is not repeated,
+/// in case it carries credentials.
+pub fn validate_known_value(change: &EnvChange) -> Result<(), EnvError> {
+    let EnvChange::Set { key, value } = change else {
+        return Ok(());
+    };
+    let Some(&(_, example)) = URL_VARIABLES.iter().find(|(name, _)| name == key) else {
+        return Ok(());
+    };
+    let reason = match url::Url::parse(value) {
+        _ if value.is_empty() => Some(format!(
+            "the value is empty (to remove it: duo-selfhost gitlab-rb unset {key})"
+        )),
+        Err(url::ParseError::RelativeUrlWithoutBase) => Some("the value has no scheme".to_string()),
+        Err(e) => Some(format!("the value does not parse as one ({e})")),
+        Ok(url) if !url.path().is_empty() && url.path().bytes().all(|b| b.is_ascii_digit()) => {
+            Some("the value is a host and port with no scheme in front".to_string())
+        }
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            Some(format!("the value's scheme is `{}`", url.scheme()))
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => {
+            Some("the value names no host".to_string())
+        }
+        Ok(_) => None,
+    };
+    match reason {
+        Some(reason) => Err(EnvError::NotAUrl {
+            key: key.clone(),
+            reason,
+            example,
+        }),
+        None => Ok(()),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Edit {
     pub(super) start: usize,

@@ -81,21 +81,6 @@ pub fn check_release(release: &Release) -> Result<(), Problem> {
     Ok(())
 }
 
-/// Checks GitLab's URL and drops a trailing slash.
-pub fn check_gitlab_url(url: &str) -> Result<String, Problem> {
-    let parsed = url::Url::parse(url.trim()).map_err(|e| {
-        Problem::user(format!("--gitlab-url `{url}` is not a URL: {e}"))
-            .hint("pass GitLab's external URL, such as --gitlab-url https://gitlab.example.com")
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(Problem::user(format!(
-            "--gitlab-url `{url}` is not an http(s) URL with a host"
-        ))
-        .hint("pass GitLab's external URL, such as --gitlab-url https://gitlab.example.com"));
-    }
-    Ok(url.trim().trim_end_matches('/').to_string())
-}
-
 /// Splits `repository:tag` (a registry port is not a tag).
 pub fn split_image(image: &str) -> Option<(String, String)> {
     let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);

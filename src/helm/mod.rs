@@ -11,8 +11,7 @@ mod plan;
 mod values;
 
 pub use checks::{
-    check_domain, check_gitlab_url, check_release, parse_helm_version, parse_kubectl_version,
-    split_image,
+    check_domain, check_release, parse_helm_version, parse_kubectl_version, split_image,
 };
 pub use plan::{
     chart_archive_identity, fix_for_output, grace, plan, pull_command, stored_chart_path,

@@ -169,10 +169,11 @@ pub struct LocalModel {
 /// A catalog model by name or alias, or a user error naming `models list`.
 pub fn find_model(name: &str) -> anyhow::Result<&'static Model> {
     catalog::find(name).ok_or_else(|| {
+        let guess = crate::suggest::did_you_mean(name, catalog::names_and_aliases());
         Problem::user(format!("`{name}` is not a model duo-selfhost knows"))
-            .hint(
-                "see `duo-selfhost models list` for names and aliases, or give a path to a .gguf file",
-            )
+            .hint(format!(
+                "{guess}see `duo-selfhost models list` for names and aliases, or give a path to a .gguf file"
+            ))
             .into()
     })
 }

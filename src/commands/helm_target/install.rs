@@ -19,7 +19,7 @@ pub fn install(args: &InstallArgs, printer: &Printer) -> anyhow::Result<ExitStat
         )
         .hint("pass --gateway-host ai-gateway.example.com (a DNS name you can add a record for)")
     })?)?;
-    let gitlab_url = helm::check_gitlab_url(&gitlab_url_for_install(&args.gitlab)?)?;
+    let gitlab_url = crate::gitlab_api::gitlab_url(&gitlab_url_for_install(&args.gitlab)?)?;
     let env = crate::env_var::parse_assignments(&args.env)?;
     let flag_version = args.gitlab_version.as_deref();
     let target = deployment(

@@ -4,7 +4,7 @@
 
 use crate::cli::{HelmArgs, UpgradeArgs};
 use crate::error::ExitStatus;
-use crate::helm::{self, GatewayValues, Release};
+use crate::helm::{GatewayValues, Release};
 use crate::output::Printer;
 use crate::state::{self, State};
 
@@ -26,7 +26,7 @@ pub fn upgrade(args: &UpgradeArgs, printer: &Printer) -> anyhow::Result<ExitStat
     }
 
     let gitlab_url = match &args.gitlab.gitlab_url {
-        Some(url) => helm::check_gitlab_url(url)?,
+        Some(url) => crate::gitlab_api::gitlab_url(url)?,
         None => current.gitlab_url.clone(),
     };
     let recorded_version = recorded

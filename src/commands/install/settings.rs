@@ -93,7 +93,7 @@ pub fn gather_settings(
         None => {
             // Only a real URL is offered: the template's GENERATED_EXTERNAL_URL is not one.
             let from_rb = external_url_of(&args.gitlab.gitlab_rb)
-                .filter(|url| validate_gitlab_url(url).is_ok());
+                .filter(|url| crate::gitlab_api::gitlab_url(url).is_ok());
             match (ask(printer, "GitLab URL", from_rb.as_deref())?, from_rb) {
                 (Some(answer), _) => answer,
                 (None, Some(url)) => url,
@@ -101,7 +101,7 @@ pub fn gather_settings(
             }
         }
     };
-    let gitlab_url = validate_gitlab_url(&gitlab_url)?;
+    let gitlab_url = crate::gitlab_api::gitlab_url(&gitlab_url)?;
     let api_client;
     let client = match client {
         Some(c) => Some(c),
@@ -219,19 +219,6 @@ pub fn gather_settings(
 fn external_url_of(gitlab_rb: &Path) -> Option<String> {
     let text = std::fs::read_to_string(gitlab_rb).ok()?;
     crate::gitlab_rb::external_url(&text)
-}
-
-fn validate_gitlab_url(text: &str) -> anyhow::Result<String> {
-    let parsed = url::Url::parse(text.trim()).map_err(|e| {
-        Problem::user(format!("`{text}` is not a URL: {e}"))
-            .hint("give GitLab's external URL, such as --gitlab-url https://gitlab.example.com")
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(Problem::user(format!("`{text}` is not an http(s) URL"))
-            .hint("give GitLab's external URL, such as --gitlab-url https://gitlab.example.com")
-            .into());
-    }
-    Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
 /// GitLab must reach the gateway over the network: a loopback name only works on one host.
