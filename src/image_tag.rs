@@ -35,7 +35,16 @@ pub fn parse_gitlab_version(text: &str) -> anyhow::Result<Version> {
         Some(parts) => parts,
         None => (lower.as_str(), None),
     };
-    let version = Version::parse(number).map_err(|_| garbage(trimmed))?;
+    let version = Version::parse(number).map_err(|_| match major_minor_only(number) {
+        Some((major, minor)) => Problem::user(format!(
+            "`{trimmed}` lacks its patch number: the gateway image is chosen by GitLab's full version"
+        ))
+        .hint(format!(
+            "give the exact version, such as {major}.{minor}.0 (GitLab shows it on its /help page and in `gitlab-rake gitlab:env:info`)"
+        ))
+        .into(),
+        None => garbage(trimmed),
+    })?;
     if !version.pre.is_empty() || !version.build.is_empty() {
         return Err(garbage(trimmed));
     }
@@ -59,6 +68,12 @@ pub fn parse_gitlab_version(text: &str) -> anyhow::Result<Version> {
         .into());
     }
     Ok(version)
+}
+
+/// `18.1` as (18, 1): a version written without its patch number.
+fn major_minor_only(number: &str) -> Option<(u64, u64)> {
+    let (major, minor) = number.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 /// Splits `17.5.0-ee` / `17.5.0-ee.0` / `17.5.0-ce` into the number and the edition.
@@ -250,7 +265,8 @@ mod tests {
             ("17.0.9", "17.1"),
             ("16.11.0-ee", "17.1"),
             ("seventeen", "is not a GitLab version"),
-            ("17.5", "is not a GitLab version"),
+            ("17.5", "`17.5` lacks its patch number"),
+            ("v18.1-ee", "lacks its patch number"),
             ("17.5.0-rc1", "is not a GitLab version"),
             ("", "is not a GitLab version"),
         ] {
