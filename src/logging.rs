@@ -3,8 +3,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// `quiet` and `verbose` are the global `-q` and `-v` flags.
-pub fn init(quiet: bool, verbose: u8) {
+/// `quiet` and `verbose` are the global `-q` and `-v` flags; `ansi` is the printer's colour
+/// decision, so logs piped to a file or the journal carry no escape codes.
+pub fn init(quiet: bool, verbose: u8, ansi: bool) {
     let level = if quiet {
         "error"
     } else {
@@ -20,6 +21,7 @@ pub fn init(quiet: bool, verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(verbose >= 2)
         .try_init();
 }

@@ -7,7 +7,7 @@ use duo_selfhost::output::{OutputFlags, Printer};
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(&output_flags(&cli.global));
-    duo_selfhost::logging::init(cli.global.quiet, cli.global.verbose);
+    duo_selfhost::logging::init(cli.global.quiet, cli.global.verbose, printer.color);
     match duo_selfhost::run(cli, &printer) {
         Ok(status) => status.into(),
         Err(err) => {

@@ -1317,6 +1317,65 @@ fn a_missing_model_says_how_to_pull_it() {
     );
 }
 
+#[test]
+fn files_that_are_not_gguf_are_refused_before_llama_cpp_reads_them() {
+    let home = tempfile::tempdir().unwrap();
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        (
+            "notes.gguf",
+            b"hello\n".to_vec(),
+            "does not start with GGUF's magic bytes",
+        ),
+        (
+            "pointer.gguf",
+            b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 9\n".to_vec(),
+            "Git LFS pointer",
+        ),
+        ("empty.gguf", Vec::new(), "it is empty"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = home.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let stderr = refused_serve(home.path(), &path, &[]);
+        assert!(
+            stderr.contains("is not a GGUF file") && stderr.contains(needle),
+            "{name}: {stderr}"
+        );
+        assert!(!stderr.contains("null result"), "{name}: {stderr}");
+    }
+}
+
+/// A GGUF cut short passes the header check and is refused by llama.cpp, whose log lines say
+/// why, without escape codes though they are piped (refused_serve).
+#[test]
+fn a_truncated_gguf_is_refused_by_llama_cpp_with_plain_log_lines() {
+    let home = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(model_path()).unwrap();
+    let cut = home.path().join("cut.gguf");
+    std::fs::write(&cut, &whole[..5 << 20]).unwrap();
+    let stderr = refused_serve(home.path(), &cut, &["--threads", "1"]);
+    assert!(
+        stderr.contains("could not load") && stderr.contains("llama.cpp refused the file"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hint: a file cut short"), "{stderr}");
+    assert!(stderr.contains("not within the file bounds"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn more_threads_than_cores_is_a_warning() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let server = Server::start(&["--threads", &(cores + 1).to_string()]).await;
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "--threads {} is more than the {cores} cores",
+            cores + 1
+        )),
+        "{stderr}"
+    );
+}
+
 fn run_python_client(script: &str, server: &Server, model: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
@@ -1396,23 +1455,33 @@ async fn litellm_calls_it_like_the_ai_gateway() {
     );
 }
 
+/// `serve --model <model> <args>` in `home`, which must stop before serving: exit status 1, a
+/// hint, and no terminal escape codes (NO_COLOR is not set: output to a pipe must be plain by
+/// itself). Returns its stderr.
+fn refused_serve(home: &Path, model: &Path, args: &[&str]) -> String {
+    let out = support::duo_command(home)
+        .env_remove("NO_COLOR")
+        .args(["serve", "--port", &free_port().to_string()])
+        .args(args)
+        .arg("--model")
+        .arg(model)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("hint:"), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "escape codes in piped output: {stderr:?}"
+    );
+    stderr
+}
+
 /// `serve` with `args` stops before serving: exit status 1, `needle` and a hint on stderr.
 fn refused_at_start(args: &[&str], needle: &str) {
     let home = tempfile::tempdir().unwrap();
-    let out = support::duo_command(home.path())
-        .arg("serve")
-        .args(["--port", &free_port().to_string()])
-        .args(args)
-        .arg("--model")
-        .arg(model_path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(needle) && stderr.contains("hint:"),
-        "{stderr}"
-    );
+    let stderr = refused_serve(home.path(), &model_path(), args);
+    assert!(stderr.contains(needle), "{stderr}");
 }
 
 #[test]

@@ -66,11 +66,15 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             "serving on {host} without an API key: anyone who can reach this port can use the model; set --api-key or DUO_SELFHOST_API_KEY"
         ));
     }
-    let threads = args.threads.or(file.threads).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as i32)
-            .unwrap_or(4)
-    });
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get() as i32)
+        .unwrap_or(4);
+    let threads = args.threads.or(file.threads).unwrap_or(cores);
+    if threads > cores {
+        printer.warn(format!(
+            "--threads {threads} is more than the {cores} cores this process may use: llama.cpp slows down when its threads outnumber the cores; leave --threads out to use {cores}"
+        ));
+    }
     let weights: Vec<u64> = models
         .iter()
         .map(|m| {

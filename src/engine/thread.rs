@@ -27,8 +27,13 @@ pub(super) fn engine_thread(
     let loaded = (|| -> anyhow::Result<_> {
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(config.n_gpu_layers);
-        let model = LlamaModel::load_from_file(backend, &config.model_path, &params)
-            .map_err(|e| anyhow::anyhow!("could not load {}: {e}", config.model_path.display()))?;
+        let model =
+            LlamaModel::load_from_file(backend, &config.model_path, &params).map_err(|e| {
+                crate::error::Problem::user(format!(
+                    "llama.cpp refused the file ({e}); its log lines above say why"
+                ))
+                .hint("a file cut short or damaged (\"corrupted or incomplete\" above) needs downloading again; an architecture llama.cpp does not know needs another model")
+            })?;
         let fim = prompt::detect_fim(&model, config.fim_tokens.as_deref(), config.fim_layout)?;
         Ok((backend, Arc::new(model), fim))
     })();

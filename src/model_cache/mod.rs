@@ -213,6 +213,7 @@ pub fn resolve_local(arg: &str) -> anyhow::Result<LocalModel> {
                 .hint("give the path to a .gguf file, or a catalog name from `duo-selfhost models list`")
                 .into());
         }
+        check_gguf_header(as_path, None)?;
         let name = as_path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -226,11 +227,50 @@ pub fn resolve_local(arg: &str) -> anyhow::Result<LocalModel> {
     let model = find_model(arg)?;
     local_source(model)?;
     let path = locate(model).ok_or_else(|| not_cached(model))?;
+    check_gguf_header(&path, Some(model))?;
     Ok(LocalModel {
         path,
         name: model.name.to_string(),
         catalog: Some(model),
     })
+}
+
+/// Refuses a file that is not GGUF before llama.cpp does (it only says "null result"): a Git
+/// LFS pointer checked out instead of the weights, a truncated download, a safetensors file.
+fn check_gguf_header(path: &Path, model: Option<&Model>) -> anyhow::Result<()> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(64).read_to_end(&mut head))
+        .map_err(|e| Problem::user(format!("cannot read {}: {e}", path.display())))?;
+    if head.starts_with(b"GGUF") {
+        return Ok(());
+    }
+    let what = if head.starts_with(b"version https://git-lfs") {
+        "it is a Git LFS pointer, not the weights"
+    } else if head.is_empty() {
+        "it is empty"
+    } else {
+        "it does not start with GGUF's magic bytes"
+    };
+    let hint = match model {
+        Some(model) => format!(
+            "the cached download is damaged: delete it and run duo-selfhost models pull {}",
+            model.name
+        ),
+        None if what.contains("LFS") => {
+            "fetch the real file (git lfs pull in its repository) or download it again".to_string()
+        }
+        None => {
+            "give a .gguf file (llama.cpp's convert_hf_to_gguf.py converts a Hugging Face model)"
+                .to_string()
+        }
+    };
+    Err(
+        Problem::user(format!("{} is not a GGUF file: {what}", path.display()))
+            .hint(hint)
+            .into(),
+    )
 }
 
 /// The error for a catalog model whose GGUF is not downloaded yet, with the exact fix.
