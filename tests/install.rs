@@ -807,9 +807,9 @@ fn prompts_ask_for_what_is_missing_on_a_terminal() {
     p.send_line("").unwrap();
     p.exp_string("AIGW_GITLAB_URL=https://gitlab.pty.example")
         .unwrap();
-    p.exp_string("nothing changed (--dry-run)").unwrap();
-    // The plan ends with the gitlab.rb diff for 17.6.
+    // The plan shows the gitlab.rb diff for 17.6, and says last that nothing changed.
     p.exp_string("AI_GATEWAY_URL").unwrap();
+    p.exp_string("nothing changed (--dry-run)").unwrap();
     p.exp_eof().unwrap();
     assert!(!sandbox.state_file().exists());
     assert_eq!(std::fs::read_to_string(sandbox.gitlab_rb()).unwrap(), rb);

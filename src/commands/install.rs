@@ -247,9 +247,6 @@ async fn show_and_confirm(
             }
             None => printer.result("model registration: none (no model endpoint yet)"),
         }
-        if args.dry_run {
-            printer.result("nothing changed (--dry-run)");
-        }
     }
     printer.info("GitLab:");
     let outcome = gitlab_config::point_gitlab_at_gateway(
@@ -259,6 +256,10 @@ async fn show_and_confirm(
     .await?;
     plan::print_manual_steps(&outcome.manual_steps, printer);
     if args.dry_run {
+        // Last, after GitLab's part of the plan, so it speaks for the whole of it.
+        if !printer.json {
+            printer.result("nothing changed (--dry-run)");
+        }
         return Ok(false);
     }
     if !printer.confirm("Apply this plan?")? {
