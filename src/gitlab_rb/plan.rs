@@ -92,7 +92,7 @@ pub fn validate_known_value(change: &EnvChange) -> Result<(), EnvError> {
     };
     let reason = match url::Url::parse(value) {
         _ if value.is_empty() => Some(format!(
-            "the value is empty (to remove it: duo-selfhost gitlab-rb unset {key})"
+            "the value is empty (to remove the variable: duo-selfhost gitlab-rb unset {key})"
         )),
         Err(url::ParseError::RelativeUrlWithoutBase) => Some("the value has no scheme".to_string()),
         Err(e) => Some(format!("the value does not parse as one ({e})")),
@@ -103,7 +103,7 @@ pub fn validate_known_value(change: &EnvChange) -> Result<(), EnvError> {
             Some(format!("the value's scheme is `{}`", url.scheme()))
         }
         Ok(url) if url.host_str().is_none_or(str::is_empty) => {
-            Some("the value names no host".to_string())
+            Some("the value has no host".to_string())
         }
         Ok(_) => None,
     };
