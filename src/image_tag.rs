@@ -40,7 +40,7 @@ pub fn parse_gitlab_version(text: &str) -> anyhow::Result<Version> {
             "`{trimmed}` lacks its patch number: the gateway image is chosen by GitLab's full version"
         ))
         .hint(format!(
-            "give the exact version, such as {major}.{minor}.0 (GitLab shows it on its /help page and in `gitlab-rake gitlab:env:info`)"
+            "give the exact version, such as {major}.{minor}.0 (written as {ACCEPTED_FORMS}; GitLab shows it on its /help page and in `gitlab-rake gitlab:env:info`)"
         ))
         .into(),
         None => garbage(trimmed),
