@@ -1376,6 +1376,25 @@ async fn more_threads_than_cores_is_a_warning() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn slots_longer_than_the_trained_context_are_a_warning_with_the_fitting_size() {
+    // SmolLM2 was trained on 8,192 tokens: two slots of 20,000 overshoot, two of 2,048 do not.
+    let long = Server::start(&["--ctx-size", "40000", "--parallel", "2"]).await;
+    let stderr = long.stderr();
+    assert!(
+        stderr.contains("tokens per slot is more than the 8192 it was trained on")
+            && stderr.contains("--ctx-size 16384")
+            && stderr.contains("each of the 2 slots"),
+        "{stderr}"
+    );
+    let within = Server::start(&["--ctx-size", "4096", "--parallel", "2"]).await;
+    assert!(
+        !within.stderr().contains("trained on"),
+        "{}",
+        within.stderr()
+    );
+}
+
 fn run_python_client(script: &str, server: &Server, model: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")

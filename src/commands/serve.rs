@@ -271,6 +271,13 @@ pub fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
                                     model.local.name
                                 ));
                             }
+                            if let Some((per_slot, trained, slots)) = summary.beyond_training {
+                                printer.warn(format!(
+                                    "{}: {per_slot} tokens per slot is more than the {trained} it was trained on, and answers to longer prompts degrade; --ctx-size {} (ctx_size in its [[model]] table) keeps each of the {slots} slots within it",
+                                    model.served_name,
+                                    u64::from(trained) * u64::from(slots)
+                                ));
+                            }
                             printer.info(format!(
                                 "serving {} on http://{addr}/v1 (fill-in-the-middle: {}, {})",
                                 model.served_name, summary.fim, summary.context
@@ -306,6 +313,8 @@ struct LoadSummary {
     context: String,
     /// No chat template in the GGUF: chat falls back to ChatML.
     fallback: bool,
+    /// Each slot holds more tokens than the model was trained on: (per slot, trained, slots).
+    beyond_training: Option<(u32, u32, u32)>,
 }
 
 /// Loads every model in order and hands them to the server together.
@@ -319,6 +328,7 @@ fn load_all(
     let mut served = Vec::new();
     let mut summaries = Vec::new();
     for ((name, path), config) in names.into_iter().zip(paths).zip(configs) {
+        let slots = config.parallel.max(1);
         let engine = Engine::start(config, metrics.clone())
             .map_err(|e| e.context(format!("could not load {}", path.display())))?;
         summaries.push(LoadSummary {
@@ -333,6 +343,9 @@ fn load_all(
                 engine.info.offload.label()
             ),
             fallback: engine.info.chat_template == TemplateOrigin::Fallback,
+            beyond_training: (engine.info.n_ctx_train > 0
+                && engine.info.slot_context > engine.info.n_ctx_train)
+                .then_some((engine.info.slot_context, engine.info.n_ctx_train, slots)),
         });
         served.push(ServedModel { name, engine });
     }
