@@ -328,7 +328,6 @@ fn load_all(
     let mut served = Vec::new();
     let mut summaries = Vec::new();
     for ((name, path), config) in names.into_iter().zip(paths).zip(configs) {
-        let slots = config.parallel.max(1);
         let engine = Engine::start(config, metrics.clone())
             .map_err(|e| e.context(format!("could not load {}", path.display())))?;
         summaries.push(LoadSummary {
@@ -345,7 +344,11 @@ fn load_all(
             fallback: engine.info.chat_template == TemplateOrigin::Fallback,
             beyond_training: (engine.info.n_ctx_train > 0
                 && engine.info.slot_context > engine.info.n_ctx_train)
-                .then_some((engine.info.slot_context, engine.info.n_ctx_train, slots)),
+                .then_some((
+                    engine.info.slot_context,
+                    engine.info.n_ctx_train,
+                    engine.info.parallel,
+                )),
         });
         served.push(ServedModel { name, engine });
     }

@@ -246,7 +246,8 @@ fn check_gguf_header(path: &Path, model: Option<&Model>) -> anyhow::Result<()> {
     if head.starts_with(b"GGUF") {
         return Ok(());
     }
-    let what = if head.starts_with(b"version https://git-lfs") {
+    let lfs_pointer = head.starts_with(b"version https://git-lfs");
+    let what = if lfs_pointer {
         "it is a Git LFS pointer, not the weights"
     } else if head.is_empty() {
         "it is empty"
@@ -258,7 +259,7 @@ fn check_gguf_header(path: &Path, model: Option<&Model>) -> anyhow::Result<()> {
             "the cached download is damaged: delete it and run duo-selfhost models pull {}",
             model.name
         ),
-        None if what.contains("LFS") => {
+        None if lfs_pointer => {
             "fetch the real file (git lfs pull in its repository) or download it again".to_string()
         }
         None => {
